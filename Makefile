@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP_VERSION := 26.3
+PYTEST_ARGS ?=
+
+.PHONY: setup build demo test test-embedded test-anvil bench clean
+
+$(VENV)/.installed: pyproject.toml requirements/lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(VENV)/bin/pip install --quiet -c requirements/lock.txt -e ".[test]"
+	touch $@
+
+# --ignore-scripts: anvil's postinstall would try to download; its binary already ships in the npm package.
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+build: setup
+	$(PY) -m smartsla.build
+
+demo: build
+	$(VENV)/bin/smartsla simulate examples/multi-service.yaml \
+	  --period api=100%,db=99.95%,queue=100% \
+	  --period api=99.95%,db=99.5%,queue=99.9% \
+	  --period api=98.9%,db=97.0%,queue=94.0%
+
+test: build
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+bench: build
+	$(PY) -m benchmarks.gas --write docs/benchmarks.md
+
+clean:
+	rm -rf build .pytest_cache .hypothesis

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {SlaTerms} from "./SlaTerms.sol";
+import {PenaltyMath} from "./PenaltyMath.sol";
+
+/// @title One service level agreement: escrow, k-of-n oracle reports, automatic compensation.
+/// @notice Deployed as a minimal proxy by SlaFactory. Nobody, the factory included, can change the terms
+/// or move money other than by the rules below; there is no owner and no upgrade path.
+contract SlaAgreement is EIP712, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    enum PeriodState {
+        Unfunded, // fee not escrowed before the period began
+        Funded,
+        Settled, // by a quorum of oracle reports
+        SettledByFallback, // no quorum by the deadline
+        SettledUnfunded, // a report was recorded; no money moved
+        Refunded // cut off by early termination; the fee went back to the customer
+    }
+
+    /// @dev One slot per period: written when the period is funded, overwritten when it settles.
+    struct PeriodRecord {
+        PeriodState state;
+        uint24 creditBps;
+        uint32 maintenanceSeconds;
+        uint96 compensation;
+        uint96 providerPayout;
+    }
+
+    struct Report {
+        uint32[] values;
+        bytes32 evidenceRoot;
+        bytes signature;
+    }
+
+    bytes32 public constant REPORT_TYPEHASH = keccak256("Report(uint256 period,uint32[] values,bytes32 evidenceRoot)");
+    bytes32 public constant TERMINATION_TYPEHASH = keccak256("Termination(uint32 activePeriods,uint64 deadline)");
+    /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
+    /// share kept for withdrawal instead of holding up the settlement.
+    uint256 public constant ETH_PUSH_GAS = 30_000;
+
+    address public immutable factory;
+
+    bytes32 public termsHash;
+    /// @notice Periods that run; lowered by an agreed early termination.
+    uint32 public activePeriods;
+    /// @notice The first period the next deposit may fund.
+    uint32 public nextFundable;
+    /// @notice Funded periods not yet settled or refunded; the bond is released only when this is 0.
+    uint32 public openFundedPeriods;
+    bool public closed;
+    uint96 public bondBalance;
+
+    mapping(uint256 period => PeriodRecord) private _periods;
+    /// @notice Money kept for a recipient whose transfer failed during settlement or refund.
+    mapping(address account => uint256) public owed;
+
+    event Funded(address indexed customer, uint256 firstPeriod, uint256 periods, uint256 amount);
+    event BondPosted(address indexed provider, uint256 amount, uint256 bondBalance);
+    event ReportAccepted(uint256 indexed period, address indexed oracle, uint32[] values, bytes32 evidenceRoot);
+    event PeriodSettled(
+        uint256 indexed period,
+        PeriodState state,
+        uint32[] values,
+        uint256 creditBps,
+        uint256 compensation,
+        uint256 compensationFromBond,
+        uint256 providerPayout
+    );
+    event Paid(address indexed to, uint256 amount);
+    event PaymentDeferred(address indexed to, uint256 amount);
+    event Withdrawn(address indexed account, address indexed to, uint256 amount);
+    event MaintenanceAnnounced(uint64 start, uint64 end);
+    event Terminated(uint256 activePeriods, uint256 refundedPeriods, uint256 refund);
+    event Closed(uint256 bondReturned);
+
+    error NotFactory();
+    error AlreadyInitialized();
+    error TermsMismatch();
+    error NotCustomer(address caller);
+    error NotProvider(address caller);
+    error WrongPaymentAmount(uint256 expected, uint256 received);
+    error UnexpectedEther();
+    error FundingBeyondTerm(uint256 firstPeriod, uint256 periods, uint256 activePeriods);
+    error NothingToFund();
+    error AgreementClosed();
+    error PeriodNotActive(uint256 period, uint256 activePeriods);
+    error PeriodNotOver(uint256 period, uint256 endsAt);
+    error PeriodAlreadySettled(uint256 period);
+    error QuorumNotReached(uint256 signatures, uint256 quorum);
+    error WrongValueCount(uint256 expected, uint256 received);
+    error NotAnOracle(address signer);
+    error DuplicateSigner(address signer);
+    error ValueOutOfRange(uint256 service, uint256 value);
+    error DeadlineNotReached(uint256 period, uint256 fallbackFrom);
+    error NothingToWithdraw(address account);
+    error TransferFailed(address to, uint256 amount);
+    error InsufficientNotice(uint256 start, uint256 earliestStart);
+    error EmptyWindow();
+    error WindowOutsideTerm(uint256 start, uint256 end);
+    error AllowanceExceeded(uint256 period, uint256 used, uint256 allowance);
+    error TerminationExpired(uint256 deadline);
+    error InvalidTermination(uint256 requested, uint256 earliest, uint256 activePeriods);
+    error BadConsent(address expected, address signer);
+    error NotYetClosable(uint256 endsAt, uint256 openFundedPeriods);
+
+    constructor(address factory_) EIP712("SmartSLA", "1") {
+        factory = factory_;
+        // The implementation itself must never hold terms or money.
+        termsHash = bytes32(uint256(1));
+    }
+
+    function initialize(bytes32 termsHash_, uint32 periodCount) external {
+        if (msg.sender != factory) revert NotFactory();
+        if (termsHash != bytes32(0)) revert AlreadyInitialized();
+        termsHash = termsHash_;
+        activePeriods = periodCount;
+    }
+
+    // ---------------------------------------------------------------- money in
+
+    /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun;
+    /// a period that began unfunded stays unfunded.
+    function fund(bytes calldata encodedTerms, uint32 periods) external payable nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        if (msg.sender != t.customer) revert NotCustomer(msg.sender);
+        if (closed) revert AgreementClosed();
+        if (periods == 0) revert NothingToFund();
+        uint256 first = _firstUnstarted(t);
+        if (nextFundable > first) first = nextFundable;
+        uint256 active = activePeriods;
+        if (first + periods > active) revert FundingBeyondTerm(first, periods, active);
+        uint256 amount = t.fee * periods;
+        _collect(t.token, msg.sender, amount);
+        for (uint256 p = first; p < first + periods; ++p) {
+            _periods[p].state = PeriodState.Funded;
+        }
+        nextFundable = uint32(first + periods);
+        openFundedPeriods += periods;
+        emit Funded(msg.sender, first, periods, amount);
+    }
+
+    /// @notice The provider's collateral, paid out only for credits above 100% of a fee.
+    function postBond(bytes calldata encodedTerms, uint96 amount) external payable nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        if (msg.sender != t.provider) revert NotProvider(msg.sender);
+        if (closed) revert AgreementClosed();
+        if (amount == 0) revert NothingToFund();
+        _collect(t.token, msg.sender, amount);
+        bondBalance += amount;
+        emit BondPosted(msg.sender, amount, bondBalance);
+    }
+
+    // ---------------------------------------------------------------- settlement
+
+    /// @notice Settles a period from a quorum of signed oracle reports and pays both parties at once.
+    /// Anyone may submit. Each service's value is the median of the submitted values.
+    function settle(bytes calldata encodedTerms, uint256 period, Report[] calldata reports) external nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        _requireSettleable(t, period);
+        uint256 k = reports.length;
+        if (k < t.quorum) revert QuorumNotReached(k, t.quorum);
+        uint256 n = t.services.length;
+        uint32[][] memory byService = new uint32[][](n);
+        for (uint256 s; s < n; ++s) {
+            byService[s] = new uint32[](k);
+        }
+        uint256 seen;
+        for (uint256 r; r < k; ++r) {
+            Report calldata report = reports[r];
+            uint32[] memory values = report.values;
+            if (values.length != n) revert WrongValueCount(n, values.length);
+            address signer = ECDSA.recover(_reportDigest(period, values, report.evidenceRoot), report.signature);
+            uint256 bit = 1 << _oracleIndex(t.oracles, signer);
+            if (seen & bit != 0) revert DuplicateSigner(signer);
+            seen |= bit;
+            for (uint256 s; s < n; ++s) {
+                uint32 v = values[s];
+                if (!t.services[s].lowerIsBetter && v > SlaTerms.PPM) revert ValueOutOfRange(s, v);
+                byService[s][r] = v;
+            }
+            emit ReportAccepted(period, signer, values, report.evidenceRoot);
+        }
+        uint32[] memory medians = new uint32[](n);
+        for (uint256 s; s < n; ++s) {
+            medians[s] = PenaltyMath.median(byService[s], t.services[s].lowerIsBetter);
+        }
+        _settle(t, period, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
+    }
+
+    /// @notice With no quorum by `reportDeadline` after a period's end, anyone settles it by the
+    /// agreed fallback, so no period can stay open for ever.
+    function settleByFallback(bytes calldata encodedTerms, uint256 period) external nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        _requireSettleable(t, period);
+        uint256 fallbackFrom = _periodEnd(t, period) + t.reportDeadline;
+        if (block.timestamp < fallbackFrom) revert DeadlineNotReached(period, fallbackFrom);
+        _settle(t, period, PenaltyMath.fallbackCredit(t), new uint32[](0), PeriodState.SettledByFallback);
+    }
+
+    // ---------------------------------------------------------------- money out
+
+    /// @notice Takes what a failed transfer left owed to the caller, optionally to another address
+    /// (for a recipient that cannot receive the token itself).
+    function withdraw(bytes calldata encodedTerms, address to) external nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        uint256 amount = owed[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        owed[msg.sender] = 0;
+        if (t.token == address(0)) {
+            (bool ok,) = to.call{value: amount}("");
+            if (!ok) revert TransferFailed(to, amount);
+        } else {
+            IERC20(t.token).safeTransfer(to, amount);
+        }
+        emit Withdrawn(msg.sender, to, amount);
+    }
+
+    /// @notice Both parties end the agreement early: periods that have begun run to their end and settle as
+    /// usual; funded periods that have not begun are refunded to the customer. Either party may send the
+    /// transaction; both must have signed.
+    function terminate(
+        bytes calldata encodedTerms,
+        uint32 newActivePeriods,
+        uint64 deadline,
+        bytes calldata providerSignature,
+        bytes calldata customerSignature
+    ) external nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        if (closed) revert AgreementClosed();
+        if (block.timestamp > deadline) revert TerminationExpired(deadline);
+        uint256 earliest = _firstUnstarted(t);
+        uint256 active = activePeriods;
+        if (newActivePeriods < earliest || newActivePeriods >= active) {
+            revert InvalidTermination(newActivePeriods, earliest, active);
+        }
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline)));
+        address providerSigner = ECDSA.recover(digest, providerSignature);
+        if (providerSigner != t.provider) revert BadConsent(t.provider, providerSigner);
+        address customerSigner = ECDSA.recover(digest, customerSignature);
+        if (customerSigner != t.customer) revert BadConsent(t.customer, customerSigner);
+
+        uint256 refundedPeriods;
+        for (uint256 p = newActivePeriods; p < active; ++p) {
+            PeriodRecord storage rec = _periods[p];
+            if (rec.state == PeriodState.Funded) {
+                rec.state = PeriodState.Refunded;
+                ++refundedPeriods;
+            }
+        }
+        activePeriods = newActivePeriods;
+        if (nextFundable > newActivePeriods) nextFundable = newActivePeriods;
+        openFundedPeriods -= uint32(refundedPeriods);
+        uint256 refund = refundedPeriods * t.fee;
+        emit Terminated(newActivePeriods, refundedPeriods, refund);
+        _pay(t.token, t.customer, refund);
+    }
+
+    /// @notice After the last active period has ended and every funded period is settled, returns the
+    /// bond to the provider. Anyone may call it.
+    function close(bytes calldata encodedTerms) external nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        if (closed) revert AgreementClosed();
+        uint256 endsAt = uint256(t.start) + uint256(activePeriods) * t.periodLength;
+        if (block.timestamp < endsAt || openFundedPeriods != 0) revert NotYetClosable(endsAt, openFundedPeriods);
+        closed = true;
+        uint256 bond = bondBalance;
+        bondBalance = 0;
+        emit Closed(bond);
+        _pay(t.token, t.provider, bond);
+    }
+
+    // ---------------------------------------------------------------- maintenance
+
+    /// @notice The provider announces a maintenance window. The contract enforces the notice and the
+    /// per-period allowance; oracles and auditors read the exclusions from this event.
+    function announceMaintenance(bytes calldata encodedTerms, uint64 start, uint64 duration) external nonReentrant {
+        SlaTerms.Terms memory t = _terms(encodedTerms);
+        if (msg.sender != t.provider) revert NotProvider(msg.sender);
+        if (closed) revert AgreementClosed();
+        if (duration == 0) revert EmptyWindow();
+        uint256 earliestStart = block.timestamp + t.maintenanceNotice;
+        if (start < earliestStart) revert InsufficientNotice(start, earliestStart);
+        uint256 end = uint256(start) + duration;
+        uint256 termEnd = uint256(t.start) + uint256(activePeriods) * t.periodLength;
+        if (start < t.start || end > termEnd) revert WindowOutsideTerm(start, end);
+        uint256 length = t.periodLength;
+        for (uint256 p = (start - t.start) / length; p * length + t.start < end; ++p) {
+            uint256 pStart = t.start + p * length;
+            uint256 pEnd = pStart + length;
+            uint256 overlap = (end < pEnd ? end : pEnd) - (start > pStart ? start : pStart);
+            PeriodRecord storage rec = _periods[p];
+            uint256 used = rec.maintenanceSeconds + overlap;
+            if (used > t.maintenanceAllowance) revert AllowanceExceeded(p, used, t.maintenanceAllowance);
+            rec.maintenanceSeconds = uint32(used);
+        }
+        emit MaintenanceAnnounced(start, uint64(end));
+    }
+
+    // ---------------------------------------------------------------- views
+
+    function period(uint256 index) external view returns (PeriodRecord memory) {
+        return _periods[index];
+    }
+
+    /// @notice Digest the oracles sign for a report (EIP-712, bound to this agreement and chain).
+    function reportDigest(uint256 periodIndex, uint32[] calldata values, bytes32 evidenceRoot)
+        external
+        view
+        returns (bytes32)
+    {
+        return _reportDigest(periodIndex, values, evidenceRoot);
+    }
+
+    function terminationDigest(uint32 newActivePeriods, uint64 deadline) external view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline)));
+    }
+
+    receive() external payable {
+        revert UnexpectedEther();
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _terms(bytes calldata encodedTerms) private view returns (SlaTerms.Terms memory) {
+        if (keccak256(encodedTerms) != termsHash) revert TermsMismatch();
+        return SlaTerms.decode(encodedTerms);
+    }
+
+    function _reportDigest(uint256 periodIndex, uint32[] memory values, bytes32 evidenceRoot)
+        private
+        view
+        returns (bytes32)
+    {
+        // EIP-712 encodes a uint32[] member as keccak of its elements, each padded to 32 bytes: encodePacked
+        // pads array elements, so this is exactly that.
+        return _hashTypedDataV4(
+            keccak256(abi.encode(REPORT_TYPEHASH, periodIndex, keccak256(abi.encodePacked(values)), evidenceRoot))
+        );
+    }
+
+    function _periodEnd(SlaTerms.Terms memory t, uint256 index) private pure returns (uint256) {
+        return uint256(t.start) + (index + 1) * uint256(t.periodLength);
+    }
+
+    function _firstUnstarted(SlaTerms.Terms memory t) private view returns (uint256) {
+        if (block.timestamp < t.start) return 0;
+        return (block.timestamp - t.start) / t.periodLength + 1;
+    }
+
+    function _requireSettleable(SlaTerms.Terms memory t, uint256 index) private view {
+        if (index >= activePeriods) revert PeriodNotActive(index, activePeriods);
+        uint256 endsAt = _periodEnd(t, index);
+        if (block.timestamp < endsAt) revert PeriodNotOver(index, endsAt);
+        PeriodState state = _periods[index].state;
+        if (state != PeriodState.Funded && state != PeriodState.Unfunded) revert PeriodAlreadySettled(index);
+    }
+
+    function _oracleIndex(address[] memory oracles, address signer) private pure returns (uint256) {
+        uint256 m = oracles.length;
+        for (uint256 i; i < m; ++i) {
+            if (oracles[i] == signer) return i;
+        }
+        revert NotAnOracle(signer);
+    }
+
+    function _settle(
+        SlaTerms.Terms memory t,
+        uint256 index,
+        uint32 creditBps,
+        uint32[] memory values,
+        PeriodState how
+    ) private {
+        PeriodRecord storage rec = _periods[index];
+        if (rec.state == PeriodState.Unfunded) {
+            rec.state = PeriodState.SettledUnfunded;
+            rec.creditBps = uint24(creditBps);
+            emit PeriodSettled(index, PeriodState.SettledUnfunded, values, creditBps, 0, 0, 0);
+            return;
+        }
+        (uint256 fromFee, uint256 fromBond, uint256 toProvider) = PenaltyMath.split(t.fee, creditBps, bondBalance);
+        if (fromBond != 0) bondBalance -= uint96(fromBond);
+        openFundedPeriods -= 1;
+        uint256 compensation = fromFee + fromBond;
+        rec.state = how;
+        rec.creditBps = uint24(creditBps);
+        rec.compensation = uint96(compensation);
+        rec.providerPayout = uint96(toProvider);
+        emit PeriodSettled(index, how, values, creditBps, compensation, fromBond, toProvider);
+        _pay(t.token, t.customer, compensation);
+        _pay(t.token, t.provider, toProvider);
+    }
+
+    function _collect(address token, address from, uint256 amount) private {
+        if (token == address(0)) {
+            if (msg.value != amount) revert WrongPaymentAmount(amount, msg.value);
+        } else {
+            if (msg.value != 0) revert UnexpectedEther();
+            IERC20(token).safeTransferFrom(from, address(this), amount);
+        }
+    }
+
+    /// @dev Never reverts: a recipient that refuses the transfer has it kept in `owed` instead.
+    function _pay(address token, address to, uint256 amount) private {
+        if (amount == 0) return;
+        bool ok;
+        if (token == address(0)) {
+            (ok,) = to.call{value: amount, gas: ETH_PUSH_GAS}("");
+        } else {
+            ok = IERC20(token).trySafeTransfer(to, amount);
+        }
+        if (ok) {
+            emit Paid(to, amount);
+        } else {
+            owed[to] += amount;
+            emit PaymentDeferred(to, amount);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {SlaTerms} from "./SlaTerms.sol";
+import {SlaAgreement} from "./SlaAgreement.sol";
+
+/// @title Creates agreements as minimal proxies of one implementation.
+/// @notice The event carries the complete ABI-encoded terms and the hash of the canonical terms document,
+/// so an auditor can rebuild every agreement from logs alone. The factory has no owner and no funds.
+contract SlaFactory {
+    address public immutable implementation;
+
+    event AgreementCreated(
+        address indexed agreement,
+        address indexed provider,
+        address indexed customer,
+        bytes32 termsHash,
+        bytes32 documentHash,
+        bytes terms
+    );
+
+    constructor() {
+        implementation = address(new SlaAgreement(address(this)));
+    }
+
+    function create(bytes calldata encodedTerms) external returns (address agreement) {
+        SlaTerms.Terms memory t = SlaTerms.decode(encodedTerms);
+        SlaTerms.validate(t);
+        bytes32 termsHash = keccak256(encodedTerms);
+        agreement = Clones.clone(implementation);
+        SlaAgreement(payable(agreement)).initialize(termsHash, t.periodCount);
+        emit AgreementCreated(agreement, t.provider, t.customer, termsHash, t.documentHash, encodedTerms);
+    }
+
+    /// @notice The canonical encoding `create` expects; also publishes the Terms layout in this ABI.
+    function encodeTerms(SlaTerms.Terms calldata t) external pure returns (bytes memory) {
+        return abi.encode(t);
+    }
+
+    /// @notice Checks terms as `create` would, without creating anything.
+    function validateTerms(bytes calldata encodedTerms) external pure returns (bytes32 termsHash) {
+        SlaTerms.validate(SlaTerms.decode(encodedTerms));
+        return keccak256(encodedTerms);
+    }
+}

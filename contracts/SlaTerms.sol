@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title The on-chain form of an agreement's terms.
+/// @notice Agreements store only keccak256 of the ABI-encoded Terms and take the encoded bytes as calldata
+/// on every call that needs them. That keeps creation cheap (one storage slot for all terms) while the
+/// factory's event still carries the complete terms for auditors.
+library SlaTerms {
+    uint32 internal constant PPM = 1_000_000;
+    uint32 internal constant BPS = 10_000;
+    uint256 internal constant MAX_PERIODS = 1024;
+    uint256 internal constant MAX_SERVICES = 64;
+    // Oracle sets are tracked in a uint64 bitmask when reports are checked.
+    uint256 internal constant MAX_ORACLES = 64;
+    uint256 internal constant MAX_TIERS = 16;
+
+    uint8 internal constant BASIS_PER_SERVICE = 0;
+    uint8 internal constant BASIS_COMBINED = 1;
+    uint8 internal constant COMBINE_WORST = 0;
+    uint8 internal constant COMBINE_WEIGHTED = 1;
+
+    struct Tier {
+        uint32 threshold;
+        uint32 creditBps;
+    }
+
+    /// @dev `target` and tier thresholds are ppm for availability, microseconds for lower-is-better objectives.
+    struct Service {
+        bytes32 id;
+        uint32 target;
+        uint32 weight;
+        bool lowerIsBetter;
+        Tier[] tiers;
+    }
+
+    struct Terms {
+        address provider;
+        address customer;
+        address token; // address(0) is ETH
+        uint256 fee;
+        uint256 bond;
+        uint64 start;
+        uint64 periodLength;
+        uint32 periodCount;
+        Service[] services;
+        uint8 basis;
+        uint8 combine;
+        Service combined;
+        uint32 capBps;
+        address[] oracles;
+        uint8 quorum;
+        uint64 reportDeadline;
+        bool fallbackFullCredit;
+        uint64 maintenanceAllowance;
+        uint64 maintenanceNotice;
+        bytes32 documentHash;
+    }
+
+    error InvalidTerms(string field, string reason);
+
+    function decode(bytes calldata encoded) internal pure returns (Terms memory) {
+        return abi.decode(encoded, (Terms));
+    }
+
+    /// @notice Rejects terms the contracts could not honour. The Python side validates first and with
+    /// friendlier messages; this is the backstop for callers that skip it.
+    function validate(Terms memory t) internal pure {
+        if (t.provider == address(0)) revert InvalidTerms("provider", "zero address");
+        if (t.customer == address(0)) revert InvalidTerms("customer", "zero address");
+        if (t.provider == t.customer) revert InvalidTerms("customer", "same as provider");
+        if (t.fee == 0 || t.fee >= 2 ** 96) revert InvalidTerms("fee", "must be > 0 and < 2^96");
+        if (t.bond >= 2 ** 96) revert InvalidTerms("bond", "must be < 2^96");
+        if (t.periodLength == 0) revert InvalidTerms("periodLength", "must be > 0");
+        if (t.periodCount == 0 || t.periodCount > MAX_PERIODS) revert InvalidTerms("periodCount", "1..1024");
+        uint256 n = t.services.length;
+        if (n == 0 || n > MAX_SERVICES) revert InvalidTerms("services", "1..64");
+        if (t.basis > BASIS_COMBINED) revert InvalidTerms("basis", "0 or 1");
+        if (t.combine > COMBINE_WEIGHTED) revert InvalidTerms("combine", "0 or 1");
+        if (t.capBps == 0) revert InvalidTerms("capBps", "must be > 0");
+        for (uint256 i; i < n; ++i) {
+            Service memory s = t.services[i];
+            if (s.weight == 0) revert InvalidTerms("services.weight", "must be > 0");
+            if (t.basis == BASIS_COMBINED && s.lowerIsBetter != t.combined.lowerIsBetter) {
+                revert InvalidTerms("services.lowerIsBetter", "combined basis needs one objective");
+            }
+            _validateScale(s, t.capBps);
+        }
+        if (t.basis == BASIS_COMBINED) _validateScale(t.combined, t.capBps);
+        uint256 m = t.oracles.length;
+        if (m == 0 || m > MAX_ORACLES) revert InvalidTerms("oracles", "1..64");
+        if (t.quorum == 0 || t.quorum > m) revert InvalidTerms("quorum", "1..oracles");
+        for (uint256 i; i < m; ++i) {
+            if (t.oracles[i] == address(0)) revert InvalidTerms("oracles", "zero address");
+            for (uint256 j; j < i; ++j) {
+                if (t.oracles[i] == t.oracles[j]) revert InvalidTerms("oracles", "duplicate");
+            }
+        }
+    }
+
+    function _validateScale(Service memory s, uint32 capBps) private pure {
+        if (!s.lowerIsBetter && s.target > PPM) revert InvalidTerms("target", "above 100%");
+        uint256 k = s.tiers.length;
+        if (k > MAX_TIERS) revert InvalidTerms("tiers", "at most 16");
+        for (uint256 i; i < k; ++i) {
+            Tier memory tier = s.tiers[i];
+            if (!s.lowerIsBetter && tier.threshold > PPM) revert InvalidTerms("tiers.threshold", "above 100%");
+            if (tier.creditBps == 0 || tier.creditBps > capBps) revert InvalidTerms("tiers.creditBps", "0 < credit <= cap");
+            if (i > 0) {
+                Tier memory prev = s.tiers[i - 1];
+                bool moreSevere = s.lowerIsBetter ? tier.threshold > prev.threshold : tier.threshold < prev.threshold;
+                if (!moreSevere || tier.creditBps <= prev.creditBps) {
+                    revert InvalidTerms("tiers", "must go from mildest to most severe");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+"""Typed client for the agreement contracts: deploy the factory, create, fund, report, settle, withdraw, read.
+
+Agreements keep only a hash of their terms; this client carries the encoded terms (recovered from the
+factory's ``AgreementCreated`` event when attaching to an existing agreement) and passes them on each call.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3.logs import DISCARD
+
+from .build import Artifact, compile_contracts
+from .chain import Chain
+
+ETH = "0x0000000000000000000000000000000000000000"
+DOMAIN_NAME = "SmartSLA"
+DOMAIN_VERSION = "1"
+REPORT_TYPES = [
+    {"name": "period", "type": "uint256"},
+    {"name": "values", "type": "uint32[]"},
+    {"name": "evidenceRoot", "type": "bytes32"},
+]
+TERMINATION_TYPES = [
+    {"name": "activePeriods", "type": "uint32"},
+    {"name": "deadline", "type": "uint64"},
+]
+EIP712_DOMAIN_TYPES = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
+
+class PeriodState(enum.IntEnum):
+    UNFUNDED = 0
+    FUNDED = 1
+    SETTLED = 2
+    SETTLED_BY_FALLBACK = 3
+    SETTLED_UNFUNDED = 4
+    REFUNDED = 5
+
+
+@dataclass(frozen=True)
+class PeriodRecord:
+    state: PeriodState
+    credit_bps: int
+    maintenance_seconds: int
+    compensation: int
+    provider_payout: int
+
+
+@dataclass(frozen=True)
+class SignedReport:
+    values: tuple[int, ...]
+    evidence_root: bytes
+    signature: bytes
+    signer: str
+
+    def as_arg(self) -> tuple:
+        return (list(self.values), self.evidence_root, self.signature)
+
+
+def _abi_type(component: dict[str, Any]) -> str:
+    if component["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in component["components"])
+        return f"({inner}){component['type'][len('tuple'):]}"
+    return component["type"]
+
+
+def _function_abi(abi: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(item for item in abi if item.get("type") == "function" and item["name"] == name)
+
+
+class Contracts:
+    """The compiled contracts bound to one chain."""
+
+    def __init__(self, chain: Chain, artifacts: dict[str, Artifact] | None = None):
+        self.chain = chain
+        self.artifacts = artifacts or compile_contracts()
+        for art in self.artifacts.values():
+            chain.register_errors(art.abi)
+        terms_input = _function_abi(self.artifacts["SlaFactory"].abi, "encodeTerms")["inputs"][0]
+        self.terms_type = _abi_type(terms_input)
+        self.terms_fields = [c["name"] for c in terms_input["components"]]
+
+    @property
+    def w3(self):
+        return self.chain.w3
+
+    def encode_terms(self, terms: tuple) -> bytes:
+        return self.w3.codec.encode([self.terms_type], [terms])
+
+    def decode_terms(self, encoded: bytes) -> tuple:
+        return self.w3.codec.decode([self.terms_type], encoded)[0]
+
+    def deploy(self, name: str, sender: LocalAccount, *args: Any) -> tuple[Any, dict[str, Any]]:
+        art = self.artifacts[name]
+        return self.chain.deploy(sender, art.abi, art.bytecode, *args)
+
+    def deploy_factory(self, sender: LocalAccount) -> "Factory":
+        contract, receipt = self.deploy("SlaFactory", sender)
+        return Factory(self, contract.address, receipt)
+
+    def factory_at(self, address: str) -> "Factory":
+        return Factory(self, to_checksum_address(address))
+
+    def token(self, address: str) -> Any:
+        return self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifacts["TestUSD"].abi)
+
+    def deploy_test_usd(self, sender: LocalAccount) -> Any:
+        contract, _ = self.deploy("TestUSD", sender)
+        return contract
+
+
+class Factory:
+    def __init__(self, contracts: Contracts, address: str, receipt: dict[str, Any] | None = None):
+        self.contracts = contracts
+        self.address = address
+        self.deploy_receipt = receipt
+        self.contract = contracts.w3.eth.contract(address=address, abi=contracts.artifacts["SlaFactory"].abi)
+
+    def create(self, sender: LocalAccount, terms: tuple) -> "Agreement":
+        encoded = self.contracts.encode_terms(terms)
+        receipt = self.contracts.chain.transact(sender, self.contract.functions.create(encoded))
+        event = self.contract.events.AgreementCreated().process_receipt(receipt, errors=DISCARD)[0]
+        agreement = Agreement(self.contracts, event["args"]["agreement"], encoded, self)
+        agreement.create_receipt = receipt
+        return agreement
+
+    def created_events(self, from_block: int = 0) -> list[Any]:
+        return list(self.contract.events.AgreementCreated().get_logs(from_block=from_block))
+
+    def agreement(self, address: str) -> "Agreement":
+        address = to_checksum_address(address)
+        for event in self.created_events():
+            if event["args"]["agreement"] == address:
+                return Agreement(self.contracts, address, bytes(event["args"]["terms"]), self)
+        raise LookupError(f"no agreement {address} was created by factory {self.address}")
+
+
+class Agreement:
+    """One deployed agreement. Amounts are in the token's base units; values are uint32 (ppm or µs)."""
+
+    create_receipt: dict[str, Any] | None = None
+
+    def __init__(self, contracts: Contracts, address: str, encoded_terms: bytes, factory: Factory | None = None):
+        self.contracts = contracts
+        self.chain = contracts.chain
+        self.address = to_checksum_address(address)
+        self.encoded_terms = encoded_terms
+        self.terms_tuple = contracts.decode_terms(encoded_terms)
+        self.terms = dict(zip(contracts.terms_fields, self.terms_tuple))
+        self.factory = factory
+        self.contract = contracts.w3.eth.contract(address=self.address, abi=contracts.artifacts["SlaAgreement"].abi)
+        self.fn = self.contract.functions
+
+    # ------------------------------------------------------------ facts
+
+    @property
+    def token(self) -> str:
+        return self.terms["token"]
+
+    @property
+    def is_eth(self) -> bool:
+        return int(self.token, 16) == 0
+
+    def period_start(self, index: int) -> int:
+        return self.terms["start"] + index * self.terms["periodLength"]
+
+    def period_end(self, index: int) -> int:
+        return self.period_start(index + 1)
+
+    def period(self, index: int) -> PeriodRecord:
+        state, credit, maint, comp, payout = self.fn.period(index).call()
+        return PeriodRecord(PeriodState(state), credit, maint, comp, payout)
+
+    def owed(self, account: str) -> int:
+        return self.fn.owed(to_checksum_address(account)).call()
+
+    def bond_balance(self) -> int:
+        return self.fn.bondBalance().call()
+
+    def active_periods(self) -> int:
+        return self.fn.activePeriods().call()
+
+    def balance(self) -> int:
+        """What the agreement holds, in its token."""
+        if self.is_eth:
+            return self.chain.w3.eth.get_balance(self.address)
+        return self.contracts.token(self.token).functions.balanceOf(self.address).call()
+
+    def balance_of(self, account: str) -> int:
+        if self.is_eth:
+            return self.chain.w3.eth.get_balance(to_checksum_address(account))
+        return self.contracts.token(self.token).functions.balanceOf(to_checksum_address(account)).call()
+
+    # ------------------------------------------------------------ money in
+
+    def _pay_in(self, sender: LocalAccount, amount: int, call: Any) -> dict[str, Any]:
+        if self.is_eth:
+            return self.chain.transact(sender, call, value=amount)
+        token = self.contracts.token(self.token)
+        if token.functions.allowance(sender.address, self.address).call() < amount:
+            self.chain.transact(sender, token.functions.approve(self.address, amount))
+        return self.chain.transact(sender, call)
+
+    def fund(self, customer: LocalAccount, periods: int = 1) -> dict[str, Any]:
+        amount = self.terms["fee"] * periods
+        return self._pay_in(customer, amount, self.fn.fund(self.encoded_terms, periods))
+
+    def post_bond(self, provider: LocalAccount, amount: int) -> dict[str, Any]:
+        return self._pay_in(provider, amount, self.fn.postBond(self.encoded_terms, amount))
+
+    # ------------------------------------------------------------ reports
+
+    def _domain(self) -> dict[str, Any]:
+        return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain.w3.eth.chain_id,
+                "verifyingContract": self.address}
+
+    def report_message(self, period: int, values: Sequence[int], evidence_root: bytes,
+                       chain_id: int | None = None) -> dict[str, Any]:
+        domain = self._domain()
+        if chain_id is not None:
+            domain["chainId"] = chain_id
+        return {
+            "types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES},
+            "primaryType": "Report",
+            "domain": domain,
+            "message": {"period": period, "values": list(values), "evidenceRoot": evidence_root},
+        }
+
+    def sign_report(self, oracle: LocalAccount, period: int, values: Sequence[int],
+                    evidence_root: bytes = b"\0" * 32, chain_id: int | None = None) -> SignedReport:
+        message = encode_typed_data(full_message=self.report_message(period, values, evidence_root, chain_id))
+        signed = oracle.sign_message(message)
+        return SignedReport(tuple(values), evidence_root, bytes(signed.signature), oracle.address)
+
+    def settle(self, sender: LocalAccount, period: int, reports: Iterable[SignedReport]) -> dict[str, Any]:
+        args = [r.as_arg() for r in reports]
+        return self.chain.transact(sender, self.fn.settle(self.encoded_terms, period, args))
+
+    def settle_by_fallback(self, sender: LocalAccount, period: int) -> dict[str, Any]:
+        return self.chain.transact(sender, self.fn.settleByFallback(self.encoded_terms, period))
+
+    # ------------------------------------------------------------ money out and endings
+
+    def withdraw(self, account: LocalAccount, to: str | None = None) -> dict[str, Any]:
+        return self.chain.transact(account, self.fn.withdraw(self.encoded_terms, to or account.address))
+
+    def sign_termination(self, party: LocalAccount, active_periods: int, deadline: int) -> bytes:
+        message = {
+            "types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Termination": TERMINATION_TYPES},
+            "primaryType": "Termination",
+            "domain": self._domain(),
+            "message": {"activePeriods": active_periods, "deadline": deadline},
+        }
+        return bytes(party.sign_message(encode_typed_data(full_message=message)).signature)
+
+    def terminate(self, sender: LocalAccount, active_periods: int, deadline: int,
+                  provider_signature: bytes, customer_signature: bytes) -> dict[str, Any]:
+        call = self.fn.terminate(self.encoded_terms, active_periods, deadline, provider_signature, customer_signature)
+        return self.chain.transact(sender, call)
+
+    def close(self, sender: LocalAccount) -> dict[str, Any]:
+        return self.chain.transact(sender, self.fn.close(self.encoded_terms))
+
+    def announce_maintenance(self, provider: LocalAccount, start: int, duration: int) -> dict[str, Any]:
+        return self.chain.transact(provider, self.fn.announceMaintenance(self.encoded_terms, start, duration))
+
+    # ------------------------------------------------------------ history
+
+    def events(self, name: str, from_block: int = 0) -> list[Any]:
+        return list(getattr(self.contract.events, name)().get_logs(from_block=from_block))
+
+    def settlement(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """The PeriodSettled event of a settling transaction's receipt."""
+        return dict(self.contract.events.PeriodSettled().process_receipt(receipt, errors=DISCARD)[0]["args"])
+
+
+def service_id(name: str) -> bytes:
+    raw = name.encode()
+    if len(raw) > 32:
+        raise ValueError(f"service id {name!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\0")
+
+
+def terms_hash(encoded: bytes) -> bytes:
+    return keccak(encoded)

@@ -1,0 +1,307 @@
+"""Chains the tools run on: the embedded one (eth-tester + py-evm, in-process), a fresh anvil, or any RPC URL.
+
+Every transaction is signed locally (eth-account) and sent raw, so the same code path runs on all three.
+Reverts are turned into :class:`Reverted` carrying the contract's custom error name and arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
+
+from .config import ConfigError, network, project_root
+
+DEV_ETHER = 10**23  # 100,000 ETH: plenty for gas and ETH-denominated fees on a dev chain
+
+
+class ChainError(Exception):
+    """The chain could not be reached or started; the message says what to do."""
+
+
+class Reverted(Exception):
+    """A transaction or call reverted. ``error`` is the custom error's name when it could be decoded."""
+
+    def __init__(self, error: str, args: tuple = (), raw: str = ""):
+        self.error = error
+        self.error_args = tuple(args)
+        self.raw = raw
+        shown = f"{error}({', '.join(map(str, args))})" if args else error
+        super().__init__(f"reverted: {shown}")
+
+
+def dev_key(name: str) -> bytes:
+    """A deterministic key for a named dev account ("provider", "oracle-1", ...). Dev chains only: the key
+    is public knowledge, derived from the name."""
+    return keccak(text=f"smart-sla dev account: {name}")
+
+
+def dev_account(name: str) -> LocalAccount:
+    return Account.from_key(dev_key(name))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class AnvilProcess:
+    """An anvil started by us on 127.0.0.1 and stopped by PID."""
+
+    process: subprocess.Popen
+    url: str
+
+    @classmethod
+    def start(cls, binary: str | None = None, hardfork: str = "cancun", chain_id: int = 31337) -> "AnvilProcess":
+        binary = binary or str(project_root() / network("anvil")["binary"])
+        if not Path(binary).exists() and not shutil.which(binary):
+            raise ChainError(f"anvil not found at {binary}: run `npm ci` in the project root")
+        last_error: Exception | None = None
+        for _ in range(5):  # a free port can be taken between our probe and anvil's bind
+            port = _free_port()
+            proc = subprocess.Popen(
+                [binary, "--host", "127.0.0.1", "--port", str(port), "--hardfork", hardfork,
+                 "--chain-id", str(chain_id), "--silent", "--accounts", "2"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    last_error = ChainError(f"anvil exited: {proc.stderr.read().decode(errors='replace')[-400:]}")
+                    break
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        return cls(proc, url)
+                except OSError:
+                    time.sleep(0.02)
+            else:
+                proc.kill()
+                last_error = ChainError("anvil did not open its port within 10 s")
+        raise last_error or ChainError("could not start anvil")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+
+
+@dataclass
+class Chain:
+    w3: Web3
+    kind: str  # embedded | anvil | rpc
+    name: str
+    anvil: AnvilProcess | None = None
+    _error_abis: dict[bytes, tuple[str, list[str]]] = field(default_factory=dict)
+    _funded: set[str] = field(default_factory=set)
+
+    # ------------------------------------------------------------ connecting
+
+    @classmethod
+    def connect(cls, name: str = "embedded", url: str | None = None, expect_chain_id: int | None = None) -> "Chain":
+        if url:
+            return cls._rpc(url, name, expect_chain_id)
+        try:
+            cfg = network(name)
+        except ConfigError as exc:
+            raise ChainError(str(exc)) from None
+        kind = cfg.get("kind")
+        if kind == "embedded":
+            from web3 import EthereumTesterProvider
+
+            return cls(Web3(EthereumTesterProvider()), "embedded", name)
+        if kind == "anvil":
+            anvil = AnvilProcess.start(
+                str(project_root() / cfg["binary"]), cfg.get("hardfork", "cancun"), int(cfg.get("chain_id", 31337))
+            )
+            chain = cls(Web3(HTTPProvider(anvil.url, request_kwargs={"timeout": 30})), "anvil", name, anvil)
+            return chain
+        if kind == "rpc":
+            env = cfg.get("url_env", "SMARTSLA_RPC_URL")
+            rpc_url = os.environ.get(env)
+            if not rpc_url:
+                raise ChainError(f"network {name!r} takes its URL from ${env}; set it")
+            return cls._rpc(rpc_url, name, cfg.get("chain_id"))
+        raise ChainError(f"network {name!r}: unknown kind {kind!r} (embedded, anvil or rpc)")
+
+    @classmethod
+    def _rpc(cls, url: str, name: str, expect_chain_id: int | None) -> "Chain":
+        w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 30}))
+        try:
+            chain_id = w3.eth.chain_id
+        except Exception as exc:  # noqa: BLE001 - any transport failure means the same to the user
+            raise ChainError(f"cannot reach {url}: {exc}. Is the node running?") from None
+        if expect_chain_id is not None and int(expect_chain_id) != chain_id:
+            raise ChainError(f"{url} is chain {chain_id}, but network {name!r} expects {expect_chain_id}")
+        return cls(w3, "rpc", name)
+
+    def close(self) -> None:
+        if self.anvil:
+            self.anvil.stop()
+            self.anvil = None
+
+    def __enter__(self) -> "Chain":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def is_dev(self) -> bool:
+        return self.kind in ("embedded", "anvil")
+
+    # ------------------------------------------------------------ time
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def travel_to(self, timestamp: int) -> None:
+        """Mine a block at ``timestamp`` (dev chains only), so views and the next transaction see that time."""
+        if self.kind == "embedded":
+            if timestamp > self.now():
+                self.w3.provider.ethereum_tester.time_travel(int(timestamp))
+        elif self.kind == "anvil":
+            if timestamp > self.now():
+                self.w3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])
+            self.w3.provider.make_request("evm_mine", [])
+        else:
+            raise ChainError("time travel works on dev chains only")
+
+    def travel(self, seconds: int) -> None:
+        self.travel_to(self.now() + int(seconds))
+
+    # ------------------------------------------------------------ accounts
+
+    def account(self, name_or_key: str) -> LocalAccount:
+        """A dev account by name on dev chains, or an account from a 0x private key."""
+        if name_or_key.startswith("0x") and len(name_or_key) == 66:
+            return Account.from_key(name_or_key)
+        if not self.is_dev:
+            raise ChainError(f"dev account {name_or_key!r} exists only on dev chains; give a key instead")
+        acct = dev_account(name_or_key)
+        self.ensure_ether(acct.address)
+        return acct
+
+    def ensure_ether(self, address: str, amount: int = DEV_ETHER) -> None:
+        if address in self._funded or not self.is_dev:
+            return
+        if self.w3.eth.get_balance(address) < amount // 2:
+            if self.kind == "anvil":
+                self.w3.provider.make_request("anvil_setBalance", [address, hex(amount)])
+            else:
+                rich = self.w3.eth.accounts[0]
+                tx = self.w3.eth.send_transaction({"from": rich, "to": address, "value": amount})
+                self.w3.eth.wait_for_transaction_receipt(tx)
+        self._funded.add(address)
+
+    def resolve(self, name_or_address: str) -> str:
+        if isinstance(name_or_address, str) and name_or_address.startswith("0x") and len(name_or_address) == 42:
+            return to_checksum_address(name_or_address)
+        if not self.is_dev:
+            raise ChainError(f"{name_or_address!r} is a dev-account name; on {self.name} give an address")
+        return dev_account(name_or_address).address
+
+    # ------------------------------------------------------------ transactions
+
+    def register_errors(self, abi: list[dict[str, Any]]) -> None:
+        for item in abi:
+            if item.get("type") == "error":
+                types = [i["type"] if not i["type"].startswith("tuple") else _tuple_type(i) for i in item["inputs"]]
+                selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                self._error_abis[selector] = (item["name"], types)
+
+    def decode_revert(self, data: Any) -> Reverted:
+        raw = data if isinstance(data, str) else (data.hex() if isinstance(data, (bytes, bytearray)) else str(data))
+        raw = raw if raw.startswith("0x") else "0x" + raw
+        try:
+            payload = bytes.fromhex(raw[2:])
+        except ValueError:
+            return Reverted(str(data), raw=raw)
+        if len(payload) >= 4 and payload[:4] in self._error_abis:
+            name, types = self._error_abis[payload[:4]]
+            try:
+                args = self.w3.codec.decode(types, payload[4:])
+            except Exception:  # noqa: BLE001 - undecodable arguments still name the error
+                args = ()
+            return Reverted(name, tuple(args), raw)
+        return Reverted(f"unknown revert {raw[:10]}", raw=raw)
+
+    def _revert_from(self, exc: Exception) -> Reverted:
+        data = getattr(exc, "data", None)
+        if isinstance(exc, ContractPanicError):
+            return Reverted("Panic", (str(exc),), str(data))
+        if isinstance(exc, ContractCustomError) and data:
+            return self.decode_revert(data)
+        if isinstance(exc, ContractLogicError):
+            if data and isinstance(data, str) and data.startswith("0x") and len(data) >= 10 and not data.startswith("0x08c379a0"):
+                return self.decode_revert(data)
+            return Reverted(str(exc.message if hasattr(exc, "message") else exc).removeprefix("execution reverted: "))
+        return Reverted(str(exc))
+
+    def transact(self, sender: LocalAccount, call: Any = None, *, to: str | None = None,
+                 value: int = 0, data: bytes | None = None) -> dict[str, Any]:
+        """Sign and send one transaction; return its receipt. A revert raises :class:`Reverted` and sends nothing."""
+        tx: dict[str, Any] = {"from": sender.address, "value": value, "chainId": self.w3.eth.chain_id}
+        if call is not None:
+            try:
+                tx = call.build_transaction({**tx, "gas": 1})  # placeholder gas: we estimate below
+            except (ContractCustomError, ContractLogicError) as exc:
+                raise self._revert_from(exc) from None
+            tx.pop("gas", None)
+        else:
+            if to:
+                tx["to"] = to
+            if data:
+                tx["data"] = data
+        try:
+            gas = self.w3.eth.estimate_gas(tx)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._revert_from(exc) from None
+        tx["gas"] = min(int(gas * 1.25) + 20_000, 30_000_000)
+        tx["nonce"] = self.w3.eth.get_transaction_count(sender.address, "pending")
+        if "maxFeePerGas" not in tx and "gasPrice" not in tx:
+            base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0
+            tx["maxPriorityFeePerGas"] = 1
+            tx["maxFeePerGas"] = 2 * base + 1
+        signed = sender.sign_transaction(tx)
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+        if receipt["status"] != 1:
+            raise Reverted("transaction failed on-chain", (tx_hash.hex(),))
+        return receipt
+
+    def deploy(self, sender: LocalAccount, abi: list, bytecode: str, *args: Any) -> tuple[Any, dict[str, Any]]:
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        receipt = self.transact(sender, factory.constructor(*args))
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi), receipt
+
+
+def _tuple_type(item: dict[str, Any]) -> str:
+    inner = ",".join(_tuple_type(c) if c["type"].startswith("tuple") else c["type"] for c in item["components"])
+    return f"({inner}){item['type'][len('tuple'):]}"
+
+
+def connect(name: str = "embedded", url: str | None = None) -> Chain:
+    return Chain.connect(name, url)
+
+
+Callback = Callable[[str], None]

@@ -1,0 +1,57 @@
+"""Project configuration, read from ``brownie-config.yaml`` (the one source of compiler settings and networks)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """brownie-config.yaml is missing or does not say what the tools need."""
+
+
+def project_root() -> Path:
+    """The repository root: SMARTSLA_ROOT if set, else the folder above this package."""
+    env = os.environ.get("SMARTSLA_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=None)
+def load_config(root: Path | None = None) -> dict[str, Any]:
+    path = (root or project_root()) / "brownie-config.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; smart-sla reads compiler settings and networks from it") from None
+    if not isinstance(data, dict) or "compiler" not in data or "networks" not in data:
+        raise ConfigError(f"{path}: needs top-level `compiler` and `networks` sections")
+    return data
+
+
+def compiler_settings() -> dict[str, Any]:
+    compiler = load_config()["compiler"]
+    solc = compiler.get("solc", {})
+    for key in ("version",):
+        if key not in solc:
+            raise ConfigError(f"brownie-config.yaml: compiler.solc.{key} is required")
+    if "evm_version" not in compiler:
+        raise ConfigError("brownie-config.yaml: compiler.evm_version is required (pin it: local chains lag solc)")
+    return {
+        "version": str(solc["version"]),
+        "evm_version": str(compiler["evm_version"]),
+        "optimizer": dict(solc.get("optimizer", {"enabled": True, "runs": 200})),
+        "via_ir": bool(solc.get("via_ir", False)),
+        "remappings": list(solc.get("remappings", [])),
+    }
+
+
+def network(name: str) -> dict[str, Any]:
+    networks = load_config()["networks"]
+    if name not in networks or name == "default":
+        known = ", ".join(k for k in networks if k != "default")
+        raise ConfigError(f"unknown network {name!r}; brownie-config.yaml defines: {known}")
+    return dict(networks[name])

@@ -1,0 +1,974 @@
+"""Loading, validation and on-chain encoding of a YAML terms file.
+
+Structure and types are checked against ``terms.schema.json`` (JSON Schema
+draft 2020-12); units, tier order and rules spanning several keys are checked
+here. Every problem is a :class:`TermsError` naming the key path, so a user
+can find and fix it without reading this code.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import difflib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jsonschema
+import yaml
+from eth_utils import is_checksum_address, keccak, to_checksum_address
+
+from . import units
+from .penalty import (
+    BASIS_COMBINED,
+    BASIS_PER_SERVICE,
+    COMBINE_MIN,
+    COMBINE_WEIGHTED,
+    CreditRules,
+    ServiceRule,
+    TierRule,
+)
+from .units import UnitError
+
+__all__ = [
+    "TermsError",
+    "Tier",
+    "Service",
+    "Payment",
+    "Periods",
+    "Compensation",
+    "Oracles",
+    "Maintenance",
+    "Terms",
+    "load_terms",
+    "terms_from_document",
+    "parse_value",
+    "format_value",
+    "canonical_json",
+    "format_path",
+    "schema",
+    "ZERO_ADDRESS",
+    "ETH_DECIMALS",
+    "TEST_USD_DECIMALS",
+    "MAX_AMOUNT",
+    "TIER_ABI_TYPE",
+    "SERVICE_ABI_TYPE",
+    "TERMS_ABI_TYPE",
+    "COMBINED_ID",
+]
+
+ZERO_ADDRESS = "0x" + "00" * 20
+ETH_DECIMALS = 18
+TEST_USD_DECIMALS = 6
+# The contract packs amounts into 96 bits next to other fields; rejecting
+# larger amounts here gives a readable error instead of a revert.
+MAX_AMOUNT = 2**96 - 1
+COMBINED_ID = b"combined".ljust(32, b"\0")
+
+TIER_ABI_TYPE = "(uint32,uint32)"
+SERVICE_ABI_TYPE = f"(bytes32,uint32,uint32,bool,{TIER_ABI_TYPE}[])"
+TERMS_ABI_TYPE = (
+    "(address,address,address,uint256,uint256,uint64,uint64,uint32,"
+    f"{SERVICE_ABI_TYPE}[],uint8,uint8,{SERVICE_ABI_TYPE},uint32,address[],uint8,"
+    "uint64,bool,uint64,uint64,bytes32)"
+)
+
+AVAILABILITY = "availability"
+LATENCY = "latency"
+_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+PathParts = tuple  # of str keys and int indexes
+
+
+def format_path(parts: Sequence) -> str:
+    """``("services", 0, "target")`` -> ``"services[0].target"``."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class TermsError(ValueError):
+    """A problem in a terms file, located by its key path.
+
+    ``str(err)`` reads ``terms.yaml: compensation.schedule[1].below: <what and how to fix>``.
+    ``line``/``column`` (1-based) are set when the position in the YAML is known.
+    """
+
+    def __init__(
+        self,
+        path: str | Sequence = "",
+        message: str = "",
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ):
+        self.path = path if isinstance(path, str) else format_path(path)
+        self.message = message
+        self.source = source
+        self.line = line
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return ": ".join(p for p in (self.source, self.path, self.message) if p)
+
+
+# --------------------------------------------------------------------------- YAML
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2-like scalars so user text stays text.
+
+    PyYAML follows YAML 1.1, where an unquoted ``0xAbC...`` address becomes an
+    int, ``2027-01-01T00:00:00Z`` a datetime, ``on``/``no`` booleans and
+    ``010`` an octal 8. Each of those would silently change the terms (and the
+    document hash), so only plain decimal ints, decimal floats and
+    true/false are recognised.
+    """
+
+
+_DROPPED_TAGS = {
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:timestamp",
+}
+_Loader.yaml_implicit_resolvers = {
+    ch: [r for r in resolvers if r[0] not in _DROPPED_TAGS]
+    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    return int(loader.construct_scalar(node), 10)
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> dict:
+    loader.flatten_mapping(node)
+    result: dict = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"keys must be text, got {key!r}", key_node.start_mark
+            )
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+    return result
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+
+
+def _node_marks(node, parts: tuple = (), out: dict | None = None) -> dict:
+    """Map each key path to the (line, column) where it is written."""
+    if out is None:
+        out = {(): (node.start_mark.line + 1, node.start_mark.column + 1)}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                child = parts + (key_node.value,)
+                out.setdefault(child, (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+                _node_marks(value_node, child, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = parts + (i,)
+            out.setdefault(child, (item.start_mark.line + 1, item.start_mark.column + 1))
+            _node_marks(item, child, out)
+    return out
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise TermsError("", "the file is empty; see docs/terms.md for the keys", source=source)
+        doc = loader.construct_document(node)
+        return doc, _node_marks(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        if mark is not None:
+            line, column = mark.line + 1, mark.column + 1
+            raise TermsError(
+                "", f"line {line}, column {column}: {what}", source=source, line=line, column=column
+            ) from None
+        raise TermsError("", what, source=source) from None
+    except yaml.YAMLError as exc:
+        raise TermsError("", f"invalid YAML: {exc}", source=source) from None
+    finally:
+        loader.dispose()
+
+
+# ------------------------------------------------------------------------- schema
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The JSON Schema of terms files (draft 2020-12)."""
+    text = resources.files(__package__).joinpath("terms.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+_TYPE_NAMES = {
+    "string": "text",
+    "integer": "a whole number",
+    "object": "a mapping of keys",
+    "array": "a list",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _schema_error(err: jsonschema.ValidationError) -> tuple[tuple, str]:
+    """Turn a jsonschema error into (key path, readable message)."""
+    parts = tuple(err.absolute_path)
+    sch = err.schema if isinstance(err.schema, dict) else {}
+    expected = sch.get("x-expected")
+    kind = err.validator
+    if kind == "additionalProperties":
+        allowed = list(sch.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        key = extra[0]
+        hint = difflib.get_close_matches(key, allowed, n=1)
+        did_you_mean = f'did you mean "{hint[0]}"? ' if hint else ""
+        return parts + (key,), f"unknown key; {did_you_mean}allowed keys here: {', '.join(allowed)}"
+    if kind == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        key = missing[0]
+        sub = sch.get("properties", {}).get(key, {})
+        sub_expected = _resolve(sub).get("x-expected")
+        hint = f" ({sub_expected})" if sub_expected else ""
+        return parts + (key,), f"missing required key{hint}"
+    if kind == "type":
+        types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        if expected:
+            want = expected
+        else:
+            want = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        extra = ""
+        if isinstance(err.instance, float) and "integer" not in types:
+            extra = " (quote it so it stays exact)"
+        elif isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool) and "string" in types:
+            extra = " (quote it)"
+        return parts, f"expected {want}, got {_describe(err.instance)}{extra}"
+    if kind == "enum":
+        allowed = " | ".join(str(v) for v in err.validator_value)
+        return parts, f"{_describe(err.instance)} is not allowed; use one of: {allowed}"
+    if kind == "pattern":
+        return parts, f"{_describe(err.instance)} is not valid: expected {expected or 'text matching ' + err.validator_value}"
+    if kind == "minimum":
+        return parts, f"must be at least {err.validator_value}, got {_describe(err.instance)}"
+    if kind == "maximum":
+        return parts, f"must be at most {err.validator_value}, got {_describe(err.instance)}"
+    if kind == "minItems":
+        return parts, f"needs at least {err.validator_value} entr{'y' if err.validator_value == 1 else 'ies'}"
+    if kind == "maxItems":
+        return parts, f"has {len(err.instance)} entries; at most {err.validator_value} are allowed"
+    if kind == "minLength":
+        return parts, f"must not be empty{': expected ' + expected if expected else ''}"
+    return parts, err.message
+
+
+def _resolve(sub: dict) -> dict:
+    ref = sub.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return schema()["$defs"][ref[len("#/$defs/"):]]
+    return sub
+
+
+def _error_order(err: jsonschema.ValidationError, marks: dict) -> tuple:
+    # Report the problem that comes first in the file, so fixing errors top to
+    # bottom converges; unknown positions sort last.
+    parts = tuple(err.absolute_path)
+    while parts and parts not in marks:
+        parts = parts[:-1]
+    line, column = marks.get(parts, (10**9, 0))
+    return (line, column, -len(err.absolute_path), str(err.validator))
+
+
+# -------------------------------------------------------------------------- model
+
+@dataclass(frozen=True)
+class Tier:
+    threshold: int   # ppm (availability) or µs (latency)
+    credit_bps: int
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    objective: str  # "availability" | "latency"
+    target: int     # ppm or µs
+    weight: int
+    # Tiers that apply to this service on its own: its own schedule or a copy
+    # of the agreement's with basis per-service; empty with basis combined.
+    tiers: tuple[Tier, ...]
+    own_schedule: bool = False
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.objective == LATENCY
+
+    @property
+    def id_bytes32(self) -> bytes:
+        return self.id.encode("utf-8").ljust(32, b"\0")
+
+    def parse_value(self, text: object) -> int:
+        return parse_value(self.objective, text)
+
+    def format_value(self, value: int) -> str:
+        return format_value(self.objective, value)
+
+    def to_chain(self) -> tuple:
+        return (
+            self.id_bytes32,
+            self.target,
+            self.weight,
+            self.lower_is_better,
+            [(t.threshold, t.credit_bps) for t in self.tiers],
+        )
+
+
+@dataclass(frozen=True)
+class Payment:
+    token: str          # "ETH", "test-usd" or a checksum ERC-20 address
+    fee: str            # decimal text in token units, as written
+    bond: str = "0"
+
+    @property
+    def known_decimals(self) -> int | None:
+        """Decimals the tools know without asking a chain."""
+        return {"ETH": ETH_DECIMALS, "test-usd": TEST_USD_DECIMALS}.get(self.token)
+
+    def fee_units(self, decimals: int) -> int:
+        return units.parse_token_amount(self.fee, decimals)
+
+    def bond_units(self, decimals: int) -> int:
+        return units.parse_token_amount(self.bond, decimals)
+
+
+@dataclass(frozen=True)
+class Periods:
+    start: int | None   # unix seconds; None = "now" on dev chains
+    length: int         # seconds
+    count: int
+
+
+@dataclass(frozen=True)
+class Compensation:
+    basis: str                    # "per-service" | "combined"
+    combined: str                 # "min" | "weighted" (meaningful with combined)
+    objective: str | None         # objective of the agreement schedule, None if unused
+    target: int | None            # combined target (default: first tier threshold)
+    schedule: tuple[Tier, ...]    # the agreement schedule, () if every service has its own
+    cap_bps: int = 10_000
+
+
+@dataclass(frozen=True)
+class Oracles:
+    members: tuple[str, ...]
+    quorum: int
+    deadline: int     # seconds
+    fallback: str     # "full-credit" | "no-credit"
+
+    @property
+    def fallback_full_credit(self) -> bool:
+        return self.fallback == "full-credit"
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    allowance: int = 0   # seconds per period
+    notice: int = 0      # seconds
+
+
+@dataclass(frozen=True)
+class Terms:
+    agreement: str
+    provider: str
+    customer: str
+    payment: Payment
+    periods: Periods
+    services: tuple[Service, ...]
+    compensation: Compensation
+    oracles: Oracles
+    maintenance: Maintenance
+    # The document as parsed, the basis of the document hash.
+    document: dict = field(repr=False, compare=False, hash=False)
+    source: str = field(default="<terms>", compare=False)
+
+    @property
+    def service_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.services)
+
+    def service(self, service_id: str) -> Service:
+        for s in self.services:
+            if s.id == service_id:
+                return s
+        raise KeyError(f"no service {service_id!r}; services are {', '.join(self.service_ids)}")
+
+    def parse_value(self, service_id: str, text: object) -> int:
+        """A measured value for a service: ``"99.95%"`` -> ppm, ``"300ms"`` -> µs."""
+        return self.service(service_id).parse_value(text)
+
+    def format_value(self, service_id: str, value: int) -> str:
+        return self.service(service_id).format_value(value)
+
+    def canonical_json(self) -> bytes:
+        return canonical_json(self.document)
+
+    def document_hash(self) -> bytes:
+        """keccak256 of the canonical JSON of the document as written.
+
+        Comments, key order and quoting style do not change it; values and
+        keys do, including optional keys written out with their default.
+        """
+        return keccak(self.canonical_json())
+
+    def credit_rules(self) -> CreditRules:
+        """The penalty-maths view (see :mod:`smartsla.penalty`)."""
+        comp = self.compensation
+        combined = None
+        if comp.basis == "combined":
+            combined = ServiceRule(
+                id="combined",
+                target=comp.target,
+                weight=0,
+                lower_is_better=comp.objective == LATENCY,
+                tiers=tuple(TierRule(t.threshold, t.credit_bps) for t in comp.schedule),
+            )
+        return CreditRules(
+            services=tuple(
+                ServiceRule(s.id, s.target, s.weight, s.lower_is_better,
+                            tuple(TierRule(t.threshold, t.credit_bps) for t in s.tiers))
+                for s in self.services
+            ),
+            basis=BASIS_COMBINED if comp.basis == "combined" else BASIS_PER_SERVICE,
+            combine=COMBINE_WEIGHTED if comp.combined == "weighted" else COMBINE_MIN,
+            combined=combined,
+            cap_bps=comp.cap_bps,
+            fallback_full_credit=self.oracles.fallback_full_credit,
+        )
+
+    def _error(self, path: str, message: str) -> TermsError:
+        return TermsError(path, message, source=self.source)
+
+    def to_chain(
+        self,
+        resolve_address: Callable[[str, str], str],
+        token_address: str | None = None,
+        token_decimals: int | None = None,
+        now: int | None = None,
+    ) -> tuple:
+        """The ``Terms`` struct as a tuple in Solidity ABI order (see TERMS_ABI_TYPE).
+
+        ``resolve_address(name_or_address, key_path)`` maps a dev-account name
+        or an address to a checksum address. ``token_address`` is the deployed
+        token (needed for test-usd; may be omitted for ETH and for an ERC-20
+        address written in the file). ``now`` replaces an omitted start.
+        """
+        def resolve(value: str, path: str) -> str:
+            address = resolve_address(value, path)
+            if not isinstance(address, str) or not _ADDRESS_RE.match(address):
+                raise self._error(path, f"{value!r} resolved to {address!r}, which is not an address")
+            return to_checksum_address(address)
+
+        provider = resolve(self.provider, "provider")
+        customer = resolve(self.customer, "customer")
+        if provider == customer:
+            raise self._error("customer", f"is the same account as the provider ({provider})")
+        oracles: list[str] = []
+        for i, member in enumerate(self.oracles.members):
+            address = resolve(member, f"oracles.members[{i}]")
+            if address in oracles:
+                raise self._error(
+                    f"oracles.members[{i}]",
+                    f"{member!r} is the same account as oracles.members[{oracles.index(address)}]; "
+                    "oracles must be distinct accounts",
+                )
+            oracles.append(address)
+
+        token = self.payment.token
+        if token == "ETH":
+            if token_address not in (None, ZERO_ADDRESS):
+                raise self._error("payment.token", f"is ETH but a token address {token_address} was given")
+            token_address, decimals = ZERO_ADDRESS, ETH_DECIMALS if token_decimals is None else token_decimals
+        else:
+            if token_address is None:
+                if token == "test-usd":
+                    raise self._error("payment.token", "test-usd needs the address of the deployed test token")
+                token_address = token
+            elif token != "test-usd" and to_checksum_address(token_address) != token:
+                raise self._error("payment.token", f"is {token} but the token address {token_address} was given")
+            if token_decimals is None:
+                decimals = self.payment.known_decimals
+                if decimals is None:
+                    raise self._error("payment.token", "the token's decimals are needed to convert amounts")
+            else:
+                decimals = token_decimals
+            token_address = to_checksum_address(token_address)
+        fee = _amount(self.payment.fee, decimals, "payment.fee", self.source, positive=True)
+        bond = _amount(self.payment.bond, decimals, "payment.bond", self.source, positive=False)
+
+        start = self.periods.start
+        if start is None:
+            if now is None:
+                raise self._error("periods.start", "is omitted, which is only allowed when the tools supply the current time (dev chains)")
+            start = int(now)
+        if start + self.periods.length * self.periods.count > units.UINT64_MAX:
+            raise self._error("periods", "the last period ends after the largest uint64 time")
+
+        comp = self.compensation
+        if comp.basis == "combined":
+            combined = (
+                COMBINED_ID,
+                comp.target,
+                0,
+                comp.objective == LATENCY,
+                [(t.threshold, t.credit_bps) for t in comp.schedule],
+            )
+        else:
+            combined = (b"\0" * 32, 0, 0, False, [])
+        return (
+            provider,
+            customer,
+            token_address,
+            fee,
+            bond,
+            start,
+            self.periods.length,
+            self.periods.count,
+            [s.to_chain() for s in self.services],
+            BASIS_COMBINED if comp.basis == "combined" else BASIS_PER_SERVICE,
+            (COMBINE_WEIGHTED if comp.combined == "weighted" else COMBINE_MIN) if comp.basis == "combined" else COMBINE_MIN,
+            combined,
+            comp.cap_bps,
+            oracles,
+            self.oracles.quorum,
+            self.oracles.deadline,
+            self.oracles.fallback_full_credit,
+            self.maintenance.allowance,
+            self.maintenance.notice,
+            self.document_hash(),
+        )
+
+
+def _amount(text: str, decimals: int, path: str, source: str, *, positive: bool) -> int:
+    try:
+        value = units.parse_token_amount(text, decimals)
+    except UnitError as exc:
+        raise TermsError(path, str(exc), source=source) from None
+    if positive and value == 0:
+        raise TermsError(path, "must be more than 0", source=source)
+    if value > MAX_AMOUNT:
+        raise TermsError(path, f"{text} is too large: at most 2**96-1 base units ({units.format_token_amount(MAX_AMOUNT, decimals)})", source=source)
+    return value
+
+
+def canonical_json(document: Any) -> bytes:
+    """The bytes whose keccak256 is the document hash."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def parse_value(objective: str, text: object) -> int:
+    """``("availability", "99.95%")`` -> 999500 ppm; ``("latency", "300ms")`` -> 300000 µs."""
+    if objective == AVAILABILITY:
+        return units.parse_percent_ppm(text)
+    if objective == LATENCY:
+        return units.parse_duration_us(text)
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+def format_value(objective: str, value: int) -> str:
+    if objective == AVAILABILITY:
+        return units.format_ppm(value)
+    if objective == LATENCY:
+        return units.format_us(value)
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+# ------------------------------------------------------------------------ loading
+
+def load_terms(path_or_text: str | os.PathLike | dict, *, source_name: str | None = None) -> Terms:
+    """Load and validate a terms file.
+
+    A ``Path`` (or a string without a newline) is read as a file; a string
+    containing a newline is YAML text; a dict is an already parsed document.
+    """
+    if isinstance(path_or_text, dict):
+        return terms_from_document(path_or_text, source_name=source_name)
+    if isinstance(path_or_text, os.PathLike) or (
+        isinstance(path_or_text, str) and "\n" not in path_or_text and not path_or_text.lstrip().startswith("{")
+    ):
+        path = os.fspath(path_or_text)
+        source = source_name or path
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise TermsError("", f"cannot read the terms file: {exc.strerror or exc}", source=source) from None
+        except UnicodeDecodeError:
+            raise TermsError("", "the terms file is not UTF-8 text", source=source) from None
+    elif isinstance(path_or_text, str):
+        text = path_or_text
+        source = source_name or "<terms>"
+    else:
+        raise TypeError(f"load_terms takes a path, YAML text or a dict, not {type(path_or_text).__name__}")
+    doc, marks = _parse_yaml(text, source)
+    return _Parser(doc, source, marks).parse()
+
+
+def terms_from_document(document: dict, *, source_name: str | None = None) -> Terms:
+    """Validate an already parsed document (e.g. from JSON)."""
+    return _Parser(copy.deepcopy(document), source_name or "<terms>", {}).parse()
+
+
+class _Parser:
+    def __init__(self, doc: Any, source: str, marks: dict):
+        self.doc = doc
+        self.source = source
+        self.marks = marks
+
+    def error(self, parts: tuple, message: str) -> TermsError:
+        line_col = self.marks.get(tuple(parts))
+        line, column = line_col if line_col else (None, None)
+        return TermsError(parts, message, source=self.source, line=line, column=column)
+
+    def unit(self, parts: tuple, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UnitError as exc:
+            raise self.error(parts, str(exc)) from None
+
+    # -- entry
+
+    def parse(self) -> Terms:
+        doc = self.doc
+        if not isinstance(doc, dict):
+            raise self.error((), f"the top level must be a mapping of keys (agreement, provider, ...), got {_describe(doc)}")
+        errors = list(_validator().iter_errors(doc))
+        if errors:
+            first = min(errors, key=lambda e: _error_order(e, self.marks))
+            parts, message = _schema_error(first)
+            raise self.error(parts, message)
+
+        provider = self.party(("provider",), doc["provider"])
+        customer = self.party(("customer",), doc["customer"])
+        if provider.lower() == customer.lower():
+            raise self.error(("customer",), f"is the same as the provider ({provider}); they must be different parties")
+        payment = self.payment(doc["payment"])
+        periods = self.periods(doc["periods"])
+        compensation, services = self.compensation_and_services(doc["compensation"], doc["services"])
+        oracles = self.oracles(doc["oracles"])
+        maintenance = self.maintenance(doc.get("maintenance", {}), periods)
+        return Terms(
+            agreement=doc["agreement"],
+            provider=provider,
+            customer=customer,
+            payment=payment,
+            periods=periods,
+            services=services,
+            compensation=compensation,
+            oracles=oracles,
+            maintenance=maintenance,
+            document=doc,
+            source=self.source,
+        )
+
+    # -- pieces
+
+    def party(self, parts: tuple, value: str) -> str:
+        if value.startswith("0x") and not _ADDRESS_RE.match(value):
+            raise self.error(parts, f"{_describe(value)} is not an address: it needs exactly 40 hex digits after 0x")
+        if _ADDRESS_RE.match(value):
+            body = value[2:]
+            if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+                raise self.error(
+                    parts,
+                    f"{value} has an invalid checksum (a typo?); the checksummed form of that address is "
+                    f"{to_checksum_address(value)}, or write it all in lower case",
+                )
+            return to_checksum_address(value)
+        return value
+
+    def payment(self, p: dict) -> Payment:
+        token = p["token"]
+        if token in ("ETH", "test-usd"):
+            pass
+        elif _ADDRESS_RE.match(token) or token.startswith("0x"):
+            token = self.party(("payment", "token"), token)
+            if token == ZERO_ADDRESS:
+                raise self.error(("payment", "token"), "the zero address is not a token; write ETH for ether")
+        else:
+            raise self.error(
+                ("payment", "token"),
+                f"{_describe(token)} is not a token: use ETH, test-usd (dev chains) or an ERC-20 address",
+            )
+        known = {"ETH": ETH_DECIMALS, "test-usd": TEST_USD_DECIMALS}.get(token)
+        amounts = {}
+        for key, default in (("fee", None), ("bond", "0")):
+            raw = p.get(key, default)
+            parts = ("payment", key)
+            self.unit(parts, units.check_token_amount, raw)
+            if known is not None:
+                _amount_checked = self.unit(parts, units.parse_token_amount, raw, known)
+                if _amount_checked > MAX_AMOUNT:
+                    raise self.error(parts, f"{raw} is too large: at most 2**96-1 base units")
+            amounts[key] = str(raw)
+        if units.check_token_amount(amounts["fee"]) == 0:
+            raise self.error(("payment", "fee"), "must be more than 0 (the fee per period)")
+        return Payment(token=token, fee=amounts["fee"], bond=amounts["bond"])
+
+    def periods(self, p: dict) -> Periods:
+        start = p.get("start")
+        if isinstance(start, int):
+            if start < 0:
+                raise self.error(("periods", "start"), "unix seconds must not be negative")
+        elif isinstance(start, str):
+            start = self.timestamp(("periods", "start"), start)
+        length = self.unit(("periods", "length"), units.parse_duration_seconds, p["length"])
+        if length == 0:
+            raise self.error(("periods", "length"), "must be longer than 0s")
+        count = p["count"]
+        if start is not None and start + length * count > units.UINT64_MAX:
+            raise self.error(("periods",), "the last period ends after the largest uint64 time")
+        return Periods(start=start, length=length, count=count)
+
+    def timestamp(self, parts: tuple, text: str) -> int:
+        try:
+            moment = _dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise self.error(parts, f"{_describe(text)} is not a time; write e.g. \"2027-01-01T00:00:00Z\" or unix seconds") from None
+        if moment.tzinfo is None:
+            raise self.error(parts, f"{_describe(text)} has no time zone; add \"Z\" for UTC, e.g. \"2027-01-01T00:00:00Z\"")
+        seconds = moment.timestamp()
+        if seconds < 0 or seconds != int(seconds):
+            raise self.error(parts, f"{_describe(text)} must be a whole second after 1970-01-01")
+        return int(seconds)
+
+    def schedule(self, parts: tuple, tiers: list, objective: str, cap_bps: int, cap_text: str) -> tuple[Tier, ...]:
+        key, other = ("above", "below") if objective == LATENCY else ("below", "above")
+        out: list[Tier] = []
+        raws: list[tuple[str, str]] = []
+        for i, tier in enumerate(tiers):
+            tp = parts + (i,)
+            if other in tier:
+                if objective == LATENCY:
+                    why = 'latency tiers use "above:" (a duration such as "500ms"): the credit applies when latency is above it'
+                else:
+                    why = 'availability tiers use "below:" (a percentage such as "99.9%"): the credit applies when availability is below it'
+                raise self.error(tp + (other,), f'"{other}:" does not fit {objective}; {why}')
+            if key not in tier:
+                raise self.error(tp, f'missing "{key}:"; each {objective} tier says {key} which value its credit applies')
+            raw = tier[key]
+            if objective == LATENCY:
+                threshold = self.unit(tp + (key,), units.parse_duration_us, raw)
+            else:
+                threshold = self.unit(tp + (key,), units.parse_percent_ppm, raw)
+                if threshold == 0:
+                    raise self.error(tp + (key,), 'below "0%" can never apply; use a threshold above 0%')
+            credit = self.unit(tp + ("credit",), units.parse_percent_bps, tier["credit"])
+            if credit == 0:
+                raise self.error(tp + ("credit",), "a tier's credit must be more than 0%")
+            if credit > cap_bps:
+                raise self.error(
+                    tp + ("credit",),
+                    f'{_describe(tier["credit"])} is more than compensation.cap {_describe(cap_text)}; '
+                    "lower the credit or raise the cap",
+                )
+            if out:
+                prev_raw_threshold, prev_raw_credit = raws[-1]
+                prev = out[-1]
+                wrong = threshold >= prev.threshold if objective == AVAILABILITY else threshold <= prev.threshold
+                if wrong:
+                    relation = "below" if objective == AVAILABILITY else "above"
+                    raise self.error(
+                        tp + (key,),
+                        f"tiers must go from mildest to most severe: {_describe(raw)} must be {relation} "
+                        f"{_describe(prev_raw_threshold)} (the tier before it)",
+                    )
+                if credit <= prev.credit_bps:
+                    raise self.error(
+                        tp + ("credit",),
+                        f"tiers must go from mildest to most severe: credit {_describe(tier['credit'])} must be "
+                        f"more than {_describe(prev_raw_credit)} (the tier before it)",
+                    )
+            out.append(Tier(threshold, credit))
+            raws.append((raw, tier["credit"]))
+        return tuple(out)
+
+    def compensation_and_services(self, comp: dict, raw_services: list) -> tuple[Compensation, tuple[Service, ...]]:
+        basis = comp.get("basis", "per-service")
+        if basis != "combined":
+            for key in ("combined", "target"):
+                if key in comp:
+                    raise self.error(
+                        ("compensation", key),
+                        "is only used with basis: combined; remove it, or set compensation.basis: combined",
+                    )
+        combine = comp.get("combined", "min")
+        cap_text = comp.get("cap", "100%")
+        cap_bps = self.unit(("compensation", "cap"), units.parse_percent_bps, cap_text)
+        if cap_bps == 0:
+            raise self.error(("compensation", "cap"), "must be more than 0%")
+
+        seen: dict[str, int] = {}
+        for i, s in enumerate(raw_services):
+            if s["id"] in seen:
+                raise self.error(("services", i, "id"), f"{_describe(s['id'])} is already used by services[{seen[s['id']]}]; ids must be unique")
+            seen[s["id"]] = i
+
+        objectives = [s.get("objective", AVAILABILITY) for s in raw_services]
+        users = [i for i, s in enumerate(raw_services) if "schedule" not in s]
+        if basis == "combined":
+            for i, s in enumerate(raw_services):
+                if objectives[i] != objectives[0]:
+                    raise self.error(
+                        ("services", i, "objective"),
+                        f"basis combined needs every service to share one objective, but services[0] is "
+                        f"{objectives[0]} and this is {objectives[i]}; use basis: per-service",
+                    )
+                if "schedule" in s:
+                    raise self.error(
+                        ("services", i, "schedule"),
+                        "a service's own schedule is only used with basis: per-service; move it to compensation.schedule",
+                    )
+            agreement_objective: str | None = objectives[0]
+        else:
+            agreement_objective = objectives[users[0]] if users else None
+            for i in users:
+                if objectives[i] != agreement_objective:
+                    raise self.error(
+                        ("services", i),
+                        f"this {objectives[i]} service has no schedule of its own, but compensation.schedule is for "
+                        f"{agreement_objective} (set by services[{users[0]}]); give it its own schedule",
+                    )
+
+        schedule: tuple[Tier, ...] = ()
+        if agreement_objective is not None:
+            if "schedule" not in comp:
+                who = "basis combined" if basis == "combined" else f"services[{users[0]}] has no schedule of its own and"
+                raise self.error(("compensation", "schedule"), f"missing: {who} needs compensation.schedule")
+            schedule = self.schedule(("compensation", "schedule"), comp["schedule"], agreement_objective, cap_bps, cap_text)
+        elif "schedule" in comp:
+            # Unused but present: still validate it so a typo does not hide.
+            kinds = {"above" if "above" in t else "below" for t in comp["schedule"]}
+            kind_objective = LATENCY if kinds == {"above"} else AVAILABILITY
+            schedule = self.schedule(("compensation", "schedule"), comp["schedule"], kind_objective, cap_bps, cap_text)
+
+        target = None
+        if basis == "combined":
+            if "target" in comp:
+                target = self.unit(("compensation", "target"), parse_value, agreement_objective, comp["target"])
+            else:
+                target = schedule[0].threshold
+
+        services = []
+        for i, s in enumerate(raw_services):
+            objective = objectives[i]
+            sp = ("services", i)
+            target_value = self.unit(sp + ("target",), parse_value, objective, s["target"])
+            if "schedule" in s:
+                tiers = self.schedule(sp + ("schedule",), s["schedule"], objective, cap_bps, cap_text)
+            elif basis == "combined":
+                tiers = ()
+            else:
+                tiers = schedule
+            services.append(
+                Service(
+                    id=s["id"],
+                    objective=objective,
+                    target=target_value,
+                    weight=s.get("weight", 1),
+                    tiers=tiers,
+                    own_schedule="schedule" in s,
+                )
+            )
+        compensation = Compensation(
+            basis=basis,
+            combined=combine,
+            objective=agreement_objective,
+            target=target,
+            schedule=schedule,
+            cap_bps=cap_bps,
+        )
+        return compensation, tuple(services)
+
+    def oracles(self, o: dict) -> Oracles:
+        members = []
+        seen: dict[str, int] = {}
+        for i, m in enumerate(o["members"]):
+            member = self.party(("oracles", "members", i), m)
+            key = member.lower()
+            if key in seen:
+                raise self.error(("oracles", "members", i), f"{_describe(m)} is already oracles.members[{seen[key]}]; members must be distinct")
+            seen[key] = i
+            members.append(member)
+        quorum = o["quorum"]
+        if quorum > len(members):
+            raise self.error(("oracles", "quorum"), f"{quorum} is more than the {len(members)} members; it must be 1..{len(members)}")
+        deadline = self.unit(("oracles", "deadline"), units.parse_duration_seconds, o["deadline"])
+        if deadline == 0:
+            raise self.error(("oracles", "deadline"), "must be longer than 0s, or no report could ever arrive in time")
+        return Oracles(members=tuple(members), quorum=quorum, deadline=deadline, fallback=o["fallback"])
+
+    def maintenance(self, m: dict, periods: Periods) -> Maintenance:
+        allowance = self.unit(("maintenance", "allowance"), units.parse_duration_seconds, m.get("allowance", "0s"))
+        notice = self.unit(("maintenance", "notice"), units.parse_duration_seconds, m.get("notice", "0s"))
+        if allowance > periods.length:
+            raise self.error(
+                ("maintenance", "allowance"),
+                f"{_describe(m['allowance'])} is longer than a period ({units.format_seconds(periods.length)})",
+            )
+        return Maintenance(allowance=allowance, notice=notice)
