@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _err(console: Console, message: str) -> int:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return 2
 
 

@@ -168,7 +168,7 @@ def _run(terms: Terms, periods: Sequence[dict[str, int]], say: Progress, chain: 
     def resolve(_value: str, path: str) -> str:
         return accounts[path]
 
-    chain_terms = terms.to_chain(resolve, token_address, decimals, start)
+    chain_terms = terms.to_chain(resolve, token_address, decimals, start=start)
     fee = terms.payment.fee_units(decimals)
     bond = terms.payment.bond_units(decimals)
     if token_address != ETH:

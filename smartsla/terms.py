@@ -241,7 +241,13 @@ def schema() -> dict:
 
 @lru_cache(maxsize=1)
 def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema())
+    # JSON Schema counts 12.0 as an integer; a float here would later reach
+    # the ABI encoder or the maths, so integers must really be ints.
+    checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=checker)
+    return strict(schema())
 
 
 _TYPE_NAMES = {
@@ -297,7 +303,7 @@ def _schema_error(err: jsonschema.ValidationError) -> tuple[tuple, str]:
         else:
             want = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
         extra = ""
-        if isinstance(err.instance, float) and "integer" not in types:
+        if isinstance(err.instance, float):
             extra = " (quote it so it stays exact)"
         elif isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool) and "string" in types:
             extra = " (quote it)"
@@ -510,13 +516,16 @@ class Terms:
         token_address: str | None = None,
         token_decimals: int | None = None,
         now: int | None = None,
+        *,
+        start: int | None = None,
     ) -> tuple:
         """The ``Terms`` struct as a tuple in Solidity ABI order (see TERMS_ABI_TYPE).
 
         ``resolve_address(name_or_address, key_path)`` maps a dev-account name
         or an address to a checksum address. ``token_address`` is the deployed
         token (needed for test-usd; may be omitted for ETH and for an ERC-20
-        address written in the file). ``now`` replaces an omitted start.
+        address written in the file). ``now`` replaces an omitted start;
+        ``start`` replaces any start (e.g. a simulation moving a past start).
         """
         def resolve(value: str, path: str) -> str:
             address = resolve_address(value, path)
@@ -561,7 +570,8 @@ class Terms:
         fee = _amount(self.payment.fee, decimals, "payment.fee", self.source, positive=True)
         bond = _amount(self.payment.bond, decimals, "payment.bond", self.source, positive=False)
 
-        start = self.periods.start
+        if start is None:
+            start = self.periods.start
         if start is None:
             if now is None:
                 raise self._error("periods.start", "is omitted, which is only allowed when the tools supply the current time (dev chains)")
