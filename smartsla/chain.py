@@ -178,7 +178,10 @@ class Chain:
         """Mine a block at ``timestamp`` (dev chains only), so views and the next transaction see that time."""
         if self.kind == "embedded":
             if timestamp > self.now():
-                self.w3.provider.ethereum_tester.time_travel(int(timestamp))
+                tester = self.w3.provider.ethereum_tester
+                # eth-tester mines the travelling block one second early; one more block lands on the target.
+                tester.time_travel(int(timestamp))
+                tester.mine_blocks(1)
         elif self.kind == "anvil":
             if timestamp > self.now():
                 self.w3.provider.make_request("evm_setNextBlockTimestamp", [int(timestamp)])

@@ -20,9 +20,13 @@ def project_root() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
 
 
-@functools.lru_cache(maxsize=None)
 def load_config(root: Path | None = None) -> dict[str, Any]:
-    path = (root or project_root()) / "brownie-config.yaml"
+    return _load_config(root or project_root())
+
+
+@functools.lru_cache(maxsize=None)
+def _load_config(root: Path) -> dict[str, Any]:
+    path = root / "brownie-config.yaml"
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
