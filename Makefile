@@ -38,3 +38,13 @@ bench: build
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
+
+# slither pins its own web3/eth packages: it lives in its own environment, never in .venv.
+SLITHER_VENV := .venv-slither
+.PHONY: slither
+slither: build
+	test -x $(SLITHER_VENV)/bin/slither || { $(PYTHON) -m venv $(SLITHER_VENV) && \
+	  $(SLITHER_VENV)/bin/pip install --quiet slither-analyzer==0.11.6; }
+	$(PY) scripts/slither_input.py --stub-guard > build/slither-input.json
+	$(SLITHER_VENV)/bin/slither build/slither-input.json --compile-force-framework solc-json \
+	  --solc smartsla/solcjs-adapter.cjs --filter-paths node_modules --fail-none

@@ -6,6 +6,7 @@ Reverts are turned into :class:`Reverted` carrying the contract's custom error n
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import socket
@@ -22,6 +23,14 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
 from .config import ConfigError, network, project_root
+
+try:  # the embedded chain's provider reports reverts as eth-tester's own exception, not web3's
+    from eth_tester.exceptions import TransactionFailed as _TesterReverted
+except ImportError:  # pragma: no cover - eth-tester is only needed for the embedded chain
+    class _TesterReverted(Exception):
+        pass
+
+_REVERT_ERRORS = (ContractCustomError, ContractLogicError, ContractPanicError, _TesterReverted)
 
 DEV_ETHER = 10**23  # 100,000 ETH: plenty for gas and ETH-denominated fees on a dev chain
 
@@ -211,7 +220,9 @@ class Chain:
             if self.kind == "anvil":
                 self.w3.provider.make_request("anvil_setBalance", [address, hex(amount)])
             else:
-                rich = self.w3.eth.accounts[0]
+                # eth-tester's ten accounts hold 1,000,000 ETH each: take from the richest so that any
+                # number of dev accounts up to their total can be funded.
+                rich = max(self.w3.eth.accounts, key=self.w3.eth.get_balance)
                 tx = self.w3.eth.send_transaction({"from": rich, "to": address, "value": amount})
                 self.w3.eth.wait_for_transaction_receipt(tx)
         self._funded.add(address)
@@ -248,7 +259,9 @@ class Chain:
             return Reverted(name, tuple(args), raw)
         return Reverted(f"unknown revert {raw[:10]}", raw=raw)
 
-    def _revert_from(self, exc: Exception) -> Reverted:
+    def _revert_from(self, exc: Exception, tx: dict[str, Any] | None = None) -> Reverted:
+        if isinstance(exc, _TesterReverted):
+            return self._revert_from_tester(exc, tx)
         data = getattr(exc, "data", None)
         if isinstance(exc, ContractPanicError):
             return Reverted("Panic", (str(exc),), str(data))
@@ -260,6 +273,33 @@ class Chain:
             return Reverted(str(exc.message if hasattr(exc, "message") else exc).removeprefix("execution reverted: "))
         return Reverted(str(exc))
 
+    def _revert_from_tester(self, exc: Exception, tx: dict[str, Any] | None) -> Reverted:
+        # The embedded chain's provider reports a revert as "execution reverted: " plus either the revert
+        # data's bytes repr or, when the data happens to decode as one string (which custom errors whose
+        # first argument is a string do), that string with the selector lost. Re-running the call on
+        # eth-tester itself gives the raw data.
+        raw = _tester_revert_bytes(exc)
+        if raw is None and tx is not None:
+            tester = getattr(self.w3.provider, "ethereum_tester", None)
+            params = {k: tx[k] for k in ("from", "to", "data", "value") if tx.get(k) is not None}
+            try:
+                tester.call(params, "latest")
+            except _TesterReverted as again:
+                raw = _tester_revert_bytes(again)
+            except Exception:  # noqa: BLE001 - fall back to the provider's message
+                pass
+        if raw is None:
+            first = exc.args[0] if exc.args else ""
+            return Reverted(str(first).removeprefix("execution reverted: "))
+        if raw[:4] == bytes.fromhex("08c379a0"):  # Error(string): the reason, as on the other chains
+            try:
+                return Reverted(self.w3.codec.decode(["string"], raw[4:])[0])
+            except Exception:  # noqa: BLE001 - malformed reason: show the raw data
+                pass
+        if raw[:4] == bytes.fromhex("4e487b71") and len(raw) >= 36:
+            return Reverted("Panic", (int.from_bytes(raw[4:36], "big"),), "0x" + raw.hex())
+        return self.decode_revert(raw) if raw else Reverted("execution reverted")
+
     def transact(self, sender: LocalAccount, call: Any = None, *, to: str | None = None,
                  value: int = 0, data: bytes | None = None) -> dict[str, Any]:
         """Sign and send one transaction; return its receipt. A revert raises :class:`Reverted` and sends nothing."""
@@ -267,8 +307,8 @@ class Chain:
         if call is not None:
             try:
                 tx = call.build_transaction({**tx, "gas": 1})  # placeholder gas: we estimate below
-            except (ContractCustomError, ContractLogicError) as exc:
-                raise self._revert_from(exc) from None
+            except _REVERT_ERRORS as exc:
+                raise self._revert_from(exc, tx) from None
             tx.pop("gas", None)
         else:
             if to:
@@ -277,8 +317,8 @@ class Chain:
                 tx["data"] = data
         try:
             gas = self.w3.eth.estimate_gas(tx)
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            raise self._revert_from(exc) from None
+        except _REVERT_ERRORS as exc:
+            raise self._revert_from(exc, tx) from None
         tx["gas"] = min(int(gas * 1.25) + 20_000, 30_000_000)
         tx["nonce"] = self.w3.eth.get_transaction_count(sender.address, "pending")
         if "maxFeePerGas" not in tx and "gasPrice" not in tx:
@@ -301,6 +341,25 @@ class Chain:
 def _tuple_type(item: dict[str, Any]) -> str:
     inner = ",".join(_tuple_type(c) if c["type"].startswith("tuple") else c["type"] for c in item["components"])
     return f"({inner}){item['type'][len('tuple'):]}"
+
+
+def _tester_revert_bytes(exc: Exception) -> bytes | None:
+    """The raw revert data in an eth-tester exception, if it is there rather than a decoded reason."""
+    first: Any = exc.args[0] if exc.args else None
+    while isinstance(first, Exception):
+        first = first.args[0] if first.args else None
+    if isinstance(first, (bytes, bytearray)):
+        return bytes(first)
+    if not isinstance(first, str):
+        return None
+    text = first.removeprefix("execution reverted: ")
+    if text[:2] not in ("b'", 'b"'):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, bytes) else None
 
 
 def connect(name: str = "embedded", url: str | None = None) -> Chain:

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks.gas` measures the contracts' gas from transaction receipts."""
