@@ -106,3 +106,25 @@ def test_command_line_table():
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "credit" in proc.stdout and "10%" in proc.stdout and "900" in proc.stdout
+
+
+def test_terms_check_prints_document_hash(capsys):
+    assert main(["terms", "check", str(AWS), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["valid"] is True
+    assert out["document_hash"] == "0x" + load_terms(AWS).document_hash().hex()
+
+
+def test_terms_check_names_the_key(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(AWS.read_text().replace('target: "99.99%"', 'target: "99.99"'))
+    assert main(["terms", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "services[0].target" in err and "%" in err
+
+
+def test_help_teaches_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--period 99.95%" in out
