@@ -44,6 +44,8 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
     /// share kept for withdrawal instead of holding up the settlement.
     uint256 public constant ETH_PUSH_GAS = 30_000;
+    /// @dev Compensation (fee plus bond) must fit the uint96 of the period record.
+    uint256 private constant AMOUNT_LIMIT = 2 ** 96;
 
     address public immutable factory;
 
@@ -73,7 +75,6 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         uint256 compensationFromBond,
         uint256 providerPayout
     );
-    event Paid(address indexed to, uint256 amount);
     event PaymentDeferred(address indexed to, uint256 amount);
     event Withdrawn(address indexed account, address indexed to, uint256 amount);
     event MaintenanceAnnounced(uint64 start, uint64 end);
@@ -109,6 +110,8 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     error InvalidTermination(uint256 requested, uint256 earliest, uint256 activePeriods);
     error BadConsent(address expected, address signer);
     error NotYetClosable(uint256 endsAt, uint256 openFundedPeriods);
+    error ZeroRecipient();
+    error BondTooLarge(uint256 bondBalance, uint256 limit);
 
     constructor(address factory_) EIP712("SmartSLA", "1") {
         factory = factory_;
@@ -152,8 +155,10 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         if (msg.sender != t.provider) revert NotProvider(msg.sender);
         if (closed) revert AgreementClosed();
         if (amount == 0) revert NothingToFund();
+        uint256 newBond = uint256(bondBalance) + amount;
+        if (newBond + t.fee >= AMOUNT_LIMIT) revert BondTooLarge(newBond, AMOUNT_LIMIT - t.fee);
         _collect(t.token, msg.sender, amount);
-        bondBalance += amount;
+        bondBalance = uint96(newBond);
         emit BondPosted(msg.sender, amount, bondBalance);
     }
 
@@ -161,9 +166,9 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
 
     /// @notice Settles a period from a quorum of signed oracle reports and pays both parties at once.
     /// Anyone may submit. Each service's value is the median of the submitted values.
-    function settle(bytes calldata encodedTerms, uint256 period, Report[] calldata reports) external nonReentrant {
+    function settle(bytes calldata encodedTerms, uint256 index, Report[] calldata reports) external nonReentrant {
         SlaTerms.Terms memory t = _terms(encodedTerms);
-        _requireSettleable(t, period);
+        _requireSettleable(t, index);
         uint256 k = reports.length;
         if (k < t.quorum) revert QuorumNotReached(k, t.quorum);
         uint256 n = t.services.length;
@@ -176,7 +181,7 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
             Report calldata report = reports[r];
             uint32[] memory values = report.values;
             if (values.length != n) revert WrongValueCount(n, values.length);
-            address signer = ECDSA.recover(_reportDigest(period, values, report.evidenceRoot), report.signature);
+            address signer = ECDSA.recover(_reportDigest(index, values, report.evidenceRoot), report.signature);
             uint256 bit = 1 << _oracleIndex(t.oracles, signer);
             if (seen & bit != 0) revert DuplicateSigner(signer);
             seen |= bit;
@@ -185,23 +190,23 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
                 if (!t.services[s].lowerIsBetter && v > SlaTerms.PPM) revert ValueOutOfRange(s, v);
                 byService[s][r] = v;
             }
-            emit ReportAccepted(period, signer, values, report.evidenceRoot);
+            emit ReportAccepted(index, signer, values, report.evidenceRoot);
         }
         uint32[] memory medians = new uint32[](n);
         for (uint256 s; s < n; ++s) {
             medians[s] = PenaltyMath.median(byService[s], t.services[s].lowerIsBetter);
         }
-        _settle(t, period, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
+        _settle(t, index, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
     }
 
     /// @notice With no quorum by `reportDeadline` after a period's end, anyone settles it by the
     /// agreed fallback, so no period can stay open for ever.
-    function settleByFallback(bytes calldata encodedTerms, uint256 period) external nonReentrant {
+    function settleByFallback(bytes calldata encodedTerms, uint256 index) external nonReentrant {
         SlaTerms.Terms memory t = _terms(encodedTerms);
-        _requireSettleable(t, period);
-        uint256 fallbackFrom = _periodEnd(t, period) + t.reportDeadline;
-        if (block.timestamp < fallbackFrom) revert DeadlineNotReached(period, fallbackFrom);
-        _settle(t, period, PenaltyMath.fallbackCredit(t), new uint32[](0), PeriodState.SettledByFallback);
+        _requireSettleable(t, index);
+        uint256 fallbackFrom = _periodEnd(t, index) + t.reportDeadline;
+        if (block.timestamp < fallbackFrom) revert DeadlineNotReached(index, fallbackFrom);
+        _settle(t, index, PenaltyMath.fallbackCredit(t), new uint32[](0), PeriodState.SettledByFallback);
     }
 
     // ---------------------------------------------------------------- money out
@@ -212,6 +217,7 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         SlaTerms.Terms memory t = _terms(encodedTerms);
         uint256 amount = owed[msg.sender];
         if (amount == 0) revert NothingToWithdraw(msg.sender);
+        if (to == address(0)) revert ZeroRecipient();
         owed[msg.sender] = 0;
         if (t.token == address(0)) {
             (bool ok,) = to.call{value: amount}("");
@@ -267,7 +273,9 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     function close(bytes calldata encodedTerms) external nonReentrant {
         SlaTerms.Terms memory t = _terms(encodedTerms);
         if (closed) revert AgreementClosed();
-        uint256 endsAt = uint256(t.start) + uint256(activePeriods) * t.periodLength;
+        uint256 active = activePeriods;
+        // An agreement terminated before its first period has nothing left to run.
+        uint256 endsAt = active == 0 ? 0 : uint256(t.start) + active * t.periodLength;
         if (block.timestamp < endsAt || openFundedPeriods != 0) revert NotYetClosable(endsAt, openFundedPeriods);
         closed = true;
         uint256 bond = bondBalance;
@@ -406,18 +414,23 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Never reverts: a recipient that refuses the transfer has it kept in `owed` instead.
+    /// @dev Never reverts for the recipient's sake: one that refuses the transfer has it kept in `owed`
+    /// instead. Successful payments have no event of their own: the event of the step that pays
+    /// (PeriodSettled, Terminated, Closed) names the amounts, and PaymentDeferred marks the exceptions.
     function _pay(address token, address to, uint256 amount) private {
         if (amount == 0) return;
         bool ok;
         if (token == address(0)) {
-            (ok,) = to.call{value: amount, gas: ETH_PUSH_GAS}("");
+            // A settler cannot starve this push with a tight gas limit: a call given less than the stipend
+            // leaves the caller at most 1/64 of it, too little to record the deferral, so the whole settlement
+            // fails instead (tests/test_payment_gas.py). No return data is copied, so a recipient cannot make the settler pay for a huge revert payload.
+            assembly ("memory-safe") {
+                ok := call(ETH_PUSH_GAS, to, amount, 0, 0, 0, 0)
+            }
         } else {
             ok = IERC20(token).trySafeTransfer(to, amount);
         }
-        if (ok) {
-            emit Paid(to, amount);
-        } else {
+        if (!ok) {
             owed[to] += amount;
             emit PaymentDeferred(to, amount);
         }

@@ -13,6 +13,8 @@ library SlaTerms {
     // Oracle sets are tracked in a uint64 bitmask when reports are checked.
     uint256 internal constant MAX_ORACLES = 64;
     uint256 internal constant MAX_TIERS = 16;
+    /// @dev Credits are stored as uint24 in the period record.
+    uint32 internal constant MAX_CAP_BPS = 1_000_000;
 
     uint8 internal constant BASIS_PER_SERVICE = 0;
     uint8 internal constant BASIS_COMBINED = 1;
@@ -69,14 +71,14 @@ library SlaTerms {
         if (t.customer == address(0)) revert InvalidTerms("customer", "zero address");
         if (t.provider == t.customer) revert InvalidTerms("customer", "same as provider");
         if (t.fee == 0 || t.fee >= 2 ** 96) revert InvalidTerms("fee", "must be > 0 and < 2^96");
-        if (t.bond >= 2 ** 96) revert InvalidTerms("bond", "must be < 2^96");
+        if (t.fee + t.bond >= 2 ** 96) revert InvalidTerms("bond", "fee + bond must be < 2^96");
         if (t.periodLength == 0) revert InvalidTerms("periodLength", "must be > 0");
         if (t.periodCount == 0 || t.periodCount > MAX_PERIODS) revert InvalidTerms("periodCount", "1..1024");
         uint256 n = t.services.length;
         if (n == 0 || n > MAX_SERVICES) revert InvalidTerms("services", "1..64");
         if (t.basis > BASIS_COMBINED) revert InvalidTerms("basis", "0 or 1");
         if (t.combine > COMBINE_WEIGHTED) revert InvalidTerms("combine", "0 or 1");
-        if (t.capBps == 0) revert InvalidTerms("capBps", "must be > 0");
+        if (t.capBps == 0 || t.capBps > MAX_CAP_BPS) revert InvalidTerms("capBps", "1..1000000 (10000%)");
         for (uint256 i; i < n; ++i) {
             Service memory s = t.services[i];
             if (s.weight == 0) revert InvalidTerms("services.weight", "must be > 0");

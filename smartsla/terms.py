@@ -69,6 +69,7 @@ TEST_USD_DECIMALS = 6
 # The contract packs amounts into 96 bits next to other fields; rejecting
 # larger amounts here gives a readable error instead of a revert.
 MAX_AMOUNT = 2**96 - 1
+MAX_CAP_BPS = 1_000_000  # the contract keeps credits in a uint24
 COMBINED_ID = b"combined".ljust(32, b"\0")
 
 TIER_ABI_TYPE = "(uint32,uint32)"
@@ -569,6 +570,9 @@ class Terms:
             token_address = to_checksum_address(token_address)
         fee = _amount(self.payment.fee, decimals, "payment.fee", self.source, positive=True)
         bond = _amount(self.payment.bond, decimals, "payment.bond", self.source, positive=False)
+        if fee + bond > MAX_AMOUNT:
+            raise self._error("payment.bond", "fee + bond is too large: together at most 2**96-1 base units, "
+                              "because a period's compensation (fee plus bond) must fit the contract's record")
 
         if start is None:
             start = self.periods.start
@@ -870,8 +874,8 @@ class _Parser:
         combine = comp.get("combined", "min")
         cap_text = comp.get("cap", "100%")
         cap_bps = self.unit(("compensation", "cap"), units.parse_percent_bps, cap_text)
-        if cap_bps == 0:
-            raise self.error(("compensation", "cap"), "must be more than 0%")
+        if cap_bps == 0 or cap_bps > MAX_CAP_BPS:
+            raise self.error(("compensation", "cap"), "must be more than 0% and at most 10000%")
 
         seen: dict[str, int] = {}
         for i, s in enumerate(raw_services):

@@ -634,3 +634,15 @@ def test_schema_is_valid_draft_2020_12():
 
     jsonschema.Draft202012Validator.check_schema(schema())
     assert schema()["$schema"].endswith("2020-12/schema")
+
+
+def test_cap_above_contract_limit_is_rejected():
+    from smartsla.terms import TermsError, load_terms
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "examples" / "aws-ec2.yaml").read_text()
+    bad = text.replace('compensation:\n', 'compensation:\n  cap: "10000.01%"\n', 1)
+    import pytest
+
+    with pytest.raises(TermsError, match="compensation.cap"):
+        load_terms(bad)
