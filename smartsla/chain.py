@@ -200,6 +200,25 @@ class Chain:
         else:
             raise ChainError("time travel works on dev chains only")
 
+    def snapshot(self) -> Any:
+        """Remember the chain's state (dev chains only); :meth:`revert_to` returns to it, time included."""
+        if self.kind == "anvil":
+            return self.w3.provider.make_request("evm_snapshot", [])["result"]
+        if self.kind == "embedded":
+            return self.w3.provider.ethereum_tester.take_snapshot()
+        raise ChainError("snapshots work on dev chains only")
+
+    def revert_to(self, snapshot_id: Any) -> None:
+        if self.kind == "anvil":
+            if self.w3.provider.make_request("evm_revert", [snapshot_id]).get("result") is not True:
+                raise ChainError(f"anvil could not revert to snapshot {snapshot_id}")
+        elif self.kind == "embedded":
+            self.w3.provider.ethereum_tester.revert_to_snapshot(snapshot_id)
+        else:
+            raise ChainError("snapshots work on dev chains only")
+        # accounts first funded after the snapshot lost that ether
+        self._funded.clear()
+
     def travel(self, seconds: int) -> None:
         self.travel_to(self.now() + int(seconds))
 

@@ -34,27 +34,11 @@ def shared_worlds(shared_chain, artifacts) -> tuple[World, World]:
             make_world(shared_chain, contracts, with_token=False))
 
 
-def _take_snapshot(chain: Chain) -> Any:
-    if chain.kind == "anvil":
-        return chain.w3.provider.make_request("evm_snapshot", [])["result"]
-    return chain.w3.provider.ethereum_tester.take_snapshot()
-
-
-def _revert_snapshot(chain: Chain, snapshot_id: Any) -> None:
-    if chain.kind == "anvil":
-        assert chain.w3.provider.make_request("evm_revert", [snapshot_id])["result"] is True
-    else:
-        chain.w3.provider.ethereum_tester.revert_to_snapshot(snapshot_id)
-
-
 @pytest.fixture
 def chain(shared_chain, shared_worlds):
-    snapshot_id = _take_snapshot(shared_chain)
-    funded = set(shared_chain._funded)
+    snapshot_id = shared_chain.snapshot()
     yield shared_chain
-    _revert_snapshot(shared_chain, snapshot_id)
-    # Accounts first funded during the test lost that ether with the revert.
-    shared_chain._funded = funded
+    shared_chain.revert_to(snapshot_id)
 
 
 @pytest.fixture

@@ -12,19 +12,6 @@ from smartsla.chain import Reverted
 from support import make_terms
 
 
-def _snapshot(chain):
-    if chain.kind == "anvil":
-        return chain.w3.provider.make_request("evm_snapshot", [])["result"]
-    return chain.w3.provider.ethereum_tester.take_snapshot()
-
-
-def _revert(chain, snap):
-    if chain.kind == "anvil":
-        chain.w3.provider.make_request("evm_revert", [snap])
-    else:
-        chain.w3.provider.ethereum_tester.revert_to_snapshot(snap)
-
-
 @pytest.mark.anvil
 @pytest.mark.parametrize("chain", ["anvil"], indirect=True)
 def test_tight_gas_limit_cannot_defer_a_contract_partys_payment(eth_world):
@@ -38,7 +25,7 @@ def test_tight_gas_limit_cannot_defer_a_contract_partys_payment(eth_world):
     estimate = w.chain.w3.eth.estimate_gas(call.build_transaction({"from": w.stranger.address}))
     outcomes = set()
     for limit in range(estimate - 60_000, estimate + 1, 1_000):
-        snap = _snapshot(w.chain)
+        snap = w.chain.snapshot()
         try:
             w.chain.transact(w.stranger, call, gas=limit)
         except Reverted:
@@ -47,7 +34,7 @@ def test_tight_gas_limit_cannot_defer_a_contract_partys_payment(eth_world):
             outcomes.add("settled")
             assert agreement.owed(receiver.address) == 0, f"payment deferred at gas limit {limit}"
             assert receiver.functions.payments().call() == 1
-        _revert(w.chain, snap)
+        w.chain.revert_to(snap)
     assert outcomes == {"failed", "settled"}
 
 
