@@ -70,7 +70,9 @@ class ServiceRule:
     def from_chain(cls, service: Sequence) -> "ServiceRule":
         raw_id, target, weight, lower_is_better, tiers = service
         if isinstance(raw_id, (bytes, bytearray)):
-            raw_id = bytes(raw_id).rstrip(b"\0").decode("utf-8")
+            # The contract takes any bytes32; ids that are not UTF-8 (never written by our tools) still get
+            # a stable, readable name instead of stopping an audit of someone else's agreement.
+            raw_id = bytes(raw_id).rstrip(b"\0").decode("utf-8", errors="backslashreplace")
         return cls(
             id=raw_id,
             target=int(target),

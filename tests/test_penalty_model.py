@@ -300,3 +300,12 @@ def test_median_properties(values, lower_is_better, rnd):
     # at least half the reports are at least as bad for the provider as the median
     worse = [v for v in values if (v >= m if lower_is_better else v <= m)]
     assert 2 * len(worse) >= n
+
+
+def test_service_id_that_is_not_utf8_still_computes():
+    """The contract accepts any bytes32 id; the model must not stop on one our tools never write."""
+    from smartsla import penalty
+
+    terms_rules = penalty.ServiceRule.from_chain((b"\xff" * 32, 999_900, 1, False, [(999_900, 1_000)]))
+    assert terms_rules.id == "\\xff" * 32
+    assert penalty.service_credit(999_000, 999_900, False, [(999_900, 1_000)]) == 1_000
