@@ -14,7 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -414,4 +414,3 @@ def connect(name: str = "embedded", url: str | None = None) -> Chain:
     return Chain.connect(name, url)
 
 
-Callback = Callable[[str], None]

@@ -12,13 +12,12 @@ from typing import Callable, Sequence
 
 from eth_utils import is_address
 
-from .agreement import ETH, Agreement, Contracts
+from .agreement import ETH, Contracts
 from .chain import Chain
 from .terms import Terms, TermsError
 from .units import format_bps, format_token_amount
 
 Progress = Callable[[str], None]
-ROLE_NAMES = {"provider": "provider", "customer": "customer"}
 
 
 class SimulationError(ValueError):
