@@ -1,0 +1,48 @@
+"""The ``sla-oracle`` command. Each subcommand is a thin wrapper over one module of this package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__
+
+EPILOG = """\
+examples:
+  sla-oracle compute examples/aws-ec2.yaml --samples samples.csv --json
+  sla-oracle evidence verify evidence/acme-api-2027/period-0
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sla-oracle",
+        description="Measure service levels, compute each period's values, sign them and settle on-chain.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sla-oracle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    from . import periods
+
+    periods.add_compute_parser(sub)
+
+    from . import evidence
+
+    evidence.add_evidence_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    return int(handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
