@@ -74,26 +74,34 @@ class AnvilProcess:
     url: str
 
     @classmethod
-    def start(cls, binary: str | None = None, hardfork: str = "cancun", chain_id: int = 31337) -> "AnvilProcess":
+    def start(cls, binary: str | None = None, hardfork: str = "cancun", chain_id: int = 31337,
+              port: int | None = None, state_file: str | Path | None = None) -> "AnvilProcess":
+        """Start anvil on 127.0.0.1 (on ``port``, or a free one). With ``state_file`` the chain is loaded from it
+        if it exists and written back to it when anvil stops, so a node can be stopped and brought back."""
         binary = binary or str(project_root() / network("anvil")["binary"])
         if not Path(binary).exists() and not shutil.which(binary):
             raise ChainError(f"anvil not found at {binary}: run `npm ci` in the project root")
+        extra: list[str] = []
+        if state_file is not None:
+            extra += ["--dump-state", str(state_file)]
+            if Path(state_file).exists():
+                extra += ["--load-state", str(state_file)]
         last_error: Exception | None = None
-        for _ in range(5):  # a free port can be taken between our probe and anvil's bind
-            port = _free_port()
+        for _ in range(1 if port else 5):  # a free port can be taken between our probe and anvil's bind
+            chosen = port or _free_port()
             proc = subprocess.Popen(
-                [binary, "--host", "127.0.0.1", "--port", str(port), "--hardfork", hardfork,
-                 "--chain-id", str(chain_id), "--silent", "--accounts", "2"],
+                [binary, "--host", "127.0.0.1", "--port", str(chosen), "--hardfork", hardfork,
+                 "--chain-id", str(chain_id), "--silent", "--accounts", "2", *extra],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
-            url = f"http://127.0.0.1:{port}"
+            url = f"http://127.0.0.1:{chosen}"
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     last_error = ChainError(f"anvil exited: {proc.stderr.read().decode(errors='replace')[-400:]}")
                     break
                 try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    with socket.create_connection(("127.0.0.1", chosen), timeout=0.2):
                         return cls(proc, url)
                 except OSError:
                     time.sleep(0.02)

@@ -1,0 +1,85 @@
+"""Sign a period's report exactly once, and get a quorum of reports settled on-chain exactly once.
+
+The journal in the store is written before anything is signed, so an oracle that crashes and restarts signs
+the same values again (or finds its earlier signature), never different ones. Submission retries with
+backoff; a revert saying the period is already settled counts as done, whoever settled it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from eth_account.signers.local import LocalAccount
+
+from smartsla.agreement import Agreement, PeriodState, SignedReport
+from smartsla.chain import Reverted
+
+DONE_ERRORS = {"PeriodAlreadySettled"}
+# Not worth retrying: the same transaction would fail the same way.
+FINAL_ERRORS = {"NotAnOracle", "DuplicateSigner", "QuorumNotReached", "WrongValueCount", "ValueOutOfRange",
+                "PeriodNotActive", "TermsMismatch"}
+
+
+class SubmitError(Exception):
+    """The reports could not be settled; the message says why."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str            # settled | already-settled
+    tx_hash: str | None
+    attempts: int
+
+
+def sign_once(store, agreement: Agreement, account: LocalAccount, period: int, values: Sequence[int],
+              evidence_root: bytes) -> SignedReport:
+    """Persist (agreement, period, values, root) before signing; sign what was persisted first."""
+    chain_id = agreement.chain.w3.eth.chain_id
+    intent = store.intend_report(chain_id, agreement.address, period, list(values), evidence_root)
+    report = agreement.sign_report(account, period, list(intent.values), intent.evidence_root)
+    store.record_signature(chain_id, agreement.address, period, account.address, report.signature)
+    return report
+
+
+def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Sequence[SignedReport], *,
+           attempts: int = 6, backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+           store=None) -> Outcome:
+    """Settle ``period`` from ``reports``, retrying transport failures with exponential backoff."""
+    chain_id = None
+    last_error: Exception | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            if chain_id is None:
+                chain_id = agreement.chain.w3.eth.chain_id
+            receipt = agreement.settle(sender, period, reports)
+        except Reverted as exc:
+            if exc.error in DONE_ERRORS:
+                _record(store, chain_id, agreement, period, None, "already-settled")
+                return Outcome("already-settled", None, attempt)
+            if exc.error in FINAL_ERRORS:
+                _record(store, chain_id, agreement, period, None, "failed")
+                raise SubmitError(f"period {period} of {agreement.address}: {exc}") from None
+            last_error = exc
+        except Exception as exc:  # noqa: BLE001 - a node that is down or restarting: try again
+            last_error = exc
+        else:
+            tx_hash = receipt["transactionHash"].hex()
+            _record(store, chain_id, agreement, period, tx_hash, "settled")
+            return Outcome("settled", tx_hash, attempt)
+        # A transaction may have landed although we saw an error (e.g. the node died after accepting it).
+        try:
+            if agreement.period(period).state not in (PeriodState.FUNDED, PeriodState.UNFUNDED):
+                _record(store, chain_id, agreement, period, None, "already-settled")
+                return Outcome("already-settled", None, attempt)
+        except Exception:  # noqa: BLE001 - still unreachable; keep backing off
+            pass
+        if attempt < attempts:
+            sleep(backoff * 2 ** (attempt - 1))
+    raise SubmitError(f"period {period} of {agreement.address} not settled after {attempts} attempts: {last_error}")
+
+
+def _record(store, chain_id, agreement: Agreement, period: int, tx_hash: str | None, status: str) -> None:
+    if store is not None and chain_id is not None:
+        store.record_submission(chain_id, agreement.address, period, tx_hash, status)
