@@ -1,0 +1,34 @@
+"""The oracle's HTTP endpoint: reports for peers, health, metrics; loopback only."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from oracle.server import Metrics, ReportServer, fetch_report
+
+AGREEMENT = "0x" + "ab" * 20
+
+
+def test_serves_reports_health_and_metrics():
+    stored = {(1, AGREEMENT, 3): {"values": [999_000], "evidenceRoot": "0x" + "00" * 32, "signature": "0x01"}}
+    metrics = Metrics()
+    server = ReportServer(lambda c, a, p: stored.get((c, a, p)), metrics).start()
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert fetch_report(server.url, 1, AGREEMENT, 3) == stored[(1, AGREEMENT, 3)]
+        assert fetch_report(server.url, 1, AGREEMENT, 4) is None
+        assert urllib.request.urlopen(server.url + "/healthz").read() == b"ok\n"
+        metrics.probes.labels("api").inc(3)
+        metrics.settlements.labels("settled").inc()
+        text = urllib.request.urlopen(server.url + "/metrics").read().decode()
+        assert 'sla_oracle_probes_total{service="api"} 3.0' in text
+        assert 'sla_oracle_settlements_total{outcome="settled"} 1.0' in text
+    finally:
+        server.stop()
+
+
+def test_unreachable_peer_is_none():
+    server = ReportServer(lambda c, a, p: None).start()
+    url = server.url
+    server.stop()
+    assert fetch_report(url, 1, AGREEMENT, 0, timeout=0.5) is None
