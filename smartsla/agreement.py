@@ -137,6 +137,16 @@ class Factory:
     def created_events(self, from_block: int = 0) -> list[Any]:
         return list(self.contract.events.AgreementCreated().get_logs(from_block=from_block))
 
+    def agreements_for(self, account: str, from_block: int = 0) -> list["Agreement"]:
+        """Agreements created by this factory that name ``account`` as provider, customer or oracle."""
+        account = to_checksum_address(account)
+        found = []
+        for event in self.created_events(from_block):
+            agreement = Agreement(self.contracts, event["args"]["agreement"], bytes(event["args"]["terms"]), self)
+            if agreement.roles(account):
+                found.append(agreement)
+        return found
+
     def agreement(self, address: str) -> "Agreement":
         address = to_checksum_address(address)
         for event in self.created_events():
@@ -157,6 +167,10 @@ class Agreement:
         self.encoded_terms = encoded_terms
         self.terms_tuple = contracts.decode_terms(encoded_terms)
         self.terms = dict(zip(contracts.terms_fields, self.terms_tuple))
+        # the ABI decoder gives lower-case addresses; people and comparisons expect checksummed ones
+        for key in ("provider", "customer", "token"):
+            self.terms[key] = to_checksum_address(self.terms[key])
+        self.terms["oracles"] = tuple(to_checksum_address(o) for o in self.terms["oracles"])
         self.factory = factory
         self.contract = contracts.w3.eth.contract(address=self.address, abi=contracts.artifacts["SlaAgreement"].abi)
         self.fn = self.contract.functions
@@ -200,6 +214,18 @@ class Agreement:
         if self.is_eth:
             return self.chain.w3.eth.get_balance(to_checksum_address(account))
         return self.contracts.token(self.token).functions.balanceOf(to_checksum_address(account)).call()
+
+    def roles(self, account: str) -> list[str]:
+        """The roles ``account`` holds in this agreement: provider, customer, oracle (possibly none)."""
+        account = to_checksum_address(account)
+        roles = [role for role in ("provider", "customer") if self.terms[role] == account]
+        if account in self.terms["oracles"]:
+            roles.append("oracle")
+        return roles
+
+    def maintenance_windows(self, from_block: int = 0) -> list[tuple[int, int]]:
+        """Announced maintenance windows ``(start, end)``, half-open, in announcement order, read from the chain."""
+        return [(int(e["args"]["start"]), int(e["args"]["end"])) for e in self.events("MaintenanceAnnounced", from_block)]
 
     # ------------------------------------------------------------ money in
 

@@ -36,3 +36,17 @@ def test_settle_pays_both_parties(world):
     assert agreement.balance_of(world.provider.address) - before_provider == fee - fee // 10
     assert agreement.balance() == fee
     assert receipt["gasUsed"] < 150_000
+
+
+def test_discovery_and_maintenance_read_from_the_chain(world):
+    mine = world.create()
+    other = world.create(oracles=[world.stranger.address], quorum=1)
+    found = {a.address for a in world.factory.agreements_for(world.oracles[0].address)}
+    assert mine.address in found and other.address not in found
+    assert {a.address for a in world.factory.agreements_for(world.stranger.address)} == {other.address}
+    assert mine.roles(world.provider.address) == ["provider"]
+    assert mine.roles(world.oracles[1].address) == ["oracle"]
+    assert mine.roles(world.stranger.address) == []
+    start = mine.period_start(1) + 600
+    mine.announce_maintenance(world.provider, start, 1_800)
+    assert mine.maintenance_windows() == [(start, start + 1_800)]
