@@ -1,0 +1,146 @@
+"""The daemon's configuration file (``oracle.yaml``) and its signing key.
+
+The key comes from an encrypted keystore (password from an environment variable or a prompt) or from an
+environment variable holding the raw key. It is never printed or logged: errors name where it came from only.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, to_checksum_address
+
+from smartsla.units import UnitError, parse_duration_seconds
+
+ALLOWED_KEYS = {"rpc_url", "chain_id", "factory", "key", "store", "evidence_dir", "listen", "peers", "terms",
+                "control", "grace", "poll"}
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class KeySource:
+    keystore: Path | None = None
+    password_env: str | None = None
+    env: str | None = None
+
+    def load(self, interactive: bool = False) -> LocalAccount:
+        if self.env:
+            raw = os.environ.get(self.env)
+            if not raw:
+                raise ConfigError(f"key.env: environment variable {self.env} is not set (it must hold the 0x key)")
+            try:
+                return Account.from_key(raw.strip())
+            except Exception:  # noqa: BLE001 - the message must not echo the value
+                raise ConfigError(f"key.env: {self.env} does not hold a valid private key") from None
+        assert self.keystore is not None
+        try:
+            encrypted = json.loads(self.keystore.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"key.keystore: {self.keystore} does not exist") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"key.keystore: {self.keystore} is not a keystore file ({exc.__class__.__name__})") from None
+        password = os.environ.get(self.password_env) if self.password_env else None
+        if password is None:
+            if not interactive:
+                where = f"set {self.password_env}" if self.password_env else "set key.password_env"
+                raise ConfigError(f"key.keystore: no password for {self.keystore}; {where}")
+            password = getpass.getpass(f"password for {self.keystore}: ")
+        try:
+            return Account.from_key(Account.decrypt(encrypted, password))
+        except ValueError:
+            raise ConfigError(f"key.keystore: wrong password for {self.keystore}") from None
+
+
+@dataclass(frozen=True)
+class OracleConfig:
+    rpc_url: str
+    factory: str
+    key: KeySource
+    store: Path
+    evidence_dir: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    chain_id: int | None = None
+    peers: tuple[str, ...] = ()
+    terms: tuple[Path, ...] = ()
+    control: tuple[str, ...] = ()
+    grace: int = 5
+    poll: int = 2
+    source: Path = field(default=Path("oracle.yaml"), compare=False)
+
+
+def load_config(path: str | Path) -> OracleConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys ({', '.join(sorted(ALLOWED_KEYS))})")
+    unknown = set(data) - ALLOWED_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(ALLOWED_KEYS))}")
+    base = path.parent
+
+    def need(key: str) -> Any:
+        if key not in data or data[key] in (None, ""):
+            raise ConfigError(f"{path}: {key} is required")
+        return data[key]
+
+    rpc_url = str(need("rpc_url"))
+    if not rpc_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{path}: rpc_url must be an http(s) URL, got {rpc_url!r}")
+    factory = str(need("factory"))
+    if not is_address(factory):
+        raise ConfigError(f"{path}: factory must be a 0x address, got {factory!r}")
+    key = need("key")
+    if not isinstance(key, dict) or not (("keystore" in key) ^ ("env" in key)):
+        raise ConfigError(f"{path}: key must be {{keystore: FILE, password_env: VAR}} or {{env: VAR}}")
+    key_source = KeySource(
+        keystore=(base / key["keystore"]) if "keystore" in key else None,
+        password_env=key.get("password_env"),
+        env=key.get("env"),
+    )
+    listen = str(data.get("listen", "127.0.0.1:0"))
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{path}: listen must be HOST:PORT, e.g. 127.0.0.1:9101, got {listen!r}")
+
+    def seconds(key: str, default: str) -> int:
+        try:
+            return parse_duration_seconds(str(data.get(key, default)))
+        except UnitError as exc:
+            raise ConfigError(f"{path}: {key}: {exc}") from None
+
+    peers = data.get("peers", []) or []
+    if not isinstance(peers, list) or not all(isinstance(p, str) and p.startswith("http") for p in peers):
+        raise ConfigError(f"{path}: peers must be a list of http URLs of the other oracles")
+    return OracleConfig(
+        rpc_url=rpc_url,
+        factory=to_checksum_address(factory),
+        key=key_source,
+        store=base / str(data.get("store", "oracle.db")),
+        evidence_dir=base / str(data.get("evidence_dir", "evidence")),
+        listen_host=host,
+        listen_port=int(port),
+        chain_id=data.get("chain_id"),
+        peers=tuple(peers),
+        terms=tuple(base / str(t) for t in data.get("terms", []) or []),
+        control=tuple(str(c) for c in data.get("control", []) or []),
+        grace=seconds("grace", "5s"),
+        poll=seconds("poll", "2s"),
+        source=path,
+    )
