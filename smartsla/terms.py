@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable, Sequence
+from urllib.parse import urlsplit
 
 import jsonschema
 import yaml
@@ -44,6 +45,8 @@ __all__ = [
     "Compensation",
     "Oracles",
     "Maintenance",
+    "Probe",
+    "Measurement",
     "Terms",
     "load_terms",
     "terms_from_document",
@@ -352,6 +355,52 @@ class Tier:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """How the oracle checks a service itself (``services[i].probe``).
+
+    Durations are microseconds so that sub-second timeouts stay exact.
+    """
+
+    type: str                       # "http" | "tcp"
+    timeout_us: int
+    interval_us: int
+    url: str | None = None          # http
+    method: str = "GET"             # http
+    expect_status: tuple[int, ...] = (200,)  # http
+    keyword: str | None = None      # http: the body must contain it
+    max_latency_us: int | None = None  # a slower answer counts as a failure
+    host: str | None = None         # tcp
+    port: int | None = None         # tcp
+
+    @property
+    def timeout(self) -> float:
+        """Seconds, for socket and HTTP client APIs."""
+        return self.timeout_us / 1_000_000
+
+    @property
+    def interval(self) -> float:
+        return self.interval_us / 1_000_000
+
+    @property
+    def max_latency(self) -> float | None:
+        return None if self.max_latency_us is None else self.max_latency_us / 1_000_000
+
+
+GAPS_EXCLUDE = "exclude"
+GAPS_DOWN = "down"
+GAPS_UP = "up"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """How samples become a period's availability (``measurement``); see docs/oracle.md."""
+
+    slice: int = 60                 # seconds; divides the period length
+    down_after: int = 1             # consecutive failed samples that make an outage
+    gaps: str = GAPS_EXCLUDE        # "exclude" | "down" | "up"
+
+
+@dataclass(frozen=True)
 class Service:
     id: str
     objective: str  # "availability" | "latency"
@@ -361,6 +410,7 @@ class Service:
     # of the agreement's with basis per-service; empty with basis combined.
     tiers: tuple[Tier, ...]
     own_schedule: bool = False
+    probe: Probe | None = None      # None: measured from imported samples only
 
     @property
     def lower_is_better(self) -> bool:
@@ -453,6 +503,7 @@ class Terms:
     # The document as parsed, the basis of the document hash.
     document: dict = field(repr=False, compare=False, hash=False)
     source: str = field(default="<terms>", compare=False)
+    measurement: Measurement = field(default_factory=Measurement)
 
     @property
     def service_ids(self) -> tuple[str, ...]:
@@ -725,6 +776,7 @@ class _Parser:
         compensation, services = self.compensation_and_services(doc["compensation"], doc["services"])
         oracles = self.oracles(doc["oracles"])
         maintenance = self.maintenance(doc.get("maintenance", {}), periods)
+        measurement = self.measurement(doc.get("measurement", {}), periods)
         return Terms(
             agreement=doc["agreement"],
             provider=provider,
@@ -737,6 +789,7 @@ class _Parser:
             maintenance=maintenance,
             document=doc,
             source=self.source,
+            measurement=measurement,
         )
 
     # -- pieces
@@ -946,6 +999,7 @@ class _Parser:
                     weight=s.get("weight", 1),
                     tiers=tiers,
                     own_schedule="schedule" in s,
+                    probe=self.probe(sp + ("probe",), s["probe"]) if "probe" in s else None,
                 )
             )
         compensation = Compensation(
@@ -985,3 +1039,88 @@ class _Parser:
                 f"{_describe(m['allowance'])} is longer than a period ({units.format_seconds(periods.length)})",
             )
         return Maintenance(allowance=allowance, notice=notice)
+
+    def measurement(self, m: dict, periods: Periods) -> Measurement:
+        parts = ("measurement", "slice")
+        slice_seconds = self.unit(parts, units.parse_duration_seconds, m.get("slice", "1m"))
+        if slice_seconds == 0:
+            raise self.error(parts, "must be longer than 0s")
+        if periods.length % slice_seconds:
+            raise self.error(
+                parts,
+                f"{_describe(m.get('slice', '1m'))} does not divide the period length "
+                f"({units.format_seconds(periods.length)}) exactly; every period must hold a whole number "
+                "of slices, e.g. 1m, 5m or 1h",
+            )
+        return Measurement(
+            slice=slice_seconds,
+            down_after=m.get("down_after", 1),
+            gaps=m.get("gaps", GAPS_EXCLUDE),
+        )
+
+    # A probe that waits 10s by default could outlast a short interval, so the
+    # default timeout never exceeds the interval.
+    _DEFAULT_PROBE_INTERVAL = "30s"
+    _DEFAULT_PROBE_TIMEOUT_US = 10_000_000
+
+    def probe(self, parts: tuple, p: dict) -> Probe:
+        kind = p["type"]
+        own = {"http": ("url", "method", "expect_status", "keyword"), "tcp": ("host", "port")}
+        for other_kind, keys in own.items():
+            if other_kind == kind:
+                continue
+            for key in keys:
+                if key in p:
+                    raise self.error(parts + (key,), f"is only used with type: {other_kind}; remove it, or set type: {other_kind}")
+
+        def duration(key: str, default: str | None) -> int | None:
+            if key not in p and default is None:
+                return None
+            us = self.unit(parts + (key,), units.parse_duration_us, p.get(key, default), maximum=units.UINT64_MAX)
+            if us == 0:
+                raise self.error(parts + (key,), "must be longer than 0s")
+            return us
+
+        interval = duration("interval", self._DEFAULT_PROBE_INTERVAL)
+        if "timeout" in p:
+            timeout = duration("timeout", None)
+        else:
+            timeout = min(self._DEFAULT_PROBE_TIMEOUT_US, interval)
+        if timeout > interval:
+            raise self.error(
+                parts + ("timeout",),
+                f"{_describe(p['timeout'])} is longer than the interval "
+                f"({_describe(p.get('interval', self._DEFAULT_PROBE_INTERVAL))}); a probe must end before the next one starts",
+            )
+        max_latency = duration("max_latency", None)
+        if max_latency is not None and max_latency > timeout:
+            raise self.error(
+                parts + ("max_latency",),
+                f"{_describe(p['max_latency'])} is longer than the timeout, so it could never apply; lower it or raise timeout",
+            )
+        if kind == "http":
+            if "url" not in p:
+                raise self.error(parts + ("url",), 'missing: an http probe needs a url such as "https://api.example.com/health"')
+            url = p["url"]
+            try:
+                split = urlsplit(url)
+                split.port  # noqa: B018 - raises on a bad port
+            except ValueError as exc:
+                raise self.error(parts + ("url",), f"{_describe(url)} is not a valid URL ({exc})") from None
+            if split.scheme not in ("http", "https"):
+                raise self.error(parts + ("url",), f"{_describe(url)} must start with http:// or https://")
+            if not split.hostname:
+                raise self.error(parts + ("url",), f"{_describe(url)} has no host; write e.g. \"https://api.example.com/health\"")
+            return Probe(
+                type=kind, timeout_us=timeout, interval_us=interval, url=url,
+                method=p.get("method", "GET"),
+                expect_status=tuple(p.get("expect_status", (200,))),
+                keyword=p.get("keyword"), max_latency_us=max_latency,
+            )
+        for key, example in (("host", "db.example.com"), ("port", "5432")):
+            if key not in p:
+                raise self.error(parts + (key,), f"missing: a tcp probe needs a {key} such as {example}")
+        return Probe(
+            type=kind, timeout_us=timeout, interval_us=interval, host=p["host"], port=p["port"],
+            max_latency_us=max_latency,
+        )

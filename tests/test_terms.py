@@ -645,3 +645,113 @@ def test_cap_above_contract_limit_is_rejected():
 
     with pytest.raises(TermsError, match="compensation.cap"):
         load_terms(bad)
+
+
+# ------------------------------------------------------- probes and measurement
+
+PROBE_TEXT = BASE_TEXT.replace(
+    '''  - {id: api, objective: availability, target: "99.99%", weight: 1}
+  - {id: db,  objective: availability, target: "99.9%",  weight: 1}
+''',
+    '''  - id: api
+    objective: availability
+    target: "99.99%"
+    probe: {type: http, url: "https://api.example.com/health", method: GET, expect_status: [200], keyword: "ok", max_latency: 2s, timeout: 5s, interval: 30s}
+  - id: db
+    target: "99.9%"
+    probe: {type: tcp, host: db.example.com, port: 5432, timeout: 3s, interval: 30s}
+measurement:
+  slice: 1m
+  down_after: 2
+  gaps: exclude
+''')
+
+
+def probe_doc() -> dict:
+    return yaml.safe_load(PROBE_TEXT)
+
+
+def test_probes_and_measurement_parse():
+    t = load_terms(PROBE_TEXT, source_name="terms.yaml")
+    api, db = t.services
+    assert api.probe.type == "http" and api.probe.url == "https://api.example.com/health"
+    assert api.probe.method == "GET" and api.probe.expect_status == (200,) and api.probe.keyword == "ok"
+    assert api.probe.max_latency_us == 2_000_000 and api.probe.max_latency == 2.0
+    assert api.probe.timeout_us == 5_000_000 and api.probe.timeout == 5.0
+    assert api.probe.interval_us == 30_000_000 and api.probe.interval == 30.0
+    assert (db.probe.type, db.probe.host, db.probe.port, db.probe.timeout_us) == ("tcp", "db.example.com", 5432, 3_000_000)
+    assert db.probe.url is None and db.probe.max_latency_us is None
+    assert (t.measurement.slice, t.measurement.down_after, t.measurement.gaps) == (60, 2, "exclude")
+
+
+def test_measurement_and_probe_defaults():
+    t = load_terms(BASE_TEXT, source_name="terms.yaml")
+    assert all(s.probe is None for s in t.services)
+    assert (t.measurement.slice, t.measurement.down_after, t.measurement.gaps) == (60, 1, "exclude")
+    doc = probe_doc()
+    doc["services"][0]["probe"] = {"type": "http", "url": "http://x.example/"}
+    doc["services"][1]["probe"] = {"type": "tcp", "host": "db", "port": 1, "interval": "5s"}
+    t = load_doc(doc)
+    assert t.services[0].probe.method == "GET" and t.services[0].probe.expect_status == (200,)
+    assert t.services[0].probe.interval_us == 30_000_000 and t.services[0].probe.timeout_us == 10_000_000
+    # the default timeout never outlasts a short interval
+    assert t.services[1].probe.timeout_us == 5_000_000
+
+
+def test_probe_and_measurement_are_in_the_document_hash():
+    base = load_doc(probe_doc())
+    for mutate in (
+        _set(("measurement", "down_after"), 3),
+        _set(("services", 0, "probe", "keyword"), "healthy"),
+        _del(("measurement",)),
+    ):
+        doc = probe_doc()
+        mutate(doc)
+        assert load_doc(doc).document_hash() != base.document_hash()
+
+
+PROBE_BAD = [
+    (_set(("services", 0, "probe", "type"), "icmp"), "services[0].probe.type", "use one of: http | tcp"),
+    (_del(("services", 0, "probe", "type")), "services[0].probe.type", "missing required key"),
+    (_del(("services", 0, "probe", "url")), "services[0].probe.url", "an http probe needs a url"),
+    (_set(("services", 0, "probe", "url"), "ftp://api.example.com/"), "services[0].probe.url", "must start with http:// or https://"),
+    (_set(("services", 0, "probe", "url"), "api.example.com/health"), "services[0].probe.url", "must start with http://"),
+    (_set(("services", 0, "probe", "url"), "https:///health"), "services[0].probe.url", "has no host"),
+    (_set(("services", 0, "probe", "url"), "http://h:99999/"), "services[0].probe.url", "not a valid URL"),
+    (_set(("services", 0, "probe", "port"), 80), "services[0].probe.port", "only used with type: tcp"),
+    (_set(("services", 1, "probe", "url"), "http://x/"), "services[1].probe.url", "only used with type: http"),
+    (_set(("services", 0, "probe", "method"), "FETCH"), "services[0].probe.method", "GET | HEAD"),
+    (_set(("services", 0, "probe", "expect_status"), [200, 700]), "services[0].probe.expect_status[1]", "at most 599"),
+    (_set(("services", 0, "probe", "expect_status"), []), "services[0].probe.expect_status", "at least 1"),
+    (_set(("services", 0, "probe", "keyword"), ""), "services[0].probe.keyword", "must not be empty"),
+    (_set(("services", 0, "probe", "timeout"), "0s"), "services[0].probe.timeout", "longer than 0s"),
+    (_set(("services", 0, "probe", "interval"), "0ms"), "services[0].probe.interval", "longer than 0s"),
+    (_set(("services", 0, "probe", "timeout"), "5"), "services[0].probe.timeout", "has no unit"),
+    (_set(("services", 0, "probe", "timeout"), "1m"), "services[0].probe.timeout", "longer than the interval"),
+    (_set(("services", 0, "probe", "max_latency"), "6s"), "services[0].probe.max_latency", "longer than the timeout"),
+    (_set(("services", 0, "probe", "colour"), "red"), "services[0].probe.colour", "unknown key"),
+    (_del(("services", 1, "probe", "host")), "services[1].probe.host", "a tcp probe needs a host"),
+    (_del(("services", 1, "probe", "port")), "services[1].probe.port", "a tcp probe needs a port"),
+    (_set(("services", 1, "probe", "port"), 0), "services[1].probe.port", "at least 1"),
+    (_set(("services", 1, "probe", "port"), 65536), "services[1].probe.port", "at most 65535"),
+    (_set(("services", 1, "probe", "port"), "5432"), "services[1].probe.port", "expected a whole number"),
+    (_set(("measurement", "slice"), "0s"), "measurement.slice", "longer than 0s"),
+    (_set(("measurement", "slice"), "7m"), "measurement.slice", "does not divide the period length (30d)"),
+    (_set(("measurement", "slice"), "1500ms"), "measurement.slice", "whole number of seconds"),
+    (_set(("measurement", "down_after"), 0), "measurement.down_after", "at least 1"),
+    (_set(("measurement", "down_after"), 1.5), "measurement.down_after", "expected a whole number"),
+    (_set(("measurement", "gaps"), "ignore"), "measurement.gaps", "exclude | down | up"),
+    (_set(("measurement", "window"), "1m"), "measurement.window", "allowed keys here: slice, down_after, gaps"),
+]
+
+
+@pytest.mark.parametrize("mutate,path,fragment", PROBE_BAD, ids=[f"{i}:{c[1]}" for i, c in enumerate(PROBE_BAD)])
+def test_bad_probe_or_measurement_names_the_key_path(mutate, path, fragment):
+    doc = probe_doc()
+    mutate(doc)
+    with pytest.raises(TermsError) as info:
+        load_doc(doc)
+    err = info.value
+    assert err.path == path, str(err)
+    assert fragment in err.message, str(err)
+    assert err.line is not None or "missing" in err.message
