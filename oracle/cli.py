@@ -31,6 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     from . import evidence
 
     evidence.add_evidence_parser(sub)
+
+    from . import importers
+
+    importers.add_import_parser(sub)
+
+    from . import daemon
+
+    daemon.add_daemon_parsers(sub)
     return parser
 
 

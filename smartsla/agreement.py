@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
@@ -267,6 +268,14 @@ class Agreement:
         message = encode_typed_data(full_message=self.report_message(period, values, evidence_root, chain_id))
         signed = oracle.sign_message(message)
         return SignedReport(tuple(values), evidence_root, bytes(signed.signature), oracle.address)
+
+    def report_signer(self, period: int, values: Sequence[int], evidence_root: bytes, signature: bytes) -> str | None:
+        """Who signed this report for this agreement and period (None for a signature that does not recover)."""
+        message = encode_typed_data(full_message=self.report_message(period, values, evidence_root))
+        try:
+            return to_checksum_address(Account.recover_message(message, signature=signature))
+        except Exception:  # noqa: BLE001 - malformed signature bytes
+            return None
 
     def settle(self, sender: LocalAccount, period: int, reports: Iterable[SignedReport]) -> dict[str, Any]:
         args = [r.as_arg() for r in reports]

@@ -75,13 +75,17 @@ class AnvilProcess:
 
     @classmethod
     def start(cls, binary: str | None = None, hardfork: str = "cancun", chain_id: int = 31337,
-              port: int | None = None, state_file: str | Path | None = None) -> "AnvilProcess":
+              port: int | None = None, state_file: str | Path | None = None,
+              block_time: float | None = None) -> "AnvilProcess":
         """Start anvil on 127.0.0.1 (on ``port``, or a free one). With ``state_file`` the chain is loaded from it
         if it exists and written back to it when anvil stops, so a node can be stopped and brought back."""
         binary = binary or str(project_root() / network("anvil")["binary"])
         if not Path(binary).exists() and not shutil.which(binary):
             raise ChainError(f"anvil not found at {binary}: run `npm ci` in the project root")
         extra: list[str] = []
+        if block_time:
+            # a block every `block_time` seconds, so block time follows the wall clock without traffic
+            extra += ["--block-time", str(block_time)]
         if state_file is not None:
             extra += ["--dump-state", str(state_file)]
             if Path(state_file).exists():

@@ -1,0 +1,620 @@
+"""Evidence bundles: the samples behind a period's report, committed to by the report's evidence root.
+
+A bundle is a directory with ``manifest.json``, ``tree.json`` and ``chunks/<service>/<hour>.csv``.
+The root is a keccak Merkle root over one header leaf (agreement, chain id, period, bounds, values)
+and one leaf per (service, hour) chunk of samples, so every byte of the bundle is pinned by the
+32 bytes that go on-chain in the signed report. Format and hashing: docs/evidence.md.
+
+Pairs are hashed sorted (``keccak(min(a,b) ++ max(a,b))``), as OpenZeppelin's ``MerkleProof`` does,
+so a proof is a plain list of siblings that a contract can check with ``MerkleProof.verify``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eth_utils import keccak
+
+from .samples import Sample, Status
+
+SCHEME = "smart-sla/evidence/v1"
+FORMAT = "smart-sla-evidence"
+HOUR = 3600
+HOUR_US = HOUR * 1_000_000
+CHUNK_HEADER = b"time_us,status,latency_us,reason\n"
+HEADER_LEAF_PREFIX = SCHEME.encode() + b"/header\0"
+CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
+MAX_TIME = 253402300800  # 10000-01-01: beyond it there is no ISO hour to print
+SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_AGREEMENT = re.compile(r'^[\x20-\x7e]{1,200}$')
+_LINE = re.compile(r"^(0|[1-9][0-9]*),(up|down|unknown),(0|[1-9][0-9]*)?,([^,]*)$")
+MANIFEST_KEYS = {"format", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
+                 "values", "header_leaf", "chunks", "root"}
+CHUNK_KEYS = {"service", "hour_start", "hour", "file", "samples", "chunk_hash", "leaf"}
+
+
+class EvidenceError(Exception):
+    """Bad input to the evidence functions (not a finding about a bundle's contents)."""
+
+
+class BundleExistsError(EvidenceError):
+    """The bundle directory already holds a different bundle."""
+
+
+# -- canonical encoding ----------------------------------------------------------------------------
+
+def _literal(byte: int) -> bool:
+    return 0x20 <= byte <= 0x7E and byte not in b'%,"'
+
+
+def encode_reason(reason: str) -> str:
+    """UTF-8, then every byte outside printable ASCII, and ``%`` ``,`` ``"``, as ``%XX`` (upper-case hex)."""
+    return "".join(chr(b) if _literal(b) else f"%{b:02X}" for b in reason.encode("utf-8"))
+
+
+def decode_reason(text: str) -> str:
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        if text[i] == "%":
+            out.append(int(text[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(ord(text[i]))
+            i += 1
+    return out.decode("utf-8")
+
+
+def _us(seconds: float) -> int:
+    return round(seconds * 1_000_000)
+
+
+def sample_line(s: Sample) -> bytes:
+    latency = "" if s.latency_ms is None else str(round(s.latency_ms * 1000))
+    return f"{_us(s.time)},{Status(s.status).value},{latency},{encode_reason(s.reason or '')}\n".encode("ascii")
+
+
+def chunk_bytes(samples: Iterable[Sample]) -> bytes:
+    """The canonical chunk: the fixed header line, then one line per distinct sample by (time, line bytes)."""
+    lines = {sample_line(s) for s in samples}
+    return CHUNK_HEADER + b"".join(sorted(lines, key=lambda line: (int(line.split(b",", 1)[0]), line)))
+
+
+def header_bytes(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
+                 values: dict[str, int] | None) -> bytes:
+    doc = {"agreement": agreement, "chain_id": chain_id, "period": period, "period_end": period_end,
+           "period_start": period_start, "scheme": SCHEME, "values": values}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def header_leaf(*args) -> bytes:
+    return keccak(HEADER_LEAF_PREFIX + header_bytes(*args))
+
+
+def chunk_leaf(service: str, hour_start: int, chunk_hash: bytes) -> bytes:
+    return keccak(CHUNK_LEAF_PREFIX + service.encode("ascii") + b"\0" + hour_start.to_bytes(8, "big") + chunk_hash)
+
+
+def hash_pair(a: bytes, b: bytes) -> bytes:
+    return keccak(a + b if a <= b else b + a)
+
+
+def tree_levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """All levels, leaves first, root last. An odd last node moves up unchanged."""
+    if not leaves:
+        raise EvidenceError("a tree needs at least one leaf")
+    levels = [list(leaves)]
+    while len(levels[-1]) > 1:
+        level = levels[-1]
+        nxt = [hash_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        levels.append(nxt)
+    return levels
+
+
+def _proof_from_levels(levels: list[list[bytes]], index: int) -> list[bytes]:
+    proof = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
+        index //= 2
+    return proof
+
+
+def verify_proof(leaf: bytes, proof: Iterable[bytes], root: bytes) -> bool:
+    node = bytes(leaf)
+    for sibling in proof:
+        node = hash_pair(node, bytes(sibling))
+    return node == bytes(root)
+
+
+def canonical_json(doc) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
+def _unhex(text) -> bytes | None:
+    if isinstance(text, str) and re.fullmatch(r"0x[0-9a-f]{64}", text):
+        return bytes.fromhex(text[2:])
+    return None
+
+
+def hour_iso(hour_start: int) -> str:
+    return datetime.fromtimestamp(hour_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalize_agreement(agreement: str) -> str:
+    agreement = str(agreement)
+    if _ADDRESS.match(agreement):
+        return agreement.lower()
+    if not _AGREEMENT.match(agreement) or '"' in agreement or "\\" in agreement:
+        raise EvidenceError(f"agreement {agreement!r}: use its 0x address")
+    return agreement
+
+
+# -- building --------------------------------------------------------------------------------------
+
+def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, period: int, period_start: int,
+                 period_end: int, samples: Iterable[Sample], values: dict[str, int] | None = None, *,
+                 overwrite: bool = False) -> bytes:
+    """Write the bundle for one period and return its 32-byte root.
+
+    ``samples`` must all lie in ``[period_start, period_end)``; their order and duplicates do not
+    matter. The directory is written next to its final place and renamed in, so a crash never leaves
+    half a bundle. If it already holds this same bundle, nothing is written; if it holds a different
+    one, :class:`BundleExistsError` unless ``overwrite`` (never overwrite a bundle whose root was signed).
+    """
+    directory = Path(directory)
+    agreement = normalize_agreement(agreement)
+    chain_id, period, period_start, period_end = int(chain_id), int(period), int(period_start), int(period_end)
+    if period_end <= period_start:
+        raise EvidenceError(f"period end {period_end} is not after its start {period_start}")
+    if values is not None:
+        values = {str(k): int(v) for k, v in values.items()}
+    chunks: dict[tuple[str, int], list[Sample]] = {}
+    for s in samples:
+        if not SERVICE_ID.match(s.service):
+            raise EvidenceError(f"service id {s.service!r} cannot name a chunk file (lower-case letters, digits, "
+                                "'_' and '-', at most 32)")
+        t = _us(s.time)
+        if not period_start * 1_000_000 <= t < period_end * 1_000_000:
+            raise EvidenceError(f"sample at {s.time} is outside period {period} [{period_start}, {period_end})")
+        chunks.setdefault((s.service, t // HOUR_US * HOUR), []).append(s)
+
+    head = header_leaf(agreement, chain_id, period, period_start, period_end, values)
+    files: dict[str, bytes] = {}
+    entries = []
+    for (service, hour_start) in sorted(chunks):
+        data = chunk_bytes(chunks[(service, hour_start)])
+        name = f"chunks/{service}/{hour_start}.csv"
+        files[name] = data
+        digest = keccak(data)
+        entries.append({"service": service, "hour_start": hour_start, "hour": hour_iso(hour_start), "file": name,
+                        "samples": data.count(b"\n") - 1, "chunk_hash": _hex(digest),
+                        "leaf": _hex(chunk_leaf(service, hour_start, digest))})
+    levels = tree_levels([head] + [bytes.fromhex(e["leaf"][2:]) for e in entries])
+    root = levels[-1][0]
+    manifest = {"format": FORMAT, "scheme": SCHEME, "agreement": agreement, "chain_id": chain_id, "period": period,
+                "period_start": period_start, "period_end": period_end, "values": values,
+                "header_leaf": _hex(head), "chunks": entries, "root": _hex(root)}
+    files["manifest.json"] = canonical_json(manifest)
+    files["tree.json"] = canonical_json({"levels": [[_hex(n) for n in level] for level in levels]})
+
+    if directory.exists():
+        existing = _existing_root(directory)
+        if existing == _hex(root) and not verify_bundle(directory).findings:
+            return root
+        if not overwrite and (existing is not None or any(directory.iterdir())):
+            raise BundleExistsError(f"{directory} already holds a bundle with root {existing or '(unreadable)'}, "
+                                    f"not {_hex(root)}; keep it if its root was signed, or pass overwrite")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name, data in files.items():
+        target = tmp / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    if directory.exists():
+        old = directory.parent / f".{directory.name}.old-{os.getpid()}"
+        os.rename(directory, old)
+        os.rename(tmp, directory)
+        shutil.rmtree(old)
+    else:
+        os.rename(tmp, directory)
+    return root
+
+
+def _existing_root(directory: Path) -> str | None:
+    try:
+        return json.loads((directory / "manifest.json").read_text("utf-8"))["root"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# -- verifying -------------------------------------------------------------------------------------
+
+@dataclass
+class Finding:
+    file: str          # relative to the bundle directory
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+@dataclass
+class VerifyResult:
+    directory: str
+    root: str | None                 # recomputed from the files, None if the manifest is unreadable
+    chunks: int = 0
+    samples: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict:
+        return {"result": "PASS" if self.ok else "FAIL", "directory": self.directory, "root": self.root,
+                "chunks": self.chunks, "samples": self.samples, "findings": [asdict(f) for f in self.findings]}
+
+
+def _load_canonical(directory: Path, name: str, findings: list[Finding]):
+    try:
+        raw = (directory / name).read_bytes()
+    except FileNotFoundError:
+        findings.append(Finding(name, "missing"))
+        return None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        findings.append(Finding(name, f"not valid JSON ({exc})"))
+        return None
+    canonical = canonical_json(doc)
+    if raw != canonical:
+        at = next((i for i, (a, b) in enumerate(zip(raw, canonical)) if a != b), min(len(raw), len(canonical)))
+        findings.append(Finding(name, f"not in canonical form (first difference at byte {at}); "
+                                      "a bundle is byte-for-byte what build_bundle writes"))
+    return doc
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_manifest(m, findings: list[Finding]) -> bool:
+    """Shape of the manifest; False if it is too broken to check the rest."""
+    def bad(msg):
+        findings.append(Finding("manifest.json", msg))
+
+    if not isinstance(m, dict):
+        bad("is not a JSON object")
+        return False
+    if set(m) != MANIFEST_KEYS:
+        bad(f"keys: missing {sorted(MANIFEST_KEYS - set(m))}, unexpected {sorted(set(m) - MANIFEST_KEYS)}")
+        return False
+    if m["format"] != FORMAT:
+        bad(f"format {m['format']!r}, expected {FORMAT!r}")
+    if m["scheme"] != SCHEME:
+        bad(f"hash scheme {m['scheme']!r}; this verifier knows {SCHEME!r}")
+        return False
+    ok = True
+    for k in ("chain_id", "period", "period_start", "period_end"):
+        if not _is_int(m[k]) or m[k] < 0:
+            bad(f"{k} {m[k]!r} is not a non-negative integer")
+            ok = False
+    if ok and m["period_end"] <= m["period_start"]:
+        bad(f"period_end {m['period_end']} is not after period_start {m['period_start']}")
+    if not isinstance(m["agreement"], str):
+        bad("agreement is not a string")
+        ok = False
+    v = m["values"]
+    if v is not None and (not isinstance(v, dict) or not all(_is_int(x) for x in v.values())):
+        bad("values is neither null nor an object of integers")
+        ok = False
+    if not isinstance(m["chunks"], list) or not all(isinstance(c, dict) and set(c) == CHUNK_KEYS for c in m["chunks"]):
+        bad(f"chunks is not a list of objects with keys {sorted(CHUNK_KEYS)}")
+        ok = False
+    for k in ("header_leaf", "root"):
+        if not isinstance(m[k], str):
+            bad(f"{k} is not a string")
+            ok = False
+    return ok
+
+
+def _check_chunk(directory: Path, entry: dict, index: int, m: dict, findings: list[Finding],
+                 result: VerifyResult) -> bytes | None:
+    """Check one chunk file against its manifest entry; return its recomputed leaf."""
+    service, hour_start, name = entry["service"], entry["hour_start"], entry["file"]
+
+    def bad(file, msg):
+        findings.append(Finding(file, msg))
+
+    where = f"chunks[{index}]"
+    if not isinstance(service, str) or not SERVICE_ID.match(service):
+        bad("manifest.json", f"{where}: service {service!r} is not a service id")
+        return None
+    if not _is_int(hour_start) or not 0 <= hour_start < MAX_TIME or hour_start % HOUR:
+        bad("manifest.json", f"{where}: hour_start {hour_start!r} is not the start of an hour")
+        return None
+    expected_name = f"chunks/{service}/{hour_start}.csv"
+    if name != expected_name:
+        bad("manifest.json", f"{where}: file {name!r}, expected {expected_name!r}")
+    if entry["hour"] != hour_iso(hour_start):
+        bad("manifest.json", f"{where}: hour {entry['hour']!r} but hour_start {hour_start} is {hour_iso(hour_start)}")
+    if not (hour_start + HOUR > m["period_start"] and hour_start < m["period_end"]):
+        bad("manifest.json", f"{where}: hour {hour_iso(hour_start)} does not overlap the period")
+    try:
+        data = (directory / expected_name).read_bytes()
+    except OSError as exc:
+        bad(expected_name, f"cannot be read ({exc.strerror or exc})")
+        return None
+    digest = keccak(data)
+    leaf = chunk_leaf(service, hour_start, digest)
+    if entry["chunk_hash"] != _hex(digest):
+        # Blame the side that disagrees with the entry's leaf (written from the original chunk hash).
+        claimed = _unhex(entry["chunk_hash"])
+        if entry["leaf"] == _hex(leaf) or claimed is None:
+            bad("manifest.json", f"{where}: chunk_hash {entry['chunk_hash']} but {expected_name} hashes to "
+                                 f"{_hex(digest)}")
+        else:
+            bad(expected_name, f"hashes to {_hex(digest)} but the manifest says {entry['chunk_hash']}")
+            if entry["leaf"] != _hex(chunk_leaf(service, hour_start, claimed)):
+                bad("manifest.json", f"{where}: leaf {entry['leaf']} matches neither the chunk nor chunk_hash")
+    elif entry["leaf"] != _hex(leaf):
+        bad("manifest.json", f"{where}: leaf {entry['leaf']} but the chunk's leaf is {_hex(leaf)}")
+
+    # The content, so a bundle built by something other than build_bundle is held to the same rules.
+    if not data.startswith(CHUNK_HEADER):
+        bad(expected_name, f"does not start with the header line {CHUNK_HEADER.decode().strip()!r}")
+        return leaf
+    body = data[len(CHUNK_HEADER):]
+    if body and not body.endswith(b"\n"):
+        bad(expected_name, "the last line does not end with a newline")
+    lines = body.split(b"\n")[:-1] if body else []
+    previous = None
+    for n, raw in enumerate(lines, 2):
+        text = raw.decode("ascii", errors="replace")
+        match = _LINE.match(text)
+        if match is None or "\ufffd" in text:
+            bad(expected_name, f"line {n}: {text!r} is not time_us,status,latency_us,reason")
+            continue
+        t = int(match.group(1))
+        try:
+            canonical = encode_reason(decode_reason(match.group(4))) == match.group(4)
+        except (ValueError, UnicodeDecodeError):
+            canonical = False
+        if not canonical:
+            bad(expected_name, f"line {n}: reason {match.group(4)!r} is not canonically encoded")
+        if not hour_start * 1_000_000 <= t < (hour_start + HOUR) * 1_000_000:
+            bad(expected_name, f"line {n}: time {t} µs is outside the chunk's hour {hour_iso(hour_start)}")
+        if not m["period_start"] * 1_000_000 <= t < m["period_end"] * 1_000_000:
+            bad(expected_name, f"line {n}: time {t} µs is outside the period [{m['period_start']}, {m['period_end']})")
+        key = (t, raw)
+        if previous is not None and key <= previous:
+            bad(expected_name, f"line {n}: not after line {n - 1} (lines are sorted by time, then bytes, "
+                               "without duplicates)")
+        previous = key
+        result.samples += 1
+    if entry["samples"] != len(lines):
+        bad("manifest.json", f"{where}: samples {entry['samples']!r} but {expected_name} has {len(lines)}")
+    return leaf
+
+
+def verify_bundle(directory: str | os.PathLike, expected_root: bytes | str | None = None) -> VerifyResult:
+    """Recompute every chunk hash, leaf, tree level and the root; check the samples' hours and period.
+
+    Raises :class:`EvidenceError` only when ``directory`` is not a bundle at all; everything else is a
+    finding naming the file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise EvidenceError(f"{directory}: not a directory")
+    if not (directory / "manifest.json").exists():
+        raise EvidenceError(f"{directory}: no manifest.json; not an evidence bundle")
+    result = VerifyResult(str(directory), None)
+    findings = result.findings
+    m = _load_canonical(directory, "manifest.json", findings)
+    if m is None or not _check_manifest(m, findings):
+        return result
+
+    try:
+        agreement = normalize_agreement(m["agreement"])
+    except EvidenceError as exc:
+        findings.append(Finding("manifest.json", str(exc)))
+        agreement = m["agreement"]
+    if agreement != m["agreement"]:
+        findings.append(Finding("manifest.json", f"agreement {m['agreement']!r} is not lower-case"))
+    head = header_leaf(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"], m["values"])
+    if m["header_leaf"] != _hex(head):
+        findings.append(Finding("manifest.json", f"header_leaf {m['header_leaf']} but agreement, chain_id, period, "
+                                                 f"bounds and values hash to {_hex(head)}"))
+    leaves = [head]
+    listed = {"manifest.json", "tree.json"}
+    keys = []
+    for i, entry in enumerate(m["chunks"]):
+        leaf = _check_chunk(directory, entry, i, m, findings, result)
+        listed.add(str(entry["file"]))
+        keys.append((str(entry["service"]), entry["hour_start"] if _is_int(entry["hour_start"]) else -1))
+        if leaf is not None:
+            leaves.append(leaf)
+    result.chunks = len(m["chunks"])
+    if keys != sorted(set(keys)):
+        findings.append(Finding("manifest.json", "chunks are not sorted by (service, hour_start) without repeats"))
+
+    levels = tree_levels(leaves)
+    root = levels[-1][0]
+    result.root = _hex(root)
+    if m["root"] != _hex(root):
+        findings.append(Finding("manifest.json", f"root {m['root']} but the bundle hashes to {_hex(root)}"))
+    if expected_root is not None:
+        want = expected_root if isinstance(expected_root, str) else _hex(bytes(expected_root))
+        if want.lower() != _hex(root):
+            findings.append(Finding("manifest.json", f"the bundle hashes to {_hex(root)}, not the expected root {want}"))
+
+    tree = _load_canonical(directory, "tree.json", findings)
+    if tree is not None:
+        expected = [[_hex(n) for n in level] for level in levels]
+        got = tree.get("levels") if isinstance(tree, dict) else None
+        if not isinstance(tree, dict) or set(tree) != {"levels"} or not isinstance(got, list):
+            findings.append(Finding("tree.json", 'expected {"levels": [[leaf, ...], ..., [root]]}'))
+        elif got != expected:
+            findings.append(Finding("tree.json", _first_tree_difference(got, expected)))
+
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_file() and rel not in listed:
+            findings.append(Finding(rel, "is not listed in manifest.json"))
+    return result
+
+
+def _first_tree_difference(got: list, expected: list[list[str]]) -> str:
+    if len(got) != len(expected):
+        return f"{len(got)} levels, expected {len(expected)}"
+    for depth, (g, e) in enumerate(zip(got, expected)):
+        if not isinstance(g, list) or len(g) != len(e):
+            return f"level {depth} has {len(g) if isinstance(g, list) else '?'} nodes, expected {len(e)}"
+        for i, (a, b) in enumerate(zip(g, e)):
+            if a != b:
+                return f"level {depth} node {i} is {a}, expected {b}"
+    return "differs"
+
+
+# -- proofs ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Proof:
+    service: str
+    hour_start: int
+    leaf: bytes
+    siblings: list[bytes]
+    root: bytes
+
+    def to_json(self) -> dict:
+        return {"service": self.service, "hour_start": self.hour_start, "hour": hour_iso(self.hour_start),
+                "leaf": _hex(self.leaf), "proof": [_hex(s) for s in self.siblings], "root": _hex(self.root),
+                "valid": verify_proof(self.leaf, self.siblings, self.root)}
+
+
+def prove(bundle_dir: str | os.PathLike, service: str, hour: int) -> Proof:
+    """The Merkle proof for one chunk, rebuilt from the manifest's leaves (run verify_bundle to trust them)."""
+    bundle_dir = Path(bundle_dir)
+    try:
+        m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
+        leaves = [bytes.fromhex(m["header_leaf"][2:])] + [bytes.fromhex(c["leaf"][2:]) for c in m["chunks"]]
+        keys = [(c["service"], c["hour_start"]) for c in m["chunks"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EvidenceError(f"{bundle_dir}: cannot read manifest.json ({exc})") from None
+    hour = int(hour)
+    if (service, hour) not in keys:
+        have = sorted({s for s, _ in keys})
+        raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)}); "
+                            f"services with chunks: {', '.join(have) or 'none'}")
+    index = 1 + keys.index((service, hour))
+    levels = tree_levels(leaves)
+    return Proof(service, hour, leaves[index], _proof_from_levels(levels, index), levels[-1][0])
+
+
+def proof(bundle_dir: str | os.PathLike, service: str, hour: int) -> list[bytes]:
+    return prove(bundle_dir, service, hour).siblings
+
+
+def bundle_samples(bundle_dir: str | os.PathLike) -> Iterator[Sample]:
+    """The samples of a (verified) bundle, by service then time: for recomputing the period's values."""
+    bundle_dir = Path(bundle_dir)
+    m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
+    for c in m["chunks"]:
+        for line in (bundle_dir / c["file"]).read_bytes().split(b"\n")[1:-1]:
+            t, status, latency, reason = line.decode("ascii").split(",")
+            yield Sample(int(t) / 1_000_000, c["service"], Status(status),
+                         None if latency == "" else int(latency) / 1000, decode_reason(reason))
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+def parse_hour(text: str) -> int:
+    """Unix seconds or ISO-8601 (``2027-01-01T13:00Z``) of an hour's start."""
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise EvidenceError(f"hour {text!r}: give unix seconds or ISO-8601 such as 2027-01-01T13:00Z") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        value = int(parsed.timestamp())
+    if value % HOUR:
+        raise EvidenceError(f"hour {text!r} is not the start of an hour")
+    return value
+
+
+def add_evidence_parser(subparsers) -> None:
+    p = subparsers.add_parser("evidence", help="verify evidence bundles and prove chunks",
+                              description="Evidence bundles hold the samples behind a report; see docs/evidence.md.")
+    sub = p.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
+    v = sub.add_parser("verify", help="recompute every hash of a bundle",
+                       description="Exit 0 PASS, 1 FAIL (each discrepancy is printed), 2 bad input.")
+    v.add_argument("directory")
+    v.add_argument("--root", help="also require this root (e.g. the evidenceRoot of the on-chain report)")
+    v.add_argument("--json", action="store_true", help="machine-readable result")
+    v.set_defaults(handler=_verify_command)
+    pr = sub.add_parser("prove", help="print the Merkle proof of one (service, hour) chunk")
+    pr.add_argument("directory")
+    pr.add_argument("service")
+    pr.add_argument("hour", help="the hour's start: unix seconds or ISO-8601 (UTC if no zone)")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(handler=_prove_command)
+
+
+def _verify_command(args) -> int:
+    try:
+        if args.root is not None and not re.fullmatch(r"0x[0-9a-fA-F]{64}", args.root):
+            raise EvidenceError(f"--root {args.root!r} is not 0x and 64 hex digits")
+        result = verify_bundle(args.directory, args.root)
+    except EvidenceError as exc:
+        print(f"sla-oracle evidence verify: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        for f in result.findings:
+            print(f"FAIL {f}")
+        print(f"{'PASS' if result.ok else 'FAIL'} {result.directory}: {result.chunks} chunks, {result.samples} samples, "
+              f"root {result.root}")
+    return 0 if result.ok else 1
+
+
+def _prove_command(args) -> int:
+    try:
+        p = prove(args.directory, args.service, parse_hour(args.hour))
+    except EvidenceError as exc:
+        print(f"sla-oracle evidence prove: {exc}", file=sys.stderr)
+        return 2
+    doc = p.to_json()
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(f"chunk  {doc['service']} {doc['hour']} ({doc['hour_start']})")
+        print(f"leaf   {doc['leaf']}")
+        for i, s in enumerate(doc["proof"]):
+            print(f"proof[{i}] {s}")
+        print(f"root   {doc['root']}  ({'verifies' if doc['valid'] else 'DOES NOT VERIFY'})")
+    return 0

@@ -1,0 +1,266 @@
+"""Samples from files: another monitor's export (CSV or JSON lines) or a list of incidents.
+
+Every reader returns the whole file as a list, so a bad line stops the import before anything is
+stored, and every error names ``file:line``.
+
+Incidents (``service,start,end``: the service was down during ``[start, end)``) become samples on the
+grid the period maths works on. That maths (oracle/periods.py) splits time into slices of
+``measurement.slice`` seconds and judges each slice by the samples inside it: any DOWN makes it down,
+a slice with no sample is a gap (the terms' gaps policy). A DOWN at the incident's start and an UP
+at its end would therefore leave every slice in between as a gap, not down. So each incident yields
+one DOWN sample in every slice it overlaps (at the later of the slice start and the incident start);
+overlapping incidents of a service are merged first. With ``start``/``end`` the list is taken as
+complete and every other slice of that range gets an UP sample at its start; without them only the
+outages are asserted and the gaps policy decides the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Collection, Iterable
+from datetime import datetime
+from pathlib import Path
+
+from .samples import Sample, Status
+
+COLUMNS = ("service", "time", "status", "latency_ms", "reason")
+REQUIRED = ("service", "time", "status")
+SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class ImportFormatError(ValueError):
+    """A line of an input file could not be read; the message starts with ``file:line:``."""
+
+
+def _err(path, line: int | None, message: str) -> ImportFormatError:
+    return ImportFormatError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+
+def parse_time(text: object) -> float:
+    """Unix seconds (a number) or ISO-8601 with a time zone, e.g. ``2027-01-01T00:00:00Z``."""
+    if isinstance(text, bool):  # JSON true is an int to Python; still not a time
+        raise ValueError(f"time {text!r} is not a number or an ISO-8601 date")  # noqa: TRY004
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = str(text).strip()
+        try:
+            value = float(s)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(s)
+            except ValueError:
+                raise ValueError(f"time {s!r} is neither unix seconds nor ISO-8601 "
+                                 "(e.g. 2027-01-01T00:00:00Z)") from None
+            if parsed.tzinfo is None:
+                # A local time would be off by the importer's offset: refuse rather than guess.
+                raise ValueError(f"time {s!r} has no time zone; add Z for UTC or an offset such as +01:00") from None
+            value = parsed.timestamp()
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"time {text!r} is not a time after 1970")
+    return value
+
+
+def _sample(fields: dict, services: Collection[str] | None) -> Sample:
+    service = str(fields.get("service") or "").strip()
+    if not SERVICE_ID.match(service):
+        raise ValueError(f"service {service!r} is not a service id (lower-case letters, digits, '_' and '-', "
+                         "at most 32)")
+    if services is not None and service not in services:
+        raise ValueError(f"unknown service {service!r}; the services are {', '.join(sorted(services))}")
+    status_text = str(fields.get("status") or "").strip().lower()
+    try:
+        status = Status(status_text)
+    except ValueError:
+        raise ValueError(f"status {fields.get('status')!r}; expected up, down or unknown") from None
+    latency = fields.get("latency_ms")
+    if latency is None or (isinstance(latency, str) and not latency.strip()):
+        latency_ms = None
+    else:
+        if isinstance(latency, bool):
+            raise ValueError(f"latency_ms {latency!r} is not a number")
+        try:
+            latency_ms = float(latency)
+        except (TypeError, ValueError):
+            raise ValueError(f"latency_ms {latency!r} is not a number") from None
+        if not math.isfinite(latency_ms) or latency_ms < 0:
+            raise ValueError(f"latency_ms {latency!r} must be a non-negative number")
+    reason = fields.get("reason")
+    return Sample(time=parse_time(fields.get("time")), service=service, status=status,
+                  latency_ms=latency_ms, reason="" if reason is None else str(reason))
+
+
+def read_samples_csv(path: str | Path, services: Collection[str] | None = None) -> list[Sample]:
+    """Columns ``service,time,status[,latency_ms][,reason]``; a header row (any column order) is optional."""
+    path = Path(path)
+    out = []
+    with _open(path) as f:
+        rows = csv.reader(f)
+        columns: tuple[str, ...] = COLUMNS
+        for line, row in enumerate(rows, 1):
+            if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+                continue
+            if line == 1 and row[0].strip().lower() == "service":
+                columns = tuple(c.strip().lower() for c in row)
+                unknown = [c for c in columns if c not in COLUMNS]
+                missing = [c for c in REQUIRED if c not in columns]
+                if unknown or missing:
+                    raise _err(path, line, f"header: unknown columns {unknown} / missing {missing}; "
+                                           f"expected {','.join(COLUMNS)}")
+                continue
+            if len(row) > len(columns) or len(row) < len(REQUIRED):
+                raise _err(path, line, f"{len(row)} fields; expected {','.join(columns)}")
+            try:
+                out.append(_sample(dict(zip(columns, row)), services))
+            except ValueError as exc:
+                raise _err(path, line, str(exc)) from None
+    return out
+
+
+def read_samples_jsonl(path: str | Path, services: Collection[str] | None = None) -> list[Sample]:
+    """One JSON object per line with keys ``service, time, status`` and optionally ``latency_ms, reason``."""
+    path = Path(path)
+    out = []
+    with _open(path) as f:
+        for line, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise _err(path, line, f"not JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise _err(path, line, "expected a JSON object")
+            unknown = sorted(set(obj) - set(COLUMNS))
+            if unknown:
+                raise _err(path, line, f"unknown keys {unknown}; expected {', '.join(COLUMNS)}")
+            try:
+                out.append(_sample(obj, services))
+            except ValueError as exc:
+                raise _err(path, line, str(exc)) from None
+    return out
+
+
+def read_incidents_csv(path: str | Path, services: Collection[str] | None = None, *, slice_seconds: int = 60,
+                       start: float | None = None, end: float | None = None) -> list[Sample]:
+    """``service,start,end`` rows (header optional) -> samples on the slice grid (see the module doc).
+
+    The grid is aligned to multiples of ``slice_seconds`` from the epoch, like periods that start on a
+    slice boundary. ``start``/``end`` (both or neither) make the file the complete record of that range.
+    """
+    path = Path(path)
+    if slice_seconds <= 0:
+        raise ValueError("slice_seconds must be positive")
+    if (start is None) != (end is None):
+        raise ValueError("give both start and end, or neither")
+    intervals: dict[str, list[tuple[float, float, int]]] = {s: [] for s in (services or ())}
+    with _open(path) as f:
+        for line, row in enumerate(csv.reader(f), 1):
+            if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+                continue
+            if line == 1 and [c.strip().lower() for c in row] == ["service", "start", "end"]:
+                continue
+            if len(row) != 3:
+                raise _err(path, line, f"{len(row)} fields; expected service,start,end")
+            try:
+                service = row[0].strip()
+                if not SERVICE_ID.match(service):
+                    raise ValueError(f"service {service!r} is not a service id")
+                if services is not None and service not in services:
+                    raise ValueError(f"unknown service {service!r}; the services are {', '.join(sorted(services))}")
+                t0, t1 = parse_time(row[1]), parse_time(row[2])
+            except ValueError as exc:
+                raise _err(path, line, str(exc)) from None
+            if t1 <= t0:
+                raise _err(path, line, f"end {row[2].strip()} is not after start {row[1].strip()}")
+            intervals.setdefault(service, []).append((t0, t1, line))
+    out = []
+    for service, spans in sorted(intervals.items()):
+        down_slices: dict[int, tuple[float, int]] = {}
+        for t0, t1, first_line in _merge(spans):
+            k = math.floor(t0 / slice_seconds)
+            while k * slice_seconds < t1:
+                down_slices.setdefault(k, (max(t0, k * slice_seconds), first_line))
+                k += 1
+        for k, (t, first_line) in sorted(down_slices.items()):
+            out.append(Sample(t, service, Status.DOWN, None, f"incident {path.name}:{first_line}"))
+        if start is not None:
+            k = math.ceil(start / slice_seconds)
+            while k * slice_seconds < end:
+                if k not in down_slices:
+                    out.append(Sample(k * slice_seconds, service, Status.UP, None, f"no incident in {path.name}"))
+                k += 1
+    out.sort()
+    return out
+
+
+def _merge(spans: Iterable[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    merged: list[list] = []
+    for start, end, line in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end, line])
+    return [tuple(m) for m in merged]  # type: ignore[misc]
+
+
+def read_any(path: str | Path, kind: str | None = None, services: Collection[str] | None = None,
+             **incident_options) -> list[Sample]:
+    """Pick the reader from ``kind`` (samples-csv, samples-jsonl, incidents) or the file name."""
+    path = Path(path)
+    if kind is None:
+        kind = "samples-jsonl" if path.suffix in (".jsonl", ".ndjson") else "samples-csv"
+    readers = {"samples-csv": read_samples_csv, "samples-jsonl": read_samples_jsonl,
+               "incidents": read_incidents_csv}
+    if kind not in readers:
+        raise ValueError(f"unknown input kind {kind!r}; expected {', '.join(readers)}")
+    if kind == "incidents":
+        return read_incidents_csv(path, services, **incident_options)
+    return readers[kind](path, services)
+
+
+def _open(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise _err(path, None, "no such file") from None
+    except (IsADirectoryError, PermissionError) as exc:
+        raise _err(path, None, f"cannot be read ({exc.strerror})") from None
+
+
+def add_import_parser(subparsers) -> None:
+    """``sla-oracle import --db oracle.db FILE...``."""
+    p = subparsers.add_parser("import", help="store samples or incidents from files (idempotent)",
+                              description="Append samples from CSV / JSON-lines exports or an incident list "
+                                          "to the store. Re-importing a file adds nothing.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--db", required=True, help="the oracle's store (created if missing)")
+    p.add_argument("--kind", choices=["samples-csv", "samples-jsonl", "incidents"],
+                   help="default: samples-jsonl for .jsonl/.ndjson, samples-csv otherwise")
+    p.add_argument("--slice", type=int, default=60, metavar="SECONDS",
+                   help="incidents: the terms' measurement.slice (default 60)")
+    p.add_argument("--from", dest="start", type=parse_time, metavar="TIME",
+                   help="incidents: with --to, the file is complete for this range (other slices are up)")
+    p.add_argument("--to", dest="end", type=parse_time, metavar="TIME")
+    p.set_defaults(handler=_import_command)
+
+
+def _import_command(args) -> int:
+    import sys
+
+    from .store import Store, StoreError
+
+    try:
+        options = {"slice_seconds": args.slice, "start": args.start, "end": args.end} if args.kind == "incidents" else {}
+        batches = [(f, read_any(f, args.kind, **options)) for f in args.files]
+        with Store(args.db) as store:
+            for f, samples in batches:
+                added = store.append(samples)
+                print(f"{f}: {len(samples)} samples, {added} new")
+    except (ImportFormatError, ValueError, StoreError) as exc:
+        print(f"sla-oracle import: {exc}", file=sys.stderr)
+        return 2
+    return 0

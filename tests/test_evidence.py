@@ -1,0 +1,195 @@
+"""Evidence bundles: build, verify, prove; every single-byte corruption is caught and named."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oracle import evidence
+from oracle.cli import main
+from oracle.evidence import (
+    BundleExistsError,
+    EvidenceError,
+    build_bundle,
+    bundle_samples,
+    chunk_bytes,
+    proof,
+    verify_bundle,
+    verify_proof,
+)
+from oracle.samples import Sample, Status
+
+AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+START = 1_798_761_600          # 2027-01-01T00:00:00Z
+END = START + 6 * 3600
+
+
+def make_samples(seed=1, n=120):
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(n):
+        svc = rnd.choice(["api", "db", "web-1"])
+        status = rnd.choice(list(Status))
+        out.append(Sample(START + rnd.randrange(0, 5 * 3600 * 1000) / 1000, svc, status,
+                          None if status is not Status.UP else rnd.randrange(1, 500_000) / 1000,
+                          rnd.choice(["", "200 in 12 ms", "timeout, 5 s", 'keyword "ok" missing', "é%\n"])))
+    return out
+
+
+def build(directory, samples, values=None, **kw):
+    return build_bundle(directory, AGREEMENT, 31337, 7, START, END, samples,
+                        values if values is not None else {"api": 999_000, "db": 1_000_000}, **kw)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ev") / "period-7"
+    root = build(d, make_samples())
+    return d, root
+
+
+def test_round_trip(bundle, tmp_path):
+    d, root = bundle
+    result = verify_bundle(d, root)
+    assert result.ok, result.findings
+    assert result.root == "0x" + root.hex()
+    samples = make_samples()
+    assert result.samples == len(set(samples))
+    key = lambda s: (s.service, s.time, s.status, s.latency_ms or -1, s.reason)
+    assert sorted(bundle_samples(d), key=key) == sorted(set(samples), key=key)
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["root"] == result.root and manifest["period"] == 7
+    assert (d / "chunks" / "api" / f"{START}.csv").read_bytes().startswith(b"time_us,status,latency_us,reason\n")
+    # Rebuilding the same bundle is a no-op; a different one is refused unless asked for.
+    assert build(d, list(reversed(samples))) == root
+    with pytest.raises(BundleExistsError, match="already holds"):
+        build(d, samples[:-1])
+    other = tmp_path / "b"
+    shutil.copytree(d, other)
+    new_root = build(other, samples[:-1], overwrite=True)
+    assert new_root != root and verify_bundle(other, new_root).ok
+
+
+def test_root_is_independent_of_order_and_duplicates(tmp_path):
+    samples = make_samples(seed=2)
+    shuffled = samples * 2
+    random.Random(3).shuffle(shuffled)
+    assert build(tmp_path / "a", samples) == build(tmp_path / "b", shuffled)
+    assert build(tmp_path / "c", samples, {"api": 1}) != build(tmp_path / "d", samples, {"api": 2})
+
+
+def test_empty_bundles(tmp_path):
+    root = build(tmp_path / "empty", [], values={})
+    result = verify_bundle(tmp_path / "empty", root)
+    assert result.ok and result.chunks == 0
+    # Only the header leaf: the root still pins agreement, period and values.
+    assert root.hex() == json.loads((tmp_path / "empty" / "manifest.json").read_text())["header_leaf"][2:]
+    one = build(tmp_path / "one", [Sample(START + 5, "api", Status.DOWN)])
+    assert verify_bundle(tmp_path / "one").ok
+    assert verify_proof(evidence.prove(tmp_path / "one", "api", START).leaf, proof(tmp_path / "one", "api", START), one)
+
+
+def test_proofs(bundle):
+    d, root = bundle
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert len(manifest["chunks"]) >= 10
+    for c in manifest["chunks"]:
+        leaf = bytes.fromhex(c["leaf"][2:])
+        siblings = proof(d, c["service"], c["hour_start"])
+        assert verify_proof(leaf, siblings, root)
+        assert not verify_proof(bytes([leaf[0] ^ 1]) + leaf[1:], siblings, root)
+        assert not verify_proof(leaf, siblings[:-1], root) or len(siblings) == 0
+    with pytest.raises(EvidenceError, match="no chunk for service 'api'"):
+        proof(d, "api", START + 100 * 3600)
+
+
+def test_samples_outside_the_period_or_bad_ids_are_refused(tmp_path):
+    with pytest.raises(EvidenceError, match="outside period"):
+        build(tmp_path / "x", [Sample(END, "api", Status.UP)])
+    with pytest.raises(EvidenceError, match="cannot name a chunk file"):
+        build(tmp_path / "x", [Sample(START, "../etc", Status.UP)])
+
+
+def _files(d: Path):
+    return sorted(p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file())
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_single_byte_corruption_is_named(bundle, tmp_path_factory, data):
+    d, _root = bundle
+    name = data.draw(st.sampled_from(_files(d)), label="file")
+    raw = (d / name).read_bytes()
+    pos = data.draw(st.integers(0, len(raw) - 1), label="pos")
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]), label="byte")
+    copy = tmp_path_factory.mktemp("c") / "b"
+    shutil.copytree(d, copy)
+    (copy / name).write_bytes(raw[:pos] + bytes([new]) + raw[pos + 1:])
+    result = verify_bundle(copy)
+    assert not result.ok
+    assert name in {f.file for f in result.findings}, result.findings
+
+
+def test_manifest_fields_are_pinned_by_the_root(bundle, tmp_path):
+    d, root = bundle
+    copy = tmp_path / "b"
+    shutil.copytree(d, copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["values"]["api"] = 1_000_000
+    (copy / "manifest.json").write_bytes(evidence.canonical_json(m))
+    result = verify_bundle(copy)
+    assert any(f.file == "manifest.json" and "header_leaf" in f.message for f in result.findings)
+    # Recomputing every hash to match does not help against the root that was signed.
+    m["header_leaf"] = "0x" + evidence.header_leaf(m["agreement"], 31337, 7, START, END, m["values"]).hex()
+    levels = evidence.tree_levels([bytes.fromhex(m["header_leaf"][2:])] +
+                                  [bytes.fromhex(c["leaf"][2:]) for c in m["chunks"]])
+    m["root"] = "0x" + levels[-1][0].hex()
+    (copy / "manifest.json").write_bytes(evidence.canonical_json(m))
+    (copy / "tree.json").write_bytes(evidence.canonical_json({"levels": [["0x" + n.hex() for n in lv] for lv in levels]}))
+    assert verify_bundle(copy).ok
+    assert not verify_bundle(copy, root).ok
+
+
+def test_extra_and_missing_files(bundle, tmp_path):
+    d, _ = bundle
+    copy = tmp_path / "b"
+    shutil.copytree(d, copy)
+    (copy / "chunks" / "api" / "notes.txt").write_text("hi")
+    victim = min((copy / "chunks" / "db").iterdir())
+    victim.unlink()
+    files = {f.file for f in verify_bundle(copy).findings}
+    assert "chunks/api/notes.txt" in files and victim.relative_to(copy).as_posix() in files
+
+
+def test_chunk_canonical_form():
+    data = chunk_bytes([Sample(1.5, "api", Status.UP, 0.25, 'a,b "c" %\n é'), Sample(1.0, "api", Status.DOWN)])
+    assert data == (b"time_us,status,latency_us,reason\n"
+                    b"1000000,down,,\n"
+                    b"1500000,up,250,a%2Cb %22c%22 %25%0A %C3%A9\n")
+
+
+def test_cli(bundle, tmp_path, capsys):
+    d, root = bundle
+    assert main(["evidence", "verify", str(d)]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["evidence", "verify", str(d), "--json", "--root", "0x" + root.hex()]) == 0
+    assert json.loads(capsys.readouterr().out)["result"] == "PASS"
+    copy = tmp_path / "b"
+    shutil.copytree(d, copy)
+    chunk = min((copy / "chunks" / "web-1").iterdir())
+    chunk.write_bytes(chunk.read_bytes().replace(b",up,", b",down,", 1))
+    assert main(["evidence", "verify", str(copy), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["result"] == "FAIL"
+    assert any(f["file"] == f"chunks/web-1/{chunk.name}" and "hashes to" in f["message"] for f in out["findings"])
+    assert main(["evidence", "verify", str(tmp_path / "nope")]) == 2
+    assert main(["evidence", "prove", str(d), "api", "2027-01-01T00:00Z", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] and doc["root"] == "0x" + root.hex()
+    assert main(["evidence", "prove", str(d), "api", str(START + 1)]) == 2

@@ -1,0 +1,236 @@
+"""End to end, in real time, on anvil: `sla-oracle run` processes probe a local HTTP service that is down for a
+known share of a short period, sign, gather a quorum from each other and settle it exactly once; with a lying
+oracle, an oracle that is off, and an oracle killed -9 between signing and submitting."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from oracle.server import ReportServer
+from smartsla import penalty
+from smartsla.agreement import Contracts, PeriodState
+from smartsla.chain import AnvilProcess, Chain, dev_key
+from smartsla.terms import load_terms
+from targets import HttpTarget
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.anvil
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Scenario:
+    """anvil with a block a second, a local HTTP service, a factory and one funded agreement whose short periods
+    start a few seconds from now, and the configuration files of three oracles."""
+
+    def __init__(self, tmp_path: Path, artifacts, period: int = 30, lead: int = 8):
+        self.tmp = tmp_path
+        self.period = period
+        self.node = AnvilProcess.start(block_time=1)
+        self.target = HttpTarget().start()
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.ports = [free_port() for _ in range(3)]
+        chain = self.chain = Chain.connect("custom", url=self.node.url)
+        chain.kind = "anvil"  # our own node: dev accounts may be funded
+        contracts = Contracts(chain, artifacts)
+        names = ["provider", "customer", "oracle-1", "oracle-2", "oracle-3", "deployer"]
+        self.accounts = {n: chain.account(n) for n in names}
+        self.factory = contracts.deploy_factory(self.accounts["deployer"])
+        usd = contracts.deploy_test_usd(self.accounts["deployer"])
+        self.start = int(time.time()) + lead
+        (tmp_path / "terms.yaml").write_text(self.terms_yaml())
+        self.terms = load_terms(tmp_path / "terms.yaml")
+        self.chain_terms = self.terms.to_chain(lambda name, _p: chain.resolve(name), usd.address, 6)
+        self.agreement = self.factory.create(self.accounts["provider"], self.chain_terms)
+        chain.transact(self.accounts["deployer"], usd.functions.mint(self.accounts["customer"].address, 10**12))
+        self.agreement.fund(self.accounts["customer"], 1)
+
+    def terms_yaml(self) -> str:
+        a = {n: acct.address for n, acct in self.accounts.items()}
+        return f"""\
+agreement: e2e-short-periods
+provider: "{a['provider']}"
+customer: "{a['customer']}"
+payment: {{token: test-usd, fee: "1000"}}
+periods: {{start: {self.start}, length: {self.period}s, count: 2}}
+services:
+  - id: api
+    objective: availability
+    target: "99.9%"
+    probe: {{type: http, url: "{self.target.url}", expect_status: [200], timeout: 400ms, interval: 500ms}}
+compensation:
+  basis: per-service
+  schedule:
+    - {{below: "99.9%", credit: "10%"}}
+    - {{below: "99.0%", credit: "30%"}}
+    - {{below: "95.0%", credit: "100%"}}
+measurement: {{slice: 1s, down_after: 1, gaps: exclude}}
+oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], quorum: 2, deadline: 1h, fallback: no-credit}}
+"""
+
+    def peer_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.ports[i - 1]}"
+
+    def start_oracle(self, i: int, peers: list[str] | None = None) -> None:
+        peers = peers if peers is not None else [self.peer_url(j) for j in (1, 2, 3) if j != i]
+        cfg = self.tmp / f"oracle-{i}.yaml"
+        cfg.write_text(
+            f"rpc_url: {self.node.url}\nfactory: '{self.factory.address}'\nkey: {{env: ORACLE_KEY}}\n"
+            f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{self.ports[i - 1]}\n"
+            f"peers: {json.dumps(peers)}\nterms: [terms.yaml]\ngrace: 1s\npoll: 1s\n")
+        env = dict(os.environ, ORACLE_KEY="0x" + dev_key(f"oracle-{i}").hex(),
+                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        log = open(self.tmp / f"oracle-{i}.log", "a")
+        self.procs[i] = subprocess.Popen([sys.executable, "-m", "oracle.cli", "run", "--config", str(cfg)],
+                                         cwd=self.tmp, env=env, stderr=log)
+
+    def events(self, i: int, kind: str) -> list[dict]:
+        path = self.tmp / f"oracle-{i}.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [e for e in (json.loads(line) for line in lines if line.startswith("{")) if e["event"] == kind]
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text()[-1500:] for p in sorted(self.tmp.glob("oracle-*.log")))
+
+    def outage(self, offset: int, seconds: int) -> None:
+        time.sleep(max(0, self.start + offset - time.time()))
+        self.target.set_mode("down-503")
+        time.sleep(seconds)
+        self.target.set_mode(None)
+
+    def wait_settled(self, period: int = 0, extra: int = 60) -> None:
+        deadline = self.agreement.period_end(period) + extra
+        while time.time() < deadline and self.agreement.period(period).state == PeriodState.FUNDED:
+            time.sleep(0.5)
+
+    def wait_for(self, i: int, kind: str, timeout: float) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            found = self.events(i, kind)
+            if found:
+                return found[0]
+            time.sleep(0.2)
+        raise AssertionError(f"oracle-{i} logged no {kind!r} in {timeout} s:\n{self.logs()}")
+
+    def close(self) -> None:
+        codes = {}
+        for i, p in self.procs.items():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for i, p in self.procs.items():
+            try:
+                codes[i] = p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                codes[i] = "hung"
+        self.target.stop()
+        self.node.stop()
+        self.exit_codes = codes
+
+
+@pytest.fixture
+def scenario(tmp_path, artifacts):
+    made: list[Scenario] = []
+
+    def make(**kw) -> Scenario:
+        made.append(Scenario(tmp_path, artifacts, **kw))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def test_three_oracles_settle_a_period_once(scenario):
+    s = scenario(period=30)
+    for i in (1, 2, 3):
+        s.start_oracle(i)
+    s.outage(offset=10, seconds=3)
+    s.wait_settled()
+    record = s.agreement.period(0)
+    assert record.state == PeriodState.SETTLED, s.logs()
+    settled = s.agreement.events("PeriodSettled")
+    assert len(settled) == 1, s.logs()
+    value = settled[0]["args"]["values"][0]
+    # 3 s of 30 one-second slices down: 90%, give or take a slice at each edge of the outage
+    assert abs(value - 900_000) <= 2 * 1_000_000 // 30, (value, s.logs())
+    credit = penalty.period_credit_bps(s.chain_terms, [value])
+    assert record.credit_bps == credit == 10_000
+    assert record.compensation == s.terms.payment.fee_units(6) * credit // 10_000
+    reports = s.agreement.events("ReportAccepted")
+    assert len(reports) >= 2 and len({r["args"]["oracle"] for r in reports}) == len(reports)
+    # every oracle measured the outage itself; their values may differ by a slice or two at the edges
+    signed = [e["values"][0] for i in (1, 2, 3) for e in s.events(i, "signed") if e["period"] == 0]
+    assert len(signed) == 3 and all(abs(v - 900_000) <= 2 * 1_000_000 // 30 for v in signed), signed
+    s.close()
+    assert s.exit_codes == {1: 0, 2: 0, 3: 0}, s.logs()
+
+
+def test_liar_outvoted_and_one_oracle_off(scenario):
+    """oracle-3 lies (signs 100%) and oracle-2 is off: oracle-1 settles with its own report and the liar's;
+    with two reports the value less favourable to the provider, the honest one, is used."""
+    s = scenario(period=20)
+    liar = s.accounts["oracle-3"]
+
+    def lie(chain_id, agreement, period):
+        if period != 0 or time.time() < s.agreement.period_end(0):
+            return None
+        r = s.agreement.sign_report(liar, 0, [1_000_000], b"\x00" * 32)
+        return {"values": list(r.values), "evidenceRoot": "0x" + r.evidence_root.hex(),
+                "signature": "0x" + r.signature.hex(), "signer": r.signer}
+
+    def junk(chain_id, agreement, period):
+        # a peer that answers with a signature nobody in the oracle set made: it must be ignored, not submitted
+        return {"values": [1_000_000], "evidenceRoot": "0x" + "00" * 32, "signature": "0x" + "11" * 65,
+                "signer": s.accounts["oracle-2"].address}
+
+    liar_server = ReportServer(lie, port=s.ports[2]).start()
+    junk_server = ReportServer(junk).start()
+    try:
+        s.start_oracle(1, peers=[junk_server.url, s.peer_url(2), liar_server.url])
+        s.outage(offset=6, seconds=4)
+        s.wait_settled()
+    finally:
+        liar_server.stop()
+        junk_server.stop()
+    record = s.agreement.period(0)
+    assert record.state == PeriodState.SETTLED, s.logs()
+    value = s.agreement.events("PeriodSettled")[0]["args"]["values"][0]
+    assert abs(value - 800_000) <= 2 * 1_000_000 // 20, (value, s.logs())
+    assert {r["args"]["oracle"] for r in s.agreement.events("ReportAccepted")} == {
+        s.accounts["oracle-1"].address, liar.address}
+    assert record.credit_bps == 10_000
+    assert s.events(1, "bad-peer-report"), s.logs()
+
+
+def test_oracle_killed_between_signing_and_submitting(scenario):
+    """oracle-1 signs, is killed -9 while it waits for a quorum, and restarts: it signs the same values again,
+    oracle-2 joins, and the period settles once with those values."""
+    s = scenario(period=15)
+    s.start_oracle(1)
+    first = s.wait_for(1, "signed", timeout=s.agreement.period_end(0) + 30 - time.time())
+    s.procs[1].send_signal(signal.SIGKILL)
+    s.procs[1].wait()
+    assert s.agreement.period(0).state == PeriodState.FUNDED
+    s.start_oracle(1)
+    s.start_oracle(2)
+    s.wait_settled()
+    assert s.agreement.period(0).state == PeriodState.SETTLED, s.logs()
+    settled = s.agreement.events("PeriodSettled")
+    assert len(settled) == 1
+    assert list(settled[0]["args"]["values"]) == first["values"]
+    accepted = {r["args"]["oracle"]: list(r["args"]["values"]) for r in s.agreement.events("ReportAccepted")}
+    assert accepted.get(s.accounts["oracle-1"].address, first["values"]) == first["values"]

@@ -1,0 +1,262 @@
+"""The oracle store: append-only samples, schema versions, the report journal, and kill -9 in the middle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oracle.importers import (
+    ImportFormatError,
+    read_incidents_csv,
+    read_samples_csv,
+    read_samples_jsonl,
+)
+from oracle.samples import Sample, Status
+from oracle.store import SCHEMA_VERSION, Store, StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def sample(t, service="api", status=Status.UP, latency=12.5, reason="200"):
+    return Sample(t, service, status, latency, reason)
+
+
+def test_append_is_idempotent_and_ordered(tmp_path):
+    with Store(tmp_path / "o.db") as store:
+        batch = [sample(30.0), sample(10.0, status=Status.DOWN, latency=None, reason="timeout"),
+                 sample(20.5, "db"), sample(10.0)]
+        assert store.append(batch) == 4
+        assert store.append(batch) == 0
+        assert store.append(reversed(batch)) == 0
+        # Same instant, different observation: both kept.
+        assert store.append([sample(10.0, latency=13.0)]) == 1
+        got = list(store.samples())
+        assert [s.time for s in got] == sorted(s.time for s in got)
+        assert store.services() == ["api", "db"]
+        assert [s.time for s in store.samples("api", start=10.0, end=30.0)] == [10.0, 10.0, 10.0]
+        assert set(store.samples("db")) == {sample(20.5, "db")}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.builds(Sample, time=st.integers(0, 4 * 10**15).map(lambda us: us / 1e6),
+                          service=st.sampled_from(["api", "db", "x-1"]), status=st.sampled_from(list(Status)),
+                          latency_ms=st.none() | st.integers(0, 10**9).map(lambda us: us / 1000),
+                          reason=st.text(max_size=20)), max_size=30))
+def test_round_trip_and_reimport(tmp_path_factory, samples):
+    with Store(tmp_path_factory.mktemp("s") / "o.db") as store:
+        store.append(samples)
+        key = lambda s: (s.time, s.service, s.status, s.latency_ms is not None, s.latency_ms or 0, s.reason)
+        assert sorted(store.samples(), key=key) == sorted(set(samples), key=key)
+        assert store.append(samples) == 0
+
+
+def test_wal_mode_schema_version_and_append_only(tmp_path):
+    path = tmp_path / "o.db"
+    with Store(path) as store:
+        store.append([sample(1.0)])
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]) == SCHEMA_VERSION
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.execute("DELETE FROM samples")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match=rf"{path}.*newer sla-oracle.*upgrade"):
+        Store(path)
+
+
+def test_bad_paths_are_clear_and_harmless(tmp_path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all\n" * 100)
+    before = garbage.read_bytes()
+    with pytest.raises(StoreError, match=rf"{garbage}: is not an SQLite database.*move it aside"):
+        Store(garbage)
+    assert garbage.read_bytes() == before
+    with pytest.raises(StoreError, match="does not exist; create it"):
+        Store(tmp_path / "missing" / "o.db")
+    with pytest.raises(StoreError, match="is a directory"):
+        Store(tmp_path)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(StoreError, match="not an sla-oracle store"):
+        Store(other)
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(StoreError, match="not writable"):
+            Store(ro / "o.db")
+
+
+def test_report_journal_never_changes(tmp_path):
+    root_a, root_b = b"\xaa" * 32, b"\xbb" * 32
+    with Store(tmp_path / "o.db") as store:
+        first = store.intend_report(31337, AGREEMENT, 3, [999_500, 1_000_000], root_a)
+        # Different values, and the address spelled in lower case: still the persisted intent.
+        again = store.intend_report(31337, AGREEMENT.lower(), 3, [990_000, 1_000_000], root_b)
+        assert again == first and again.values == (999_500, 1_000_000) and again.evidence_root == root_a
+        assert "990000" in again.differs_from([990_000, 1_000_000], root_b).replace(",", "").replace(" ", "")
+        assert again.differs_from([999_500, 1_000_000], root_a) is None
+        assert store.pending_reports() == []
+        store.record_signature(31337, AGREEMENT, 3, "0xSigner", b"\x01" * 65)
+        assert [r.period for r in store.pending_reports()] == [3]
+        store.record_submission(31337, AGREEMENT, 3, "0xabc", "sent")
+        assert [r.period for r in store.pending_reports()] == [3]
+        store.record_submission(31337, AGREEMENT, 3, "0xabc", "settled")
+        store.record_submission(31337, AGREEMENT, 3, None, "failed")
+        assert store.report(31337, AGREEMENT, 3).status == "settled"
+        assert store.pending_reports() == []
+        assert store.report(31337, AGREEMENT, 4) is None
+        with pytest.raises(StoreError, match="intend_report before signing"):
+            store.record_signature(31337, AGREEMENT, 4, "0xSigner", b"\x01" * 65)
+        with pytest.raises(ValueError, match="status"):
+            store.record_submission(31337, AGREEMENT, 3, None, "done")
+        with pytest.raises(sqlite3.DatabaseError, match="never changes"):
+            store._db.execute("UPDATE reports SET report_values = '[1]'")
+        store.set_state("last_block", 1234)
+        assert store.get_state("last_block") == 1234 and store.get_state("nope", 7) == 7
+
+
+# -- crashes ---------------------------------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sys
+    from oracle.samples import Sample, Status
+    from oracle.store import Store
+    store = Store(sys.argv[1])
+    batch = 0
+    while True:
+        store.append([Sample(batch * 1000 + i + 0.25, "api", Status.UP, 1.5, f"b{batch}") for i in range(50)])
+        print(batch, flush=True)
+        batch += 1
+""")
+
+
+def _child(code: str, *args) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=ROOT)
+
+
+def test_kill_9_during_appends_loses_at_most_the_batch_in_flight(tmp_path):
+    path = tmp_path / "o.db"
+    for round_ in range(3):
+        child = _child(WRITER.replace("batch = 0", f"batch = {round_ * 10_000}"), path)
+        committed = -1
+        for line in child.stdout:
+            committed = int(line)
+            if committed >= round_ * 10_000 + 20:
+                break
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        with Store(path) as store:
+            assert store.integrity_check() == "ok"
+            per_batch: dict[str, int] = {}
+            for s in store.samples():
+                per_batch[s.reason] = per_batch.get(s.reason, 0) + 1
+            # Every batch is all or nothing, and everything reported committed is there.
+            assert set(per_batch.values()) == {50}
+            done = {int(r[1:]) for r in per_batch if int(r[1:]) >= round_ * 10_000}
+            assert set(range(round_ * 10_000, committed + 1)) <= done
+            assert len(done - set(range(round_ * 10_000, committed + 1))) <= 1
+
+
+INTENDER = textwrap.dedent("""
+    import sys, time
+    from oracle.store import Store
+    store = Store(sys.argv[1])
+    for period in range(1000):
+        intent = store.intend_report(1, sys.argv[2], period, [int(sys.argv[3]), period], bytes([period % 256]) * 32)
+        print(period, *intent.values, flush=True)
+        time.sleep(0.001)       # "signing"
+        store.record_signature(1, sys.argv[2], period, "0xsigner", b"sig")
+""")
+
+
+def test_kill_9_between_intent_and_signature_keeps_the_intent(tmp_path):
+    path = tmp_path / "o.db"
+    child = _child(INTENDER, path, AGREEMENT, 111)
+    seen = {}
+    for line in child.stdout:
+        period, a, b = map(int, line.split())
+        seen[period] = (a, b)
+        if period >= 15:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    # A restarted oracle that now computes different values still gets (and signs) the persisted ones.
+    child = _child(INTENDER, path, AGREEMENT, 222)
+    again = {}
+    for line in child.stdout:
+        period, a, b = map(int, line.split())
+        again[period] = (a, b)
+        if period >= 30:
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    for period, values in seen.items():
+        assert again[period] == values == (111, period)
+    assert again[30] == (222, 30)
+    with Store(path) as store:
+        assert store.integrity_check() == "ok"
+        for period, values in seen.items():
+            assert store.report(1, AGREEMENT, period).values == values
+
+
+# -- importers -------------------------------------------------------------------------------------
+
+def test_import_csv_jsonl_and_errors(tmp_path):
+    csv_file = tmp_path / "s.csv"
+    csv_file.write_text("service,time,status,latency_ms,reason\n"
+                        "api,2027-01-01T00:00:00Z,up,12.5,\"200, fine\"\n"
+                        "api,1798761660,DOWN,,timeout\n")
+    got = read_samples_csv(csv_file)
+    assert got == [Sample(1798761600.0, "api", Status.UP, 12.5, "200, fine"),
+                   Sample(1798761660.0, "api", Status.DOWN, None, "timeout")]
+    headerless = tmp_path / "h.csv"
+    headerless.write_text("api,1798761600,up\n")
+    assert read_samples_csv(headerless) == [Sample(1798761600.0, "api", Status.UP, None, "")]
+    jl = tmp_path / "s.jsonl"
+    jl.write_text('{"service": "api", "time": 1798761600, "status": "up", "latency_ms": 12.5, "reason": "200, fine"}\n\n'
+                  '{"service": "api", "time": "2027-01-01T00:01:00+00:00", "status": "down", "reason": "timeout"}\n')
+    assert read_samples_jsonl(jl) == got
+    with Store(tmp_path / "o.db") as store:
+        assert store.append(read_samples_csv(csv_file)) == 2
+        assert store.append(read_samples_jsonl(jl)) == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("api,1798761600,up\napi,2027-01-01T00:00:00,up\n")
+    with pytest.raises(ImportFormatError, match=rf"{bad}:2: .*no time zone"):
+        read_samples_csv(bad)
+    bad.write_text("api,1798761600,sideways\n")
+    with pytest.raises(ImportFormatError, match=rf"{bad}:1: status"):
+        read_samples_csv(bad)
+    jl.write_text('{"service": "API", "time": 1, "status": "up"}\n')
+    with pytest.raises(ImportFormatError, match=rf"{jl}:1: service 'API'"):
+        read_samples_jsonl(jl)
+
+
+def test_incidents_cover_every_slice(tmp_path):
+    f = tmp_path / "incidents.csv"
+    f.write_text("service,start,end\napi,130,250\napi,200,300\ndb,0,1\n")
+    got = read_incidents_csv(f, ["api", "db", "web"], slice_seconds=60, start=0, end=360)
+    by = {svc: [(s.time, s.status) for s in got if s.service == svc] for svc in ("api", "db", "web")}
+    D, U = Status.DOWN, Status.UP
+    # [130, 300) merged: slices 120, 180, 240 down; 0, 60, 300 up.
+    assert by["api"] == [(0, U), (60, U), (130, D), (180, D), (240, D), (300, U)]
+    assert by["db"] == [(0, D)] + [(t, U) for t in (60, 120, 180, 240, 300)]
+    assert by["web"] == [(t, U) for t in range(0, 360, 60)]
+    assert [s.time for s in read_incidents_csv(f, slice_seconds=60) if s.service == "api"] == [130, 180, 240]
+    f.write_text("api,300,200\n")
+    with pytest.raises(ImportFormatError, match=rf"{f}:1: end 200 is not after start 300"):
+        read_incidents_csv(f)
