@@ -17,6 +17,7 @@ outages are asserted and the gaps policy decides the rest.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import re
@@ -37,6 +38,18 @@ class ImportFormatError(ValueError):
 
 def _err(path, line: int | None, message: str) -> ImportFormatError:
     return ImportFormatError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+
+def _utf8_only(reader):
+    """A file that is not UTF-8 gets the same located, actionable error as any other bad input."""
+
+    @functools.wraps(reader)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return reader(path, *args, **kwargs)
+        except UnicodeDecodeError:
+            raise _err(Path(path), None, "is not UTF-8 text; save it as UTF-8") from None
+    return wrapper
 
 
 def parse_time(text: object) -> float:
@@ -93,6 +106,7 @@ def _sample(fields: dict, services: Collection[str] | None) -> Sample:
                   latency_ms=latency_ms, reason="" if reason is None else str(reason))
 
 
+@_utf8_only
 def read_samples_csv(path: str | Path, services: Collection[str] | None = None) -> list[Sample]:
     """Columns ``service,time,status[,latency_ms][,reason]``; a header row (any column order) is optional."""
     path = Path(path)
@@ -120,6 +134,7 @@ def read_samples_csv(path: str | Path, services: Collection[str] | None = None) 
     return out
 
 
+@_utf8_only
 def read_samples_jsonl(path: str | Path, services: Collection[str] | None = None) -> list[Sample]:
     """One JSON object per line with keys ``service, time, status`` and optionally ``latency_ms, reason``."""
     path = Path(path)
@@ -144,6 +159,7 @@ def read_samples_jsonl(path: str | Path, services: Collection[str] | None = None
     return out
 
 
+@_utf8_only
 def read_incidents_csv(path: str | Path, services: Collection[str] | None = None, *, slice_seconds: int = 60,
                        start: float | None = None, end: float | None = None) -> list[Sample]:
     """``service,start,end`` rows (header optional) -> samples on the slice grid (see the module doc).

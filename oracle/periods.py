@@ -31,6 +31,8 @@ from smartsla.terms import (
     load_terms,
 )
 
+from .importers import ImportFormatError, parse_time
+from .importers import read_samples_csv as read_samples_file
 from .samples import Sample, Status
 
 __all__ = [
@@ -342,27 +344,6 @@ class InputError(ValueError):
     """A bad input file, located as ``file:line``."""
 
 
-_STATUS_TEXT = {"up": UP, "down": DOWN, "unknown": UNKNOWN}
-
-
-def parse_time(text: str) -> float:
-    """Unix seconds (``1798761600``, ``1798761600.5``) or ISO-8601 with a time zone."""
-    text = text.strip()
-    try:
-        value = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{text!r} is not a time after 1970-01-01")
-        return value
-    try:
-        moment = _dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a time; write unix seconds or ISO-8601 such as 2027-01-01T00:00:00Z") from None
-    if moment.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone; add Z for UTC, e.g. 2027-01-01T00:00:00Z")
-    return moment.timestamp()
 
 
 def _rows(path: str):
@@ -376,39 +357,13 @@ def _rows(path: str):
 
 
 def read_samples_csv(path: str, service_ids: Sequence[str]) -> SampleColumns:
-    """``service,time,status[,latency_ms]`` rows; a header row is optional."""
-    index = {sid: i for i, sid in enumerate(service_ids)}
-    svc: list[int] = []
-    times: list[float] = []
-    codes: list[int] = []
-    for line, row in enumerate(_rows(path), start=1):
-        if not row or (len(row) == 1 and not row[0].strip()) or row[0].lstrip().startswith("#"):
-            continue
-        where = f"{path}:{line}"
-        if line == 1 and [c.strip().lower() for c in row[:3]] == ["service", "time", "status"]:
-            continue
-        if len(row) not in (3, 4):
-            raise InputError(f"{where}: expected 3 or 4 columns (service,time,status[,latency_ms]), got {len(row)}")
-        sid, t, st = row[0].strip(), row[1], row[2].strip().lower()
-        if sid not in index:
-            raise InputError(f"{where}: unknown service {sid!r}; the terms have: {', '.join(service_ids)}")
-        try:
-            when = parse_time(t)
-        except ValueError as exc:
-            raise InputError(f"{where}: time: {exc}") from None
-        if st not in _STATUS_TEXT:
-            raise InputError(f"{where}: status {row[2].strip()!r} is not one of: up, down, unknown")
-        if len(row) == 4 and row[3].strip():
-            try:
-                latency = float(row[3])
-            except ValueError:
-                latency = -1.0
-            if not (math.isfinite(latency) and latency >= 0):
-                raise InputError(f"{where}: latency_ms {row[3].strip()!r} must be a number of milliseconds >= 0, or empty")
-        svc.append(index[sid])
-        times.append(when)
-        codes.append(_STATUS_TEXT[st])
-    return SampleColumns(np.asarray(svc, np.int64), np.asarray(times, np.float64), np.asarray(codes, np.int8))
+    """``service,time,status[,latency_ms][,reason]`` rows (a header row is optional), read by the importer that
+    ``sla-oracle import`` uses, so both accept exactly the same files."""
+    try:
+        samples = read_samples_file(path, set(service_ids))
+    except (ImportFormatError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    return columns_from_samples(samples, service_ids)
 
 
 def read_maintenance_csv(path: str) -> list[tuple[float, float]]:
