@@ -66,3 +66,26 @@ def test_missing_keystore_and_missing_password(tmp_path, monkeypatch):
     monkeypatch.delenv("PW", raising=False)
     with pytest.raises(ConfigError, match="set PW"):
         cfg.key.load()
+
+
+def test_run_with_the_node_down_says_so(tmp_path, monkeypatch, capsys):
+    from oracle.cli import main
+
+    cfg = write(tmp_path, f"rpc_url: http://127.0.0.1:9\nfactory: '{FACTORY}'\nkey: {{env: ORACLE_KEY}}\n"
+                          "store: o.db\n")
+    monkeypatch.setenv("ORACLE_KEY", KEY)
+    assert main(["run", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach http://127.0.0.1:9" in err and KEY[2:] not in err
+
+
+def test_run_with_a_wrong_password_exits_before_touching_anything(tmp_path, monkeypatch, capsys):
+    from oracle.cli import main
+
+    (tmp_path / "key.json").write_text(json.dumps(Account.encrypt(KEY, "right", iterations=2)))
+    cfg = write(tmp_path, f"rpc_url: http://127.0.0.1:9\nfactory: '{FACTORY}'\n"
+                          "key: {keystore: key.json, password_env: PW}\nstore: o.db\n")
+    monkeypatch.setenv("PW", "wrong")
+    assert main(["run", "--config", str(cfg)]) == 2
+    assert "wrong password" in capsys.readouterr().err
+    assert not (tmp_path / "o.db").exists()
