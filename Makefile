@@ -24,11 +24,14 @@ setup: $(VENV)/.installed node_modules/.installed
 build: setup
 	$(PY) -m smartsla.build
 
+# First the what-if table (embedded chain), then the live run: three oracle daemons measure a local service
+# on anvil and the contract pays from their reports.
 demo: build
 	$(VENV)/bin/smartsla simulate examples/multi-service.yaml \
 	  --period api=100%,db=99.95%,queue=100% \
 	  --period api=99.95%,db=99.5%,queue=99.9% \
 	  --period api=98.9%,db=97.0%,queue=94.0%
+	$(PY) scripts/demo.py
 
 test: build
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)

@@ -1,0 +1,194 @@
+"""The live demo: three oracles measure a real local service, and the contract pays from their reports.
+
+    .venv/bin/python scripts/demo.py [--period 20] [--down 4]
+
+It starts anvil (a block a second) and a small HTTP service on 127.0.0.1, deploys the factory and a test dollar,
+creates a one-service agreement with short periods, funds it, and runs three `sla-oracle run` daemons. The service
+goes down for a few seconds in the first period; the oracles measure it, sign, gather a quorum and settle. The
+customer's payout is printed, and one oracle's evidence bundle is verified. Everything runs under build/demo and
+is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from smartsla.agreement import Contracts, PeriodState  # noqa: E402
+from smartsla.chain import AnvilProcess, Chain, dev_key  # noqa: E402
+from smartsla.terms import load_terms  # noqa: E402
+from smartsla.units import format_bps, format_ppm, format_token_amount  # noqa: E402
+
+console = Console(highlight=False)
+
+
+class Service:
+    """A health endpoint that answers 200 "ok", or 503 while it is down."""
+
+    def __init__(self) -> None:
+        self.down = False
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                status, body = (503, b"down\n") if service.down else (200, b"ok\n")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/health"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def terms_text(name: str, accounts: dict, url: str, start: int, period: int) -> str:
+    return f"""\
+agreement: {name}
+provider: "{accounts['provider']}"
+customer: "{accounts['customer']}"
+payment: {{token: test-usd, fee: "1000"}}
+periods: {{start: {start}, length: {period}s, count: 3}}
+services:
+  - id: api
+    objective: availability
+    target: "99.9%"
+    probe: {{type: http, url: "{url}", expect_status: [200], keyword: ok, timeout: 400ms, interval: 500ms}}
+compensation:
+  basis: per-service
+  schedule:
+    - {{below: "99.9%", credit: "10%"}}
+    - {{below: "95.0%", credit: "25%"}}
+    - {{below: "80.0%", credit: "100%"}}
+measurement: {{slice: 1s, down_after: 2, gaps: exclude}}
+oracles: {{members: ["{accounts['oracle-1']}", "{accounts['oracle-2']}", "{accounts['oracle-3']}"], quorum: 2, deadline: 1h, fallback: no-credit}}
+"""
+
+
+def main(period: int = 20, down: int = 3) -> int:
+    work = ROOT / "build" / "demo"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    node = AnvilProcess.start(block_time=1)
+    service = Service()
+    procs: list[subprocess.Popen] = []
+    try:
+        console.print(f"[bold]1.[/] a local chain (anvil) at {node.url}, and the provider's service at {service.url}")
+        chain = Chain.connect("demo", url=node.url)
+        chain.kind = "anvil"  # our own dev node: dev accounts may be funded
+        contracts = Contracts(chain)
+        names = ["deployer", "provider", "customer", "oracle-1", "oracle-2", "oracle-3"]
+        accounts = {n: chain.account(n) for n in names}
+        factory = contracts.deploy_factory(accounts["deployer"])
+        usd = contracts.deploy_test_usd(accounts["deployer"])
+        start = int(time.time()) + 15  # the oracles start (and probe) before the first period begins
+        terms_file = work / "terms.yaml"
+        terms_file.write_text(terms_text("demo-api", {n: a.address for n, a in accounts.items()}, service.url,
+                                         start, period))
+        terms = load_terms(terms_file)
+        chain_terms = terms.to_chain(lambda n, _p: chain.resolve(n), usd.address, 6)
+        agreement = factory.create(accounts["provider"], chain_terms)
+        chain.transact(accounts["deployer"], usd.functions.mint(accounts["customer"].address, 10**10))
+        agreement.fund(accounts["customer"], 1)
+        console.print(f"[bold]2.[/] the provider created agreement {agreement.address}: api at 99.9% over "
+                      f"{period}-second periods; the customer escrowed one period's fee of 1000 tUSD")
+
+        ports = [free_port() for _ in range(3)]
+        for i in (1, 2, 3):
+            peers = [f"http://127.0.0.1:{p}" for j, p in enumerate(ports, 1) if j != i]
+            (work / f"oracle-{i}.yaml").write_text(
+                f"rpc_url: {node.url}\nfactory: '{factory.address}'\nkey: {{env: ORACLE_KEY}}\n"
+                f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{ports[i - 1]}\n"
+                f"peers: {json.dumps(peers)}\nterms: [terms.yaml]\ngrace: 1s\npoll: 1s\n")
+            env = dict(os.environ, ORACLE_KEY="0x" + dev_key(f"oracle-{i}").hex(),
+                       PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "oracle.cli", "run", "--config", str(work / f"oracle-{i}.yaml")],
+                cwd=work, env=env, stderr=open(work / f"oracle-{i}.log", "w")))
+        console.print("[bold]3.[/] three independent oracles started; each probes the service twice a second")
+
+        outage_at = start + period // 3
+        with console.status("period 0 running, the service is up") as status:
+            while time.time() < outage_at:
+                time.sleep(0.2)
+            service.down = True
+            status.update(f"the service is DOWN for {down} seconds")
+            time.sleep(down)
+            service.down = False
+            end = agreement.period_end(0)
+            while time.time() < end:
+                status.update(f"service back up; period 0 ends in {end - time.time():.0f} s")
+                time.sleep(0.2)
+            deadline = end + 60
+            while time.time() < deadline and agreement.period(0).state == PeriodState.FUNDED:
+                status.update("the oracles compute the period, sign, gather a quorum and settle")
+                time.sleep(0.5)
+        record = agreement.period(0)
+        if record.state != PeriodState.SETTLED:
+            console.print("[red]period 0 was not settled in time; oracle logs are in build/demo/[/]")
+            return 1
+        event = agreement.events("PeriodSettled")[0]["args"]
+        reports = agreement.events("ReportAccepted")
+        console.print(f"[bold]4.[/] settled by {len(reports)} signed reports: "
+                      + ", ".join(f"{r['args']['oracle'][:10]}… measured {format_ppm(r['args']['values'][0])}"
+                                  for r in reports))
+        table = Table(title="what the contract paid for period 0 (tUSD)")
+        for col in ("measured (median)", "credit", "to the customer", "to the provider"):
+            table.add_column(col, justify="right")
+        table.add_row(format_ppm(event["values"][0]), format_bps(record.credit_bps),
+                      format_token_amount(record.compensation, 6), format_token_amount(record.provider_payout, 6))
+        console.print(table)
+        bundle = work / "evidence-1" / agreement.address / "period-0"
+        verify = subprocess.run([sys.executable, "-m", "oracle.cli", "evidence", "verify", str(bundle)],
+                                capture_output=True, text=True, cwd=ROOT)
+        console.print(f"[bold]5.[/] oracle-1's evidence bundle ({bundle.relative_to(ROOT)}): "
+                      f"{verify.stdout.strip().splitlines()[0] if verify.stdout.strip() else verify.stderr.strip()}")
+        return 0 if verify.returncode == 0 else 1
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        service.stop()
+        node.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--period", type=int, default=20, help="period length in seconds (default 20)")
+    parser.add_argument("--down", type=int, default=3, help="seconds the service is down (default 3)")
+    args = parser.parse_args()
+    sys.exit(main(args.period, args.down))
