@@ -174,7 +174,8 @@ def test_three_oracles_settle_a_period_once(scenario):
     assert len(reports) >= 2 and len({r["args"]["oracle"] for r in reports}) == len(reports)
     # every oracle measured the outage itself; their values may differ by a slice or two at the edges
     signed = [e["values"][0] for i in (1, 2, 3) for e in s.events(i, "signed") if e["period"] == 0]
-    assert len(signed) == 3 and all(abs(v - 900_000) <= 2 * 1_000_000 // 30 for v in signed), signed
+    # (an oracle that finds the period already settled does not sign it: two or three signatures)
+    assert len(signed) >= 2 and all(abs(v - 900_000) <= 2 * 1_000_000 // 30 for v in signed), signed
     s.close()
     assert s.exit_codes == {1: 0, 2: 0, 3: 0}, s.logs()
 
