@@ -12,11 +12,7 @@ is stopped at the end.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,9 +26,8 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from smartsla.agreement import Contracts, PeriodState  # noqa: E402
-from smartsla.chain import AnvilProcess, Chain, dev_key  # noqa: E402
-from smartsla.terms import load_terms  # noqa: E402
+from oracle.localnet import LocalNet  # noqa: E402
+from smartsla.agreement import PeriodState  # noqa: E402
 from smartsla.units import format_bps, format_ppm, format_token_amount  # noqa: E402
 
 console = Console(highlight=False)
@@ -65,12 +60,6 @@ class Service:
         self.httpd.server_close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def terms_text(name: str, accounts: dict, url: str, start: int, period: int) -> str:
     return f"""\
 agreement: {name}
@@ -97,43 +86,16 @@ oracles: {{members: ["{accounts['oracle-1']}", "{accounts['oracle-2']}", "{accou
 def main(period: int = 20, down: int = 3) -> int:
     work = ROOT / "build" / "demo"
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    node = AnvilProcess.start(block_time=1)
     service = Service()
-    procs: list[subprocess.Popen] = []
+    net = LocalNet(work)
     try:
-        console.print(f"[bold]1.[/] a local chain (anvil) at {node.url}, and the provider's service at {service.url}")
-        chain = Chain.connect("demo", url=node.url)
-        chain.kind = "anvil"  # our own dev node: dev accounts may be funded
-        contracts = Contracts(chain)
-        names = ["deployer", "provider", "customer", "oracle-1", "oracle-2", "oracle-3"]
-        accounts = {n: chain.account(n) for n in names}
-        factory = contracts.deploy_factory(accounts["deployer"])
-        usd = contracts.deploy_test_usd(accounts["deployer"])
+        console.print(f"[bold]1.[/] a local chain (anvil) at {net.node.url}, and the provider's service at {service.url}")
         start = int(time.time()) + 15  # the oracles start (and probe) before the first period begins
-        terms_file = work / "terms.yaml"
-        terms_file.write_text(terms_text("demo-api", {n: a.address for n, a in accounts.items()}, service.url,
-                                         start, period))
-        terms = load_terms(terms_file)
-        chain_terms = terms.to_chain(lambda n, _p: chain.resolve(n), usd.address, 6)
-        agreement = factory.create(accounts["provider"], chain_terms)
-        chain.transact(accounts["deployer"], usd.functions.mint(accounts["customer"].address, 10**10))
-        agreement.fund(accounts["customer"], 1)
+        terms, _, agreement = net.create_agreement(terms_text("demo-api", net.addresses, service.url, start, period))
         console.print(f"[bold]2.[/] the provider created agreement {agreement.address}: api at 99.9% over "
                       f"{period}-second periods; the customer escrowed one period's fee of 1000 tUSD")
-
-        ports = [free_port() for _ in range(3)]
         for i in (1, 2, 3):
-            peers = [f"http://127.0.0.1:{p}" for j, p in enumerate(ports, 1) if j != i]
-            (work / f"oracle-{i}.yaml").write_text(
-                f"rpc_url: {node.url}\nfactory: '{factory.address}'\nkey: {{env: ORACLE_KEY}}\n"
-                f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{ports[i - 1]}\n"
-                f"peers: {json.dumps(peers)}\nterms: [terms.yaml]\ngrace: 1s\npoll: 1s\n")
-            env = dict(os.environ, ORACLE_KEY="0x" + dev_key(f"oracle-{i}").hex(),
-                       PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "oracle.cli", "run", "--config", str(work / f"oracle-{i}.yaml")],
-                cwd=work, env=env, stderr=open(work / f"oracle-{i}.log", "w")))
+            net.start_oracle(i)
         console.print("[bold]3.[/] three independent oracles started; each probes the service twice a second")
 
         outage_at = start + period // 3
@@ -174,16 +136,8 @@ def main(period: int = 20, down: int = 3) -> int:
                       f"{verify.stdout.strip().splitlines()[0] if verify.stdout.strip() else verify.stderr.strip()}")
         return 0 if verify.returncode == 0 else 1
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        net.close()
         service.stop()
-        node.stop()
 
 
 if __name__ == "__main__":

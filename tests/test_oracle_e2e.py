@@ -4,62 +4,34 @@ oracle, an oracle that is off, and an oracle killed -9 between signing and submi
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from oracle.localnet import LocalNet
 from oracle.server import ReportServer
 from smartsla import penalty
-from smartsla.agreement import Contracts, PeriodState
-from smartsla.chain import AnvilProcess, Chain, dev_key
-from smartsla.terms import load_terms
+from smartsla.agreement import PeriodState
 from targets import HttpTarget
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.anvil
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Scenario:
-    """anvil with a block a second, a local HTTP service, a factory and one funded agreement whose short periods
-    start a few seconds from now, and the configuration files of three oracles."""
+class Scenario(LocalNet):
+    """A local network, a local HTTP service, and one funded agreement whose short periods start a few seconds
+    from now."""
 
     def __init__(self, tmp_path: Path, artifacts, period: int = 30, lead: int = 8):
-        self.tmp = tmp_path
+        super().__init__(tmp_path, artifacts)
         self.period = period
-        self.node = AnvilProcess.start(block_time=1)
         self.target = HttpTarget().start()
-        self.procs: dict[int, subprocess.Popen] = {}
-        self.ports = [free_port() for _ in range(3)]
-        chain = self.chain = Chain.connect("custom", url=self.node.url)
-        chain.kind = "anvil"  # our own node: dev accounts may be funded
-        contracts = Contracts(chain, artifacts)
-        names = ["provider", "customer", "oracle-1", "oracle-2", "oracle-3", "deployer"]
-        self.accounts = {n: chain.account(n) for n in names}
-        self.factory = contracts.deploy_factory(self.accounts["deployer"])
-        usd = contracts.deploy_test_usd(self.accounts["deployer"])
         self.start = int(time.time()) + lead
-        (tmp_path / "terms.yaml").write_text(self.terms_yaml())
-        self.terms = load_terms(tmp_path / "terms.yaml")
-        self.chain_terms = self.terms.to_chain(lambda name, _p: chain.resolve(name), usd.address, 6)
-        self.agreement = self.factory.create(self.accounts["provider"], self.chain_terms)
-        chain.transact(self.accounts["deployer"], usd.functions.mint(self.accounts["customer"].address, 10**12))
-        self.agreement.fund(self.accounts["customer"], 1)
+        self.terms, self.chain_terms, self.agreement = self.create_agreement(self.terms_yaml())
 
     def terms_yaml(self) -> str:
-        a = {n: acct.address for n, acct in self.accounts.items()}
+        a = self.addresses
         return f"""\
 agreement: e2e-short-periods
 provider: "{a['provider']}"
@@ -81,64 +53,20 @@ measurement: {{slice: 1s, down_after: 1, gaps: exclude}}
 oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], quorum: 2, deadline: 1h, fallback: no-credit}}
 """
 
-    def peer_url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self.ports[i - 1]}"
-
-    def start_oracle(self, i: int, peers: list[str] | None = None) -> None:
-        peers = peers if peers is not None else [self.peer_url(j) for j in (1, 2, 3) if j != i]
-        cfg = self.tmp / f"oracle-{i}.yaml"
-        cfg.write_text(
-            f"rpc_url: {self.node.url}\nfactory: '{self.factory.address}'\nkey: {{env: ORACLE_KEY}}\n"
-            f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{self.ports[i - 1]}\n"
-            f"peers: {json.dumps(peers)}\nterms: [terms.yaml]\ngrace: 1s\npoll: 1s\n")
-        env = dict(os.environ, ORACLE_KEY="0x" + dev_key(f"oracle-{i}").hex(),
-                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        log = open(self.tmp / f"oracle-{i}.log", "a")
-        self.procs[i] = subprocess.Popen([sys.executable, "-m", "oracle.cli", "run", "--config", str(cfg)],
-                                         cwd=self.tmp, env=env, stderr=log)
-
-    def events(self, i: int, kind: str) -> list[dict]:
-        path = self.tmp / f"oracle-{i}.log"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [e for e in (json.loads(line) for line in lines if line.startswith("{")) if e["event"] == kind]
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text()[-1500:] for p in sorted(self.tmp.glob("oracle-*.log")))
-
     def outage(self, offset: int, seconds: int) -> None:
         time.sleep(max(0, self.start + offset - time.time()))
         self.target.set_mode("down-503")
         time.sleep(seconds)
         self.target.set_mode(None)
 
-    def wait_settled(self, period: int = 0, extra: int = 60) -> None:
-        deadline = self.agreement.period_end(period) + extra
-        while time.time() < deadline and self.agreement.period(period).state == PeriodState.FUNDED:
-            time.sleep(0.5)
-
-    def wait_for(self, i: int, kind: str, timeout: float) -> dict:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            found = self.events(i, kind)
-            if found:
-                return found[0]
-            time.sleep(0.2)
-        raise AssertionError(f"oracle-{i} logged no {kind!r} in {timeout} s:\n{self.logs()}")
+    def wait_settled(self, period: int = 0, extra: int = 60) -> bool:
+        return super().wait_settled(self.agreement, period, extra)
 
     def close(self) -> None:
-        codes = {}
-        for i, p in self.procs.items():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for i, p in self.procs.items():
-            try:
-                codes[i] = p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                codes[i] = "hung"
-        self.target.stop()
-        self.node.stop()
-        self.exit_codes = codes
+        try:
+            super().close()
+        finally:
+            self.target.stop()
 
 
 @pytest.fixture
@@ -223,8 +151,7 @@ def test_oracle_killed_between_signing_and_submitting(scenario):
     s = scenario(period=15)
     s.start_oracle(1)
     first = s.wait_for(1, "signed", timeout=s.agreement.period_end(0) + 30 - time.time())
-    s.procs[1].send_signal(signal.SIGKILL)
-    s.procs[1].wait()
+    s.kill_oracle(1, signal.SIGKILL)
     assert s.agreement.period(0).state == PeriodState.FUNDED
     s.start_oracle(1)
     s.start_oracle(2)
