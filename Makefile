@@ -19,6 +19,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# Debian's Prometheus, for the test of the Prometheus import source (the test starts it on 127.0.0.1 itself;
+# the package's own service is not wanted).
+/usr/bin/prometheus:
+	@if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then \
+	  echo "the tests need Debian's prometheus package: run 'apt-get install prometheus' as root"; exit 1; fi
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+	  apt-get install -y -qq --no-install-recommends prometheus
+	-@systemctl disable --now prometheus >/dev/null 2>&1 || true
+
 setup: $(VENV)/.installed node_modules/.installed
 
 build: setup
@@ -33,7 +43,7 @@ demo: build
 	  --period api=98.9%,db=97.0%,queue=94.0%
 	$(PY) scripts/demo.py
 
-test: build
+test: build /usr/bin/prometheus
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: build
