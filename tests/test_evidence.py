@@ -193,3 +193,31 @@ def test_cli(bundle, tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["valid"] and doc["root"] == "0x" + root.hex()
     assert main(["evidence", "prove", str(d), "api", str(START + 1)]) == 2
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["api", "db"]), st.integers(0, 3 * 3600 * 1_000_000 - 1),
+                          st.sampled_from([Status.UP, Status.DOWN, Status.UNKNOWN]),
+                          st.one_of(st.none(), st.integers(0, 10**7)),
+                          st.sampled_from(["", "200 in 3 ms", "a,b \"%\" é"])), max_size=60))
+def test_columns_build_the_same_bundle_as_samples(tmp_path_factory, rows):
+    """The fast column path must write exactly the bytes (and so the root) of the per-sample path."""
+    import numpy as np
+
+    from oracle.evidence import build_bundle_columns
+    from oracle.periods import _CODE
+
+    start = 1_798_761_600
+    samples = [Sample(start + t / 1e6, s, st_, None if lat is None else lat / 1000, r) for s, t, st_, lat, r in rows]
+    reasons = sorted({r for *_, r in rows})
+    ids = ["api", "db"]
+    base = tmp_path_factory.mktemp("b")
+    root = build_bundle(base / "objects", AGREEMENT, 1, 0, start, start + 3 * 3600, samples, {"api": 1, "db": 2})
+    columns = build_bundle_columns(
+        base / "columns", AGREEMENT, 1, 0, start, start + 3 * 3600, ids,
+        np.array([ids.index(s) for s, *_ in rows], np.int64),
+        np.array([start * 1_000_000 + t for _, t, *_ in rows], np.int64),
+        np.array([_CODE[st_] for _, _, st_, _, _ in rows], np.int8),
+        np.array([-1 if lat is None else lat for *_, lat, _ in rows], np.int64),
+        np.array([reasons.index(r) for *_, r in rows], np.int64), reasons, {"api": 1, "db": 2})
+    assert columns == root
