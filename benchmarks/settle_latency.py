@@ -18,13 +18,9 @@ own clocks, plus one block).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,22 +30,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from smartsla.agreement import Contracts, PeriodState
-from smartsla.build import compile_contracts
-from smartsla.chain import AnvilProcess, Chain, dev_key
-from smartsla.terms import load_terms
+from oracle.localnet import LocalNet
+from smartsla.agreement import PeriodState
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from targets import HttpTarget
 
 ORACLES = (1, 2, 3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -72,33 +60,19 @@ class PeriodLatency:
     paid: int
 
 
-class Setup:
-    """anvil, a local HTTP target, a factory, a test token and one funded agreement whose periods start
-    ``lead`` seconds from now, plus three oracle configurations (mirrors tests/test_oracle_e2e.py)."""
+class Setup(LocalNet):
+    """The local network, a local HTTP target, and one agreement funded for every period, its periods starting
+    ``lead`` seconds from now."""
 
     def __init__(self, tmp: Path, periods: int, length: int, grace: int, poll: int, lead: int):
-        self.tmp, self.periods, self.length, self.grace, self.poll = tmp, periods, length, grace, poll
-        self.procs: dict[int, subprocess.Popen] = {}
-        self.node = AnvilProcess.start(block_time=1)
+        super().__init__(tmp)
+        self.periods, self.length, self.grace, self.poll = periods, length, grace, poll
         self.target = HttpTarget().start()
-        self.ports = {i: free_port() for i in ORACLES}
-        chain = self.chain = Chain.connect("custom", url=self.node.url)
-        chain.kind = "anvil"  # our own node: dev accounts may be funded
-        contracts = Contracts(chain, compile_contracts())
-        names = ["provider", "customer", "oracle-1", "oracle-2", "oracle-3", "deployer"]
-        self.accounts = {n: chain.account(n) for n in names}
-        factory = self.factory = contracts.deploy_factory(self.accounts["deployer"])
-        self.usd = contracts.deploy_test_usd(self.accounts["deployer"])
         self.start = int(time.time()) + lead
-        (tmp / "terms.yaml").write_text(self.terms_yaml())
-        terms = load_terms(tmp / "terms.yaml")
-        self.chain_terms = terms.to_chain(lambda name, _p: chain.resolve(name), self.usd.address, 6)
-        self.agreement = factory.create(self.accounts["provider"], self.chain_terms)
-        chain.transact(self.accounts["deployer"], self.usd.functions.mint(self.accounts["customer"].address, 10**12))
-        self.agreement.fund(self.accounts["customer"], periods)
+        _, self.chain_terms, self.agreement = self.create_agreement(self.terms_yaml(), fund_periods=periods)
 
     def terms_yaml(self) -> str:
-        a = {n: acct.address for n, acct in self.accounts.items()}
+        a = self.addresses
         return f"""\
 agreement: bench-settle-latency
 provider: "{a['provider']}"
@@ -121,44 +95,16 @@ oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], q
 """
 
     def start_oracle(self, i: int) -> None:
-        peers = [f"http://127.0.0.1:{self.ports[j]}" for j in ORACLES if j != i]
-        cfg = self.tmp / f"oracle-{i}.yaml"
-        cfg.write_text(
-            f"rpc_url: {self.node.url}\nfactory: '{self.factory.address}'\nkey: {{env: ORACLE_KEY}}\n"
-            f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{self.ports[i]}\n"
-            f"peers: {json.dumps(peers)}\nterms: [terms.yaml]\ngrace: {self.grace}s\npoll: {self.poll}s\n")
-        env = dict(os.environ, ORACLE_KEY="0x" + dev_key(f"oracle-{i}").hex(),
-                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        with open(self.tmp / f"oracle-{i}.log", "a") as log:
-            self.procs[i] = subprocess.Popen([sys.executable, "-m", "oracle.cli", "run", "--config", str(cfg)],
-                                             cwd=self.tmp, env=env, stderr=log)
+        super().start_oracle(i, grace=f"{self.grace}s", poll=f"{self.poll}s")
 
-    def events(self, kind: str) -> list[dict]:
-        found = []
-        for i in ORACLES:
-            path = self.tmp / f"oracle-{i}.log"
-            for line in path.read_text().splitlines() if path.exists() else []:
-                if line.startswith("{"):
-                    event = json.loads(line)
-                    if event["event"] == kind:
-                        found.append(dict(event, oracle=i))
-        return found
-
-    def logs(self) -> str:
-        return "\n".join(p.read_text()[-1500:] for p in sorted(self.tmp.glob("oracle-*.log")))
+    def all_events(self, kind: str) -> list[dict]:
+        return [dict(event, oracle=i) for i in ORACLES for event in self.events(i, kind)]
 
     def close(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        self.target.stop()
-        self.node.stop()
+        try:
+            super().close()
+        finally:
+            self.target.stop()
 
 
 def run(periods: int, length: int, outage: float, grace: int, poll: int, lead: int, console: Console
@@ -193,8 +139,8 @@ def run(periods: int, length: int, outage: float, grace: int, poll: int, lead: i
                     time.sleep(max(0.0, 0.1 - (time.time() - now)))
             s.target.set_mode(None)
             settled = {e["args"]["period"]: e for e in s.agreement.events("PeriodSettled")}
-            signed = s.events("signed")
-            sent = s.events("settled")
+            signed = s.all_events("signed")
+            sent = s.all_events("settled")
             rows = []
             for k in range(periods):
                 event = settled.get(k)
