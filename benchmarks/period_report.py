@@ -31,7 +31,6 @@ import argparse
 import cProfile
 import io
 import os
-import platform
 import pstats
 import resource
 import sys
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -132,19 +132,6 @@ def root_from_columns(cols, services: int, head: bytes) -> bytes:
                                           cols.status.astype(np.int64), ["ok", "HTTP 503", "control check failed"])
     leaves = [head] + [evidence.chunk_leaf(svc, hour, evidence.keccak(data)) for (svc, hour), data in sorted(chunks.items())]
     return evidence.tree_levels(leaves)[-1][0]
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, numpy {np.__version__}")
 
 
 def file_system(path: str) -> str:
@@ -266,7 +253,7 @@ def markdown(steps: list[Step], info: dict, args) -> str:
         "",
         "| | |",
         "| --- | --- |",
-        f"| machine | {machine()} |",
+        f"| machine | {machine('numpy ' + np.__version__)} |",
         f"| bundle written to | {info['dir_fs']} |",
         f"| load average before the run | {info['load']} |",
         f"| conditions | {args.services} services x {args.days} d x {args.every} s = {info['samples']:,} samples, "
@@ -302,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", metavar="PATH", help="append the results as a markdown section to PATH")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 150)
-    console.print(f"[bold]Machine:[/] {machine()}")
+    console.print(f"[bold]Machine:[/] {machine('numpy ' + np.__version__)}")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     steps, info = run(args)
     info["load"] = load

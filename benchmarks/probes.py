@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import resource
 import sys
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -41,19 +41,6 @@ def cpu_of(pid: int) -> float:
     """User + system CPU seconds of a process, from /proc (the target runs in another process)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, aiohttp {metadata.version('aiohttp')}")
 
 
 def pin(pid: int, cpu: int) -> bool:
@@ -141,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.duration, args.throughput_seconds = 5, 1.5
     console = Console(width=None if sys.stdout.isatty() else 150)
-    console.print(f"[bold]Machine:[/] {machine()}")
+    console.print(f"[bold]Machine:[/] {machine('aiohttp ' + metadata.version('aiohttp'))}")
     # The machine may be shared: CPU/wall below 100% with neither side saturated means other processes had
     # the core, which is why throughput is also given per CPU-second of the prober.
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -206,7 +193,7 @@ def markdown(runs: list[Run], sched: list[SchedRun], pinned: bool, load: str, rs
         "",
         "| | |",
         "| --- | --- |",
-        f"| machine | {machine()} |",
+        f"| machine | {machine('aiohttp ' + metadata.version('aiohttp'))} |",
         f"| load average before the run | {load} |",
         f"| conditions | {'oracle pinned to CPU 0, targets to CPU 1' if pinned else 'not pinned: prober and target share the cores'}; "
         f"throughput runs {args.throughput_seconds:g} s with 64 concurrent probes; scheduler runs up to "

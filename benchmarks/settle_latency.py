@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
@@ -161,18 +161,6 @@ def run(periods: int, length: int, outage: float, grace: int, poll: int, lead: i
             return rows, s.chain.w3.client_version
         finally:
             s.close()
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def summarize(rows: list[PeriodLatency]) -> dict[str, float | None]:
