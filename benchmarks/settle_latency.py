@@ -72,27 +72,7 @@ class Setup(LocalNet):
         _, self.chain_terms, self.agreement = self.create_agreement(self.terms_yaml(), fund_periods=periods)
 
     def terms_yaml(self) -> str:
-        a = self.addresses
-        return f"""\
-agreement: bench-settle-latency
-provider: "{a['provider']}"
-customer: "{a['customer']}"
-payment: {{token: test-usd, fee: "1000"}}
-periods: {{start: {self.start}, length: {self.length}s, count: {self.periods}}}
-services:
-  - id: api
-    objective: availability
-    target: "99.9%"
-    probe: {{type: http, url: "{self.target.url}", expect_status: [200], timeout: 400ms, interval: 500ms}}
-compensation:
-  basis: per-service
-  schedule:
-    - {{below: "99.9%", credit: "10%"}}
-    - {{below: "99.0%", credit: "30%"}}
-    - {{below: "95.0%", credit: "100%"}}
-measurement: {{slice: 1s, down_after: 1, gaps: exclude}}
-oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], quorum: 2, deadline: 1h, fallback: no-credit}}
-"""
+        return self.one_service_terms("bench-settle-latency", self.target.url, self.start, self.length, self.periods)
 
     def start_oracle(self, i: int) -> None:
         super().start_oracle(i, grace=f"{self.grace}s", poll=f"{self.poll}s")

@@ -56,6 +56,34 @@ class LocalNet:
 
     # ------------------------------------------------------------ the agreement
 
+    def one_service_terms(self, name: str, url: str, start: int, length: int, count: int, *,
+                          schedule: tuple[tuple[str, str], ...] = (("99.9%", "10%"), ("99.0%", "30%"),
+                                                                   ("95.0%", "100%")),
+                          down_after: int = 1, keyword: str | None = None) -> str:
+        """Terms of one HTTP service `api` at 99.9%, probed twice a second and measured in 1 s slices, paid in
+        test dollars, with this network's dev accounts and oracles (quorum 2)."""
+        a = self.addresses
+        tiers = "\n".join(f'    - {{below: "{below}", credit: "{credit}"}}' for below, credit in schedule)
+        probe_keyword = f", keyword: {keyword}" if keyword else ""
+        return f"""\
+agreement: {name}
+provider: "{a['provider']}"
+customer: "{a['customer']}"
+payment: {{token: test-usd, fee: "1000"}}
+periods: {{start: {start}, length: {length}s, count: {count}}}
+services:
+  - id: api
+    objective: availability
+    target: "99.9%"
+    probe: {{type: http, url: "{url}", expect_status: [200]{probe_keyword}, timeout: 400ms, interval: 500ms}}
+compensation:
+  basis: per-service
+  schedule:
+{tiers}
+measurement: {{slice: 1s, down_after: {down_after}, gaps: exclude}}
+oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], quorum: 2, deadline: 1h, fallback: no-credit}}
+"""
+
     def create_agreement(self, terms_text: str, fund_periods: int = 1) -> tuple[Terms, tuple, Agreement]:
         """Write ``terms.yaml``, create the agreement as the provider and fund it as the customer (test dollars)."""
         path = self.work / "terms.yaml"

@@ -60,29 +60,6 @@ class Service:
         self.httpd.server_close()
 
 
-def terms_text(name: str, accounts: dict, url: str, start: int, period: int) -> str:
-    return f"""\
-agreement: {name}
-provider: "{accounts['provider']}"
-customer: "{accounts['customer']}"
-payment: {{token: test-usd, fee: "1000"}}
-periods: {{start: {start}, length: {period}s, count: 3}}
-services:
-  - id: api
-    objective: availability
-    target: "99.9%"
-    probe: {{type: http, url: "{url}", expect_status: [200], keyword: ok, timeout: 400ms, interval: 500ms}}
-compensation:
-  basis: per-service
-  schedule:
-    - {{below: "99.9%", credit: "10%"}}
-    - {{below: "95.0%", credit: "25%"}}
-    - {{below: "80.0%", credit: "100%"}}
-measurement: {{slice: 1s, down_after: 2, gaps: exclude}}
-oracles: {{members: ["{accounts['oracle-1']}", "{accounts['oracle-2']}", "{accounts['oracle-3']}"], quorum: 2, deadline: 1h, fallback: no-credit}}
-"""
-
-
 def main(period: int = 20, down: int = 3) -> int:
     work = ROOT / "build" / "demo"
     shutil.rmtree(work, ignore_errors=True)
@@ -91,7 +68,9 @@ def main(period: int = 20, down: int = 3) -> int:
     try:
         console.print(f"[bold]1.[/] a local chain (anvil) at {net.node.url}, and the provider's service at {service.url}")
         start = int(time.time()) + 15  # the oracles start (and probe) before the first period begins
-        terms, _, agreement = net.create_agreement(terms_text("demo-api", net.addresses, service.url, start, period))
+        text = net.one_service_terms("demo-api", service.url, start, period, 3, keyword="ok", down_after=2,
+                                     schedule=(("99.9%", "10%"), ("95.0%", "25%"), ("80.0%", "100%")))
+        terms, _, agreement = net.create_agreement(text)
         console.print(f"[bold]2.[/] the provider created agreement {agreement.address}: api at 99.9% over "
                       f"{period}-second periods; the customer escrowed one period's fee of 1000 tUSD")
         for i in (1, 2, 3):
