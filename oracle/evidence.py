@@ -297,6 +297,17 @@ def chunks_from_columns(service_ids, svc, t_us, status, lat_us, rid, reasons, bl
 
 # -- building --------------------------------------------------------------------------------------
 
+def _bundle_header(directory, agreement, chain_id, period, period_start, period_end, values):
+    """The arguments both bundle builders share, normalised and checked."""
+    period_start, period_end = int(period_start), int(period_end)
+    if period_end <= period_start:
+        raise EvidenceError(f"period end {period_end} is not after its start {period_start}")
+    if values is not None:
+        values = {str(k): int(v) for k, v in values.items()}
+    return (Path(directory), normalize_agreement(agreement), int(chain_id), int(period), period_start, period_end,
+            values)
+
+
 def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, period: int, period_start: int,
                  period_end: int, samples: Iterable[Sample], values: dict[str, int] | None = None, *,
                  overwrite: bool = False) -> bytes:
@@ -307,13 +318,8 @@ def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, pe
     half a bundle. If it already holds this same bundle, nothing is written; if it holds a different
     one, :class:`BundleExistsError` unless ``overwrite`` (never overwrite a bundle whose root was signed).
     """
-    directory = Path(directory)
-    agreement = normalize_agreement(agreement)
-    chain_id, period, period_start, period_end = int(chain_id), int(period), int(period_start), int(period_end)
-    if period_end <= period_start:
-        raise EvidenceError(f"period end {period_end} is not after its start {period_start}")
-    if values is not None:
-        values = {str(k): int(v) for k, v in values.items()}
+    directory, agreement, chain_id, period, period_start, period_end, values = _bundle_header(
+        directory, agreement, chain_id, period, period_start, period_end, values)
     chunks: dict[tuple[str, int], list[Sample]] = {}
     for s in samples:
         if not SERVICE_ID.match(s.service):
@@ -333,13 +339,8 @@ def build_bundle_columns(directory: str | os.PathLike, agreement: str, chain_id:
                          reasons: list[str], values: dict[str, int] | None = None, *, overwrite: bool = False) -> bytes:
     """:func:`build_bundle` for columns (status as oracle.periods' UP/DOWN/UNKNOWN, latency_us -1 for none,
     reason an index into ``reasons``): the same bytes and root, without a Python object per sample."""
-    directory = Path(directory)
-    agreement = normalize_agreement(agreement)
-    chain_id, period, period_start, period_end = int(chain_id), int(period), int(period_start), int(period_end)
-    if period_end <= period_start:
-        raise EvidenceError(f"period end {period_end} is not after its start {period_start}")
-    if values is not None:
-        values = {str(k): int(v) for k, v in values.items()}
+    directory, agreement, chain_id, period, period_start, period_end, values = _bundle_header(
+        directory, agreement, chain_id, period, period_start, period_end, values)
     bad = [i for i in sorted(set(np.asarray(service).tolist())) if not SERVICE_ID.match(service_ids[i])]
     if bad:
         raise EvidenceError(f"service id {service_ids[bad[0]]!r} cannot name a chunk file")

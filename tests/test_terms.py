@@ -339,15 +339,20 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("mutate,path,fragment", BAD, ids=[f"{i}:{c[1]}" for i, c in enumerate(BAD)])
-def test_bad_input_names_the_key_path(mutate, path, fragment):
-    doc = base_doc()
+def rejected(doc, mutate, path, fragment) -> TermsError:
+    """Load ``doc`` after ``mutate``: it must fail at ``path`` with a message containing ``fragment``."""
     mutate(doc)
     with pytest.raises(TermsError) as info:
         load_doc(doc)
     err = info.value
     assert err.path == path, str(err)
     assert fragment in err.message, str(err)
+    return err
+
+
+@pytest.mark.parametrize("mutate,path,fragment", BAD, ids=[f"{i}:{c[1]}" for i, c in enumerate(BAD)])
+def test_bad_input_names_the_key_path(mutate, path, fragment):
+    err = rejected(base_doc(), mutate, path, fragment)
     assert str(err) == f"terms.yaml: {path}: {err.message}"
     assert err.line is not None or path not in ("",)
 
@@ -747,11 +752,5 @@ PROBE_BAD = [
 
 @pytest.mark.parametrize("mutate,path,fragment", PROBE_BAD, ids=[f"{i}:{c[1]}" for i, c in enumerate(PROBE_BAD)])
 def test_bad_probe_or_measurement_names_the_key_path(mutate, path, fragment):
-    doc = probe_doc()
-    mutate(doc)
-    with pytest.raises(TermsError) as info:
-        load_doc(doc)
-    err = info.value
-    assert err.path == path, str(err)
-    assert fragment in err.message, str(err)
+    err = rejected(probe_doc(), mutate, path, fragment)
     assert err.line is not None or "missing" in err.message
