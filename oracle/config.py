@@ -6,18 +6,15 @@ environment variable holding the raw key. It is never printed or logged: errors 
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 
+from smartsla.accounts import AccountError, decrypt_keystore, key_from_env
 from smartsla.units import UnitError, parse_duration_seconds
 
 ALLOWED_KEYS = {"rpc_url", "chain_id", "factory", "key", "store", "evidence_dir", "listen", "peers", "terms",
@@ -35,31 +32,13 @@ class KeySource:
     env: str | None = None
 
     def load(self, interactive: bool = False) -> LocalAccount:
-        if self.env:
-            raw = os.environ.get(self.env)
-            if not raw:
-                raise ConfigError(f"key.env: environment variable {self.env} is not set (it must hold the 0x key)")
-            try:
-                return Account.from_key(raw.strip())
-            except Exception:  # noqa: BLE001 - the message must not echo the value
-                raise ConfigError(f"key.env: {self.env} does not hold a valid private key") from None
-        assert self.keystore is not None
         try:
-            encrypted = json.loads(self.keystore.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"key.keystore: {self.keystore} does not exist") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"key.keystore: {self.keystore} is not a keystore file ({exc.__class__.__name__})") from None
-        password = os.environ.get(self.password_env) if self.password_env else None
-        if password is None:
-            if not interactive:
-                where = f"set {self.password_env}" if self.password_env else "set key.password_env"
-                raise ConfigError(f"key.keystore: no password for {self.keystore}; {where}")
-            password = getpass.getpass(f"password for {self.keystore}: ")
-        try:
-            return Account.from_key(Account.decrypt(encrypted, password))
-        except ValueError:
-            raise ConfigError(f"key.keystore: wrong password for {self.keystore}") from None
+            if self.env:
+                return key_from_env(self.env)
+            assert self.keystore is not None
+            return decrypt_keystore(self.keystore, self.password_env, interactive)
+        except AccountError as exc:
+            raise ConfigError(f"key.{'env' if self.env else 'keystore'}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,17 @@ class Chain:
             )
             chain = cls(Web3(HTTPProvider(anvil.url, request_kwargs={"timeout": 30})), "anvil", name, anvil)
             return chain
+        if kind == "node":
+            # the persistent local node: never started implicitly, so a command cannot quietly run on a new,
+            # empty chain when the user's node is down
+            node_url = f"{cfg.get('host', 'http://127.0.0.1')}:{int(cfg.get('port', 8545))}"
+            try:
+                chain = cls._rpc(node_url, name, cfg.get("chain_id"))
+            except ChainError:
+                raise ChainError(f"the {name} node is not running at {node_url}: start it with "
+                                 f"`smartsla node start --network {name}`") from None
+            chain.kind = "anvil"
+            return chain
         if kind == "rpc":
             env = cfg.get("url_env", "SMARTSLA_RPC_URL")
             rpc_url = os.environ.get(env)

@@ -20,6 +20,13 @@ def project_root() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
 
 
+def state_home() -> Path:
+    """Where smart-sla keeps what outlives a command: local nodes, keystores, deployed factories.
+    SMARTSLA_HOME if set, else ~/.smartsla."""
+    env = os.environ.get("SMARTSLA_HOME")
+    return Path(env).expanduser().resolve() if env else Path.home() / ".smartsla"
+
+
 def load_config(root: Path | None = None) -> dict[str, Any]:
     return _load_config(root or project_root())
 
@@ -56,6 +63,14 @@ def compiler_settings() -> dict[str, Any]:
 def network(name: str) -> dict[str, Any]:
     networks = load_config()["networks"]
     if name not in networks or name == "default":
-        known = ", ".join(k for k in networks if k != "default")
+        known = ", ".join(k for k in networks if k not in ("default", "live"))
         raise ConfigError(f"unknown network {name!r}; brownie-config.yaml defines: {known}")
     return dict(networks[name])
+
+
+def network_names() -> list[str]:
+    return [k for k in load_config()["networks"] if k not in ("default", "live")]
+
+
+def default_network() -> str:
+    return str(load_config()["networks"].get("default", "embedded"))

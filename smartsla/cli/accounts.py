@@ -1,0 +1,5 @@
+"""``smartsla accounts``: being written."""
+
+
+def register(sub) -> None:
+    return None

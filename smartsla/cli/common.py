@@ -1,0 +1,132 @@
+"""What every ``smartsla`` subcommand shares: output (tables for people, ``--json`` for scripts), errors that
+name the fix, and the options that pick a network, an account and a factory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rich.console import Console
+
+from ..accounts import AccountError, load_account
+from ..build import BuildError
+from ..chain import Chain, ChainError, Reverted
+from ..config import ConfigError, default_network, network_names
+from ..deployments import DeploymentError
+from ..node import NodeError
+from ..terms import TermsError
+
+NETWORK_ENV = "SMARTSLA_NETWORK"
+ACCOUNT_ENV = "SMARTSLA_ACCOUNT"
+FACTORY_ENV = "SMARTSLA_FACTORY"
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line, exit status 2."""
+
+
+@dataclass
+class UI:
+    json_mode: bool = False
+    out: Console = field(default_factory=lambda: Console(highlight=False))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    def emit_json(self, data: Any) -> None:
+        print(json.dumps(data, indent=None, default=str))
+
+    def note(self, message: str) -> None:
+        """Progress and narration: to stderr, so stdout stays clean for tables and JSON."""
+        self.err.print(message, soft_wrap=True)
+
+    def status(self, message: str):
+        """A spinner on a terminal (quiet in --json mode); use as a context manager, ``.update(msg)``."""
+        if self.json_mode or not self.err.is_terminal:
+            return _QuietStatus()
+        return self.err.status(message)
+
+    def confirm(self, question: str, assume_yes: bool) -> bool:
+        if assume_yes:
+            return True
+        if not sys.stdin.isatty():
+            raise UserError(f"{question.rstrip('?')}: needs confirmation; run on a terminal or pass --yes")
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+class _QuietStatus:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+USER_ERRORS = (UserError, TermsError, BuildError, ChainError, ConfigError, AccountError, NodeError,
+               DeploymentError, LookupError)
+
+
+def handle_errors(ui: UI, run: Callable[[], int]) -> int:
+    try:
+        return int(run() or 0)
+    except USER_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
+        ui.err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        return 2
+    except Reverted as exc:
+        ui.err.print(f"[bold red]error:[/] the contract refused: {exc.error}"
+                     f"{'(' + ', '.join(map(str, exc.error_args)) + ')' if exc.error_args else ''}", soft_wrap=True)
+        return 3
+    except KeyboardInterrupt:
+        ui.err.print("interrupted")
+        return 130
+
+
+# ------------------------------------------------------------------ options
+
+
+def add_network_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--network", default=os.environ.get(NETWORK_ENV) or default_network(),
+                        metavar="NAME",
+                        help=f"a network of brownie-config.yaml: {', '.join(network_names())} "
+                             f"(default: ${NETWORK_ENV} or %(default)s)")
+
+
+def add_account_option(parser: argparse.ArgumentParser, default_dev: str, what: str) -> None:
+    parser.add_argument("--account", default=os.environ.get(ACCOUNT_ENV), metavar="ACCOUNT",
+                        help=f"{what}: a keystore name, keystore:PATH, env:VAR holding a key, or on dev chains a dev "
+                             f"account name (default: ${ACCOUNT_ENV}, else the dev account {default_dev!r})")
+    parser.set_defaults(default_dev_account=default_dev)
+
+
+def add_factory_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--factory", default=os.environ.get(FACTORY_ENV), metavar="ADDRESS",
+                        help=f"the SlaFactory (default: ${FACTORY_ENV}, else the one `smartsla factory deploy` "
+                             "recorded for this network)")
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of tables")
+
+
+def open_chain(args: argparse.Namespace) -> Chain:
+    return Chain.connect(args.network)
+
+
+def account_for(args: argparse.Namespace, chain: Chain):
+    spec = getattr(args, "account", None) or args.default_dev_account
+    if not getattr(args, "account", None) and not chain.is_dev:
+        raise UserError(f"on {chain.name} name the account that signs: --account NAME|keystore:PATH|env:VAR")
+    return load_account(spec, chain)
+
+
+def family(sub: Any, name: str, help_text: str, description: str | None = None) -> Any:
+    """A parser for a family of actions (``smartsla node ...``); without an action it prints its own help."""
+    parser = sub.add_parser(name, help=help_text, description=description or help_text)
+    parser.set_defaults(family_parser=parser)
+    return parser.add_subparsers(dest=f"{name}_action", metavar="ACTION")

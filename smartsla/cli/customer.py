@@ -1,0 +1,5 @@
+"""``smartsla customer``: being written."""
+
+
+def register(sub) -> None:
+    return None

@@ -1,0 +1,5 @@
+"""``smartsla provider``: being written."""
+
+
+def register(sub) -> None:
+    return None

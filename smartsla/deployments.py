@@ -1,0 +1,92 @@
+"""The address book of deployed factories, so that users name agreements, not factories.
+
+``$SMARTSLA_HOME/deployments.json`` maps a network name to the factory deployed there, with the chain id and the
+genesis block hash it was deployed on: a record from another chain (a node restarted with ``--fresh``, a URL
+now pointing elsewhere) is never used, and an address without code is reported, not called.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eth_utils import is_address, to_checksum_address
+
+from .chain import Chain
+from .config import state_home
+
+
+class DeploymentError(Exception):
+    """No usable factory; the message says how to deploy or name one."""
+
+
+@dataclass(frozen=True)
+class FactoryRecord:
+    address: str
+    chain_id: int
+    genesis: str
+    block: int
+    transaction: str
+
+
+def _book_path() -> Path:
+    return state_home() / "deployments.json"
+
+
+def _read_book() -> dict:
+    path = _book_path()
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise DeploymentError(f"{path} is not valid JSON; fix or delete it (then deploy a factory again)") from None
+
+
+def _genesis(chain: Chain) -> str:
+    return chain.w3.eth.get_block(0)["hash"].hex()
+
+
+def record_factory(chain: Chain, address: str, block: int, transaction: str) -> FactoryRecord:
+    if chain.kind == "embedded":
+        # the embedded chain ends with the command: remembering its factory would only mislead
+        return FactoryRecord(address, chain.w3.eth.chain_id, _genesis(chain), block, transaction)
+    book = _read_book()
+    record = FactoryRecord(to_checksum_address(address), chain.w3.eth.chain_id, _genesis(chain), block, transaction)
+    book.setdefault(chain.name, {})["factory"] = asdict(record)
+    path = _book_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(book, indent=2))
+    os.replace(tmp, path)
+    return record
+
+
+def recorded_factory(chain: Chain) -> FactoryRecord | None:
+    entry = _read_book().get(chain.name, {}).get("factory")
+    if not entry:
+        return None
+    record = FactoryRecord(**entry)
+    if record.chain_id != chain.w3.eth.chain_id or record.genesis != _genesis(chain):
+        return None
+    return record
+
+
+def factory_address(chain: Chain, given: str | None = None) -> str:
+    """The factory to use: ``given`` (checked), else the recorded one for this network and chain."""
+    if given:
+        if not is_address(given):
+            raise DeploymentError(f"--factory {given!r} is not an address (0x and 40 hex digits)")
+        address = to_checksum_address(given)
+    else:
+        record = recorded_factory(chain)
+        if record is None:
+            raise DeploymentError(f"no factory is recorded for network {chain.name!r} on this chain: deploy one with "
+                                  f"`smartsla factory deploy --network {chain.name}` or pass --factory ADDRESS")
+        address = record.address
+    if not chain.w3.eth.get_code(address):
+        raise DeploymentError(f"there is no contract at {address} on {chain.name}; was the node restarted with "
+                              "--fresh? deploy a factory again or pass the right --factory")
+    return address
