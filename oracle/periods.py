@@ -46,6 +46,7 @@ __all__ = [
     "add_compute_parser",
     "columns_from_samples",
     "compute_periods",
+    "is_ordered",
     "maintenance_slices",
     "read_maintenance_csv",
     "read_samples_csv",
@@ -63,7 +64,8 @@ class SampleColumns:
     """Samples as three equally long arrays.
 
     ``service`` indexes ``terms.services``; ``time`` is unix seconds (float64);
-    ``status`` holds ``UP``/``DOWN``/``UNKNOWN``. Order does not matter.
+    ``status`` holds ``UP``/``DOWN``/``UNKNOWN``. Order does not matter, but columns already ordered by
+    (service, time, status) are not sorted again (the order is checked).
     """
 
     service: np.ndarray
@@ -138,6 +140,26 @@ def columns_from_samples(samples: Iterable[Sample], service_ids: Sequence[str]) 
     return SampleColumns(
         np.asarray(svc, dtype=np.int64), np.asarray(times, dtype=np.float64), np.asarray(codes, dtype=np.int8)
     )
+
+
+def is_ordered(*keys: np.ndarray) -> bool:
+    """Whether the rows are sorted lexicographically by ``keys`` (first key first), ties allowed.
+
+    One vectorised pass: row ``i+1`` is not before row ``i`` when, at the first key where they differ,
+    it is larger. Cheap next to a sort (~0.1 s for 8.64 million rows and three keys).
+    """
+    n = len(keys[0])
+    if n < 2:
+        return True
+    tied = np.ones(n - 1, dtype=bool)       # rows equal on every key so far
+    for k in keys:
+        a, b = k[:-1], k[1:]
+        if (tied & (b < a)).any():
+            return False
+        tied &= b == a
+        if not tied.any():
+            return True
+    return True
 
 
 def maintenance_slices(
@@ -228,8 +250,11 @@ def compute_periods(
     # narrow columns make the gathers below cheaper.
     if nsvc <= np.iinfo(np.int16).max:
         svc = svc.astype(np.int16)
-    order = np.lexsort((status, rel, svc))
-    svc, rel, status, gslice = svc[order], rel[order], status[order], gslice[order]
+    # Input already in that order (a store read by (service, time), a bundle) is checked, not trusted,
+    # in one vectorised pass, and then not sorted again.
+    if not is_ordered(svc, rel, status):
+        order = np.lexsort((status, rel, svc))
+        svc, rel, status, gslice = svc[order], rel[order], status[order], gslice[order]
     if svc.size:
         dup = np.zeros(svc.size, dtype=bool)
         dup[1:] = (svc[1:] == svc[:-1]) & (rel[1:] == rel[:-1]) & (status[1:] == status[:-1])
