@@ -65,7 +65,11 @@ def network(name: str) -> dict[str, Any]:
     if name not in networks or name == "default":
         known = ", ".join(k for k in networks if k not in ("default", "live"))
         raise ConfigError(f"unknown network {name!r}; brownie-config.yaml defines: {known}")
-    return dict(networks[name])
+    settings = dict(networks[name])
+    if settings.get("kind") == "node" and os.environ.get("SMARTSLA_NODE_PORT"):
+        # lets tests and a second checkout run their own node beside the user's on 8545
+        settings["port"] = int(os.environ["SMARTSLA_NODE_PORT"])
+    return settings
 
 
 def network_names() -> list[str]:

@@ -1,7 +1,7 @@
 """The address book of deployed factories, so that users name agreements, not factories.
 
-``$SMARTSLA_HOME/deployments.json`` maps a network name to the factory deployed there, with the chain id and the
-genesis block hash it was deployed on: a record from another chain (a node restarted with ``--fresh``, a URL
+``$SMARTSLA_HOME/deployments.json`` maps a network name to the contracts deployed there by ``smartsla factory
+deploy`` (the factory, and on dev chains the test dollar), with the chain id and the genesis block hash: a record from another chain (a node restarted with ``--fresh``, a URL
 now pointing elsewhere) is never used, and an address without code is reported, not called.
 """
 
@@ -23,7 +23,7 @@ class DeploymentError(Exception):
 
 
 @dataclass(frozen=True)
-class FactoryRecord:
+class DeploymentRecord:
     address: str
     chain_id: int
     genesis: str
@@ -49,13 +49,17 @@ def _genesis(chain: Chain) -> str:
     return chain.w3.eth.get_block(0)["hash"].hex()
 
 
-def record_factory(chain: Chain, address: str, block: int, transaction: str) -> FactoryRecord:
+def record_factory(chain: Chain, address: str, block: int, transaction: str) -> DeploymentRecord:
+    return record_contract(chain, "factory", address, block, transaction)
+
+
+def record_contract(chain: Chain, name: str, address: str, block: int, transaction: str) -> DeploymentRecord:
     if chain.kind == "embedded":
         # the embedded chain ends with the command: remembering its factory would only mislead
-        return FactoryRecord(address, chain.w3.eth.chain_id, _genesis(chain), block, transaction)
+        return DeploymentRecord(address, chain.w3.eth.chain_id, _genesis(chain), block, transaction)
     book = _read_book()
-    record = FactoryRecord(to_checksum_address(address), chain.w3.eth.chain_id, _genesis(chain), block, transaction)
-    book.setdefault(chain.name, {})["factory"] = asdict(record)
+    record = DeploymentRecord(to_checksum_address(address), chain.w3.eth.chain_id, _genesis(chain), block, transaction)
+    book.setdefault(chain.name, {})[name] = asdict(record)
     path = _book_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -64,11 +68,15 @@ def record_factory(chain: Chain, address: str, block: int, transaction: str) -> 
     return record
 
 
-def recorded_factory(chain: Chain) -> FactoryRecord | None:
-    entry = _read_book().get(chain.name, {}).get("factory")
+def recorded_factory(chain: Chain) -> DeploymentRecord | None:
+    return recorded_contract(chain, "factory")
+
+
+def recorded_contract(chain: Chain, name: str) -> DeploymentRecord | None:
+    entry = _read_book().get(chain.name, {}).get(name)
     if not entry:
         return None
-    record = FactoryRecord(**entry)
+    record = DeploymentRecord(**entry)
     if record.chain_id != chain.w3.eth.chain_id or record.genesis != _genesis(chain):
         return None
     return record

@@ -8,7 +8,6 @@ red line here, never a traceback.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
 from .. import __version__

@@ -32,8 +32,10 @@ class UserError(Exception):
 @dataclass
 class UI:
     json_mode: bool = False
-    out: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    # piped output is read by programs and wide terminals: do not cut addresses to 80 columns
+    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True,
+                                                         width=None if sys.stdout.isatty() else 220))
+    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
     def emit_json(self, data: Any) -> None:
         print(json.dumps(data, indent=None, default=str))
@@ -130,3 +132,52 @@ def family(sub: Any, name: str, help_text: str, description: str | None = None) 
     parser = sub.add_parser(name, help=help_text, description=description or help_text)
     parser.set_defaults(family_parser=parser)
     return parser.add_subparsers(dest=f"{name}_action", metavar="ACTION")
+
+
+# ------------------------------------------------------------------ chain sessions
+
+
+@dataclass
+class Session:
+    """One command's connection: the chain, the compiled contracts bound to it, and the factory if needed."""
+
+    chain: Chain
+    contracts: Any
+    network: str
+
+    def factory(self, given: str | None):
+        from ..deployments import factory_address
+
+        return self.contracts.factory_at(factory_address(self.chain, given))
+
+    def agreement(self, address: str, factory_given: str | None):
+        from eth_utils import is_address
+
+        if not is_address(address):
+            raise UserError(f"AGREEMENT {address!r} is not an address (0x and 40 hex digits); "
+                            "`smartsla list` shows the agreements of an account")
+        if not self.chain.w3.eth.get_code(address):
+            raise UserError(f"there is no contract at {address} on {self.network}; check the address and --network")
+        factory = self.factory(factory_given)
+        try:
+            return factory.agreement(address)
+        except LookupError:
+            raise UserError(f"{address} was not created by the factory {factory.address}; pass the factory that "
+                            "created it with --factory") from None
+
+    def token_info(self, token: str) -> tuple[str, int]:
+        """(symbol, decimals) of an agreement's token; ETH for the zero address."""
+        if int(token, 16) == 0:
+            return "ETH", 18
+        contract = self.contracts.token(token)
+        try:
+            return contract.functions.symbol().call(), int(contract.functions.decimals().call())
+        except Exception:  # noqa: BLE001 - a token without metadata still has amounts
+            return token[:10], 18
+
+
+def open_session(args: argparse.Namespace) -> Session:
+    from ..agreement import Contracts
+
+    chain = open_chain(args)
+    return Session(chain, Contracts(chain), args.network)

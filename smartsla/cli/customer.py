@@ -1,5 +1,312 @@
-"""``smartsla customer``: being written."""
+"""Customer commands: ``fund``, ``status``, ``payouts``, ``withdraw``, ``list``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import time
+
+from rich.table import Table
+
+from ..agreement import PeriodState
+from ..units import format_bps, format_seconds, format_token_amount
+from .common import (
+    UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
+    add_network_option, open_session,
+)
+from .provider import _dev_mint, _done, _when
+
+STATE_WORDS = {
+    PeriodState.UNFUNDED: "not funded",
+    PeriodState.FUNDED: "funded",
+    PeriodState.SETTLED: "settled",
+    PeriodState.SETTLED_BY_FALLBACK: "settled by fallback",
+    PeriodState.SETTLED_UNFUNDED: "closed unfunded",
+    PeriodState.REFUNDED: "refunded",
+}
 
 
 def register(sub) -> None:
-    return None
+    fund = sub.add_parser("fund", help="escrow the fee for the next periods (customer)",
+                          description="Escrow the fee for the next N unfunded periods. The contract pays it out "
+                                      "after each period, split by the measured service level.")
+    fund.add_argument("agreement", metavar="AGREEMENT")
+    fund.add_argument("--periods", type=int, default=1, metavar="N", help="how many periods (default %(default)s)")
+    _options(fund, "customer", "the customer")
+    fund.set_defaults(handler=run_fund)
+
+    status = sub.add_parser("status", help="terms, escrow, bond, the current period and what is pending")
+    status.add_argument("agreement", metavar="AGREEMENT")
+    _options(status, None, None)
+    status.set_defaults(handler=run_status)
+
+    payouts = sub.add_parser(
+        "payouts", help="per period and service: measured value, credit, what each party was paid",
+        description="Everything the contract paid, period by period, from the chain's records.")
+    payouts.add_argument("agreement", metavar="AGREEMENT")
+    payouts.add_argument("--csv", action="store_true", help="one CSV row per period and service on stdout")
+    _options(payouts, None, None)
+    payouts.set_defaults(handler=run_payouts)
+
+    withdraw = sub.add_parser(
+        "withdraw", help="take money the contract keeps for you (a payment that could not be pushed)",
+        description="Settlements push payments directly; when a push fails (a wallet that refuses, a token that "
+                    "blocks the account) the amount is kept as owed. This sends it to you or to --to.")
+    withdraw.add_argument("agreement", metavar="AGREEMENT")
+    withdraw.add_argument("--to", metavar="ADDRESS", help="send it here instead of to the account")
+    _options(withdraw, "customer", "the account owed")
+    withdraw.set_defaults(handler=run_withdraw)
+
+    lst = sub.add_parser("list", help="the agreements where an account is provider, customer or oracle")
+    lst.add_argument("--address", metavar="ADDRESS", help="whose agreements (default: --account's address; "
+                                                           "without either, every agreement of the factory)")
+    _options(lst, None, None)
+    lst.set_defaults(handler=run_list)
+
+
+def _options(parser: argparse.ArgumentParser, default_dev: str | None, what: str | None) -> None:
+    add_network_option(parser)
+    if default_dev:
+        add_account_option(parser, default_dev, what)
+    else:
+        parser.add_argument("--account", default=None, metavar="ACCOUNT", help=argparse.SUPPRESS)
+    add_factory_option(parser)
+    add_json_option(parser)
+
+
+# ------------------------------------------------------------------ fund, withdraw
+
+
+def run_fund(args: argparse.Namespace, ui: UI) -> int:
+    if args.periods < 1:
+        raise UserError("--periods must be at least 1")
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    symbol, decimals = session.token_info(agreement.token)
+    customer = account_for(args, session.chain)
+    amount = agreement.terms["fee"] * args.periods
+    _dev_mint(session, agreement, customer.address, amount)
+    first = agreement.fn.nextFundable().call()
+    receipt = agreement.fund(customer, args.periods)
+    return _done(ui, args, "funded", receipt, periods=f"{first}..{first + args.periods - 1}",
+                 amount=f"{format_token_amount(amount, decimals)} {symbol}")
+
+
+def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    symbol, decimals = session.token_info(agreement.token)
+    account = account_for(args, session.chain)
+    owed = agreement.owed(account.address)
+    if owed == 0:
+        raise UserError(f"the agreement owes {account.address} nothing; settled money was paid directly "
+                        "(see `smartsla payouts`)")
+    receipt = agreement.withdraw(account, args.to)
+    return _done(ui, args, "withdrawn", receipt, amount=f"{format_token_amount(owed, decimals)} {symbol}",
+                 to=args.to or account.address)
+
+
+# ------------------------------------------------------------------ list
+
+
+def run_list(args: argparse.Namespace, ui: UI) -> int:
+    from ..accounts import load_account
+
+    session = open_session(args)
+    factory = session.factory(args.factory)
+    whose = args.address
+    if whose is None and args.account:
+        whose = load_account(args.account, session.chain).address
+    rows = []
+    for event in factory.created_events():
+        agreement = factory.agreement(event["args"]["agreement"])
+        roles = agreement.roles(whose) if whose else []
+        if whose and not roles:
+            continue
+        t = agreement.terms
+        rows.append({"agreement": agreement.address, "roles": roles, "provider": t["provider"],
+                     "customer": t["customer"], "periods": t["periodCount"], "start": t["start"],
+                     "end": agreement.period_end(t["periodCount"] - 1), "block": event["blockNumber"]})
+    if args.json:
+        ui.emit_json(rows)
+        return 0
+    if not rows:
+        ui.out.print(f"no agreements{' for ' + whose if whose else ''} in factory {factory.address}")
+        return 0
+    table = Table(title=f"agreements of factory {factory.address}" + (f" naming {whose}" if whose else ""))
+    for col in ("agreement", "roles" if whose else "provider", "customer" if not whose else "periods", "runs"):
+        table.add_column(col)
+    for r in rows:
+        runs = f"{_when(r['start'])} .. {_when(r['end'])}"
+        if whose:
+            table.add_row(r["agreement"], ", ".join(r["roles"]), str(r["periods"]), runs)
+        else:
+            table.add_row(r["agreement"], r["provider"], r["customer"], runs)
+    ui.out.print(table)
+    return 0
+
+
+# ------------------------------------------------------------------ status
+
+
+def current_period(agreement, now: int) -> int | None:
+    t = agreement.terms
+    if now < t["start"]:
+        return None
+    index = (now - t["start"]) // t["periodLength"]
+    return index if index < agreement.active_periods() else None
+
+
+def status_data(session: Session, agreement) -> dict:
+    t = agreement.terms
+    now = session.chain.now()
+    symbol, decimals = session.token_info(agreement.token)
+    money = lambda units: format_token_amount(units, decimals)  # noqa: E731
+    active = agreement.active_periods()
+    periods = [agreement.period(i) for i in range(active)]
+    current = current_period(agreement, now)
+    deadline = t["reportDeadline"]
+    pending = []
+    for i, record in enumerate(periods):
+        end = agreement.period_end(i)
+        if end <= now and record.state in (PeriodState.FUNDED, PeriodState.UNFUNDED):
+            pending.append({"period": i, "ended": end, "state": STATE_WORDS[record.state],
+                            "fallback_from": end + deadline,
+                            "waiting": "oracle reports" if end + deadline > now else "anyone may settle by fallback"})
+    return {
+        "agreement": agreement.address,
+        "network": session.network,
+        "chain_time": now,
+        "provider": t["provider"],
+        "customer": t["customer"],
+        "token": symbol,
+        "fee_per_period": money(t["fee"]),
+        "periods": {"count": t["periodCount"], "active": active, "length_s": t["periodLength"],
+                    "first_start": t["start"]},
+        "oracles": {"members": list(t["oracles"]), "quorum": t["quorum"], "report_deadline_s": deadline},
+        "escrow": money(agreement.balance() - agreement.bond_balance()),
+        "held": money(agreement.balance()),
+        "bond": money(agreement.bond_balance()),
+        "funded_through": agreement.fn.nextFundable().call() - 1,
+        "closed": agreement.fn.closed().call(),
+        "current_period": None if current is None else {
+            "index": current, "state": STATE_WORDS[periods[current].state],
+            "ends": agreement.period_end(current), "time_left_s": agreement.period_end(current) - now},
+        "periods_state": {STATE_WORDS[s]: sum(1 for r in periods if r.state == s) for s in PeriodState
+                          if any(r.state == s for r in periods)},
+        "pending": pending,
+        "owed": {role: money(agreement.owed(t[role])) for role in ("provider", "customer")},
+    }
+
+
+def run_status(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    data = status_data(session, agreement)
+    if args.json:
+        ui.emit_json(data)
+        return 0
+    sym = data["token"]
+    p = data["periods"]
+    out = ui.out
+    out.print(f"[bold]agreement {data['agreement']}[/] on {data['network']} (chain time {_when(data['chain_time'])})")
+    out.print(f"  provider {data['provider']}   customer {data['customer']}")
+    out.print(f"  fee {data['fee_per_period']} {sym} per period; {p['active']} of {p['count']} periods active, "
+              f"{format_seconds(p['length_s'])} each, from {_when(p['first_start'])}")
+    out.print(f"  oracles {data['oracles']['quorum']} of {len(data['oracles']['members'])}; "
+              f"reports due within {format_seconds(data['oracles']['report_deadline_s'])} of a period's end")
+    out.print(f"  escrow {data['escrow']} {sym}, bond {data['bond']} {sym} (held in all {data['held']} {sym}); "
+              f"funded through period {data['funded_through']}")
+    cur = data["current_period"]
+    if cur:
+        out.print(f"  now: period {cur['index']} ({cur['state']}), ends {_when(cur['ends'])}, "
+                  f"{format_seconds(cur['time_left_s'])} left")
+    elif data["chain_time"] < p["first_start"]:
+        out.print(f"  not begun: the first period starts in {format_seconds(p['first_start'] - data['chain_time'])}")
+    else:
+        out.print("  every active period has ended" + ("; the agreement is closed" if data["closed"] else ""))
+    out.print("  periods: " + ", ".join(f"{n} {w}" for w, n in data["periods_state"].items()))
+    for item in data["pending"]:
+        out.print(f"  [yellow]pending[/]: period {item['period']} ended {_when(item['ended'])}, "
+                  f"{item['state']}, waiting for {item['waiting']}")
+    owed = {k: v for k, v in data["owed"].items() if v != "0"}
+    if owed:
+        out.print("  owed (withdraw with `smartsla withdraw`): "
+                  + ", ".join(f"{k} {v} {sym}" for k, v in owed.items()))
+    return 0
+
+
+# ------------------------------------------------------------------ payouts
+
+
+def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
+    """One row per settled period and service (and one for the combined value), plus totals."""
+    from ..history import load_history
+    from ..terms import format_value
+
+    history = load_history(session.contracts, agreement.address, agreement.factory.address)
+    symbol, decimals = session.token_info(agreement.token)
+    money = lambda units: format_token_amount(units, decimals)  # noqa: E731
+    t = agreement.terms
+    services = t["services"]
+    rows: list[dict] = []
+    for index in sorted(history.settlements):
+        s = history.settlements[index]
+        for k, service in enumerate(services):
+            objective = "latency" if service[3] else "availability"
+            name = bytes(service[0]).rstrip(b"\0").decode(errors="replace")
+            value = s.values[k] if k < len(s.values) else None
+            rows.append({
+                "period": index, "service": name,
+                "value": None if value is None else format_value(objective, value),
+                "target": format_value(objective, service[1]),
+                "credit": format_bps(s.credit_bps), "state": STATE_WORDS[s.state],
+                "to_customer": money(s.compensation), "from_bond": money(s.compensation_from_bond),
+                "to_provider": money(s.provider_payout), "transaction": s.tx_hash, "time": s.timestamp,
+            })
+    totals = history.totals()
+    shown_totals = {k: money(v) if isinstance(v, int) else v for k, v in totals.items()}
+    shown_totals["owed_customer"] = money(agreement.owed(t["customer"]))
+    shown_totals["owed_provider"] = money(agreement.owed(t["provider"]))
+    shown_totals["token"] = symbol
+    return rows, shown_totals
+
+
+def run_payouts(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    with ui.status("reading the agreement's history"):
+        rows, totals = payout_rows(session, agreement)
+    if args.json:
+        ui.emit_json({"agreement": agreement.address, "periods": rows, "totals": totals})
+        return 0
+    if args.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["period"])
+        writer.writeheader()
+        writer.writerows(rows)
+        print(buffer.getvalue(), end="")
+        return 0
+    sym = totals["token"]
+    table = Table(title=f"payouts of {agreement.address}, amounts in {sym}")
+    for col, justify in (("period", "right"), ("service", "left"), ("measured", "right"), ("target", "right"),
+                         ("credit", "right"), ("to customer", "right"), ("to provider", "right"),
+                         ("settled", "left"), ("transaction", "left")):
+        table.add_column(col, justify=justify)
+    last = None
+    for r in rows:
+        first_of_period = r["period"] != last
+        if first_of_period and last is not None:
+            table.add_section()
+        table.add_row(str(r["period"]) if first_of_period else "", r["service"], r["value"] or "-", r["target"],
+                      r["credit"] if first_of_period else "", r["to_customer"] if first_of_period else "",
+                      r["to_provider"] if first_of_period else "",
+                      time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["time"])) if first_of_period else "",
+                      (r["transaction"][:12] + "…") if first_of_period else "")
+        last = r["period"]
+    ui.out.print(table)
+    if not rows:
+        ui.out.print("no period is settled yet")
+    ui.out.print(" ".join(f"{k.replace('_', ' ')} {v};" for k, v in totals.items() if k != "token"))
+    return 0

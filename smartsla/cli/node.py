@@ -1,5 +1,85 @@
-"""``smartsla node``: being written."""
+"""``smartsla node start|stop|status``: the local node that keeps its chain between runs."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from .. import node
+from ..chain import Chain
+from .common import UI, add_json_option, family
+
+EPILOG = """\
+The node is anvil on 127.0.0.1 (port from brownie-config.yaml, or $SMARTSLA_NODE_PORT). Its chain is written
+to $SMARTSLA_HOME/nodes/NETWORK/state.json every second and when it stops, and loaded when it starts again.
+
+  smartsla node start            # start (or find running) the development node
+  smartsla node status --json
+  smartsla node stop
+  smartsla node start --fresh    # forget the saved chain and begin a new one
+"""
 
 
 def register(sub) -> None:
-    return None
+    actions = family(sub, "node", "start, stop or inspect the local development node (anvil, state kept)")
+    for name, help_text, handler in (
+        ("start", "start the node in the background (does nothing if it runs)", run_start),
+        ("stop", "stop the node; its chain is saved", run_stop),
+        ("status", "is the node running, where, at which block", run_status),
+    ):
+        p = actions.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--network", default="development", metavar="NAME",
+                       help="a network of kind `node` in brownie-config.yaml (default: %(default)s)")
+        add_json_option(p)
+        if name == "start":
+            p.add_argument("--fresh", action="store_true", help="start a new, empty chain (the saved one is deleted)")
+        p.set_defaults(handler=handler)
+
+
+def _describe(info: node.NodeInfo) -> dict:
+    chain = Chain.connect(info.network)
+    block = chain.w3.eth.get_block("latest")
+    return {"network": info.network, "running": True, "pid": info.pid, "url": info.url, "chain_id": info.chain_id,
+            "block": block["number"], "block_time": block["timestamp"], "state_file": info.state_file,
+            "log_file": info.log_file, "uptime_s": round(time.time() - info.started, 1)}
+
+
+def run_start(args: argparse.Namespace, ui: UI) -> int:
+    info, started = node.start(args.network, fresh=args.fresh)
+    described = _describe(info) | {"started": started}
+    if args.json:
+        ui.emit_json(described)
+    else:
+        verb = "started" if started else "already running"
+        ui.out.print(f"{args.network} node {verb}: {info.url} (pid {info.pid}, chain {info.chain_id}, "
+                     f"block {described['block']}); chain kept in {info.state_file}")
+    return 0
+
+
+def run_stop(args: argparse.Namespace, ui: UI) -> int:
+    info = node.stop(args.network)
+    if args.json:
+        ui.emit_json({"network": args.network, "stopped": info is not None, "pid": info.pid if info else None})
+    elif info is None:
+        ui.out.print(f"the {args.network} node was not running")
+    else:
+        ui.out.print(f"{args.network} node stopped (pid {info.pid}); its chain is saved in {info.state_file}")
+    return 0
+
+
+def run_status(args: argparse.Namespace, ui: UI) -> int:
+    info = node.status(args.network)
+    if info is None:
+        if args.json:
+            ui.emit_json({"network": args.network, "running": False})
+        else:
+            ui.out.print(f"the {args.network} node is not running; start it with `smartsla node start`")
+        return 1
+    described = _describe(info)
+    if args.json:
+        ui.emit_json(described)
+    else:
+        for key, value in described.items():
+            ui.out.print(f"{key:12} {value}")
+    return 0

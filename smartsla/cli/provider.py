@@ -1,5 +1,388 @@
-"""``smartsla provider``: being written."""
+"""Provider commands: ``factory deploy``, ``create``, ``bond``, ``announce``, ``terminate``, ``close``.
+
+(``fund`` and ``withdraw`` are the customer's: see :mod:`smartsla.cli.customer`.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from eth_utils import is_address, to_checksum_address
+
+from ..accounts import list_keystores
+from ..deployments import record_contract, record_factory, recorded_contract
+from ..terms import Terms, format_value, load_terms
+from ..units import UnitError, format_token_amount, parse_duration_seconds, parse_token_amount
+from .common import (
+    UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
+    add_network_option, family, open_session,
+)
+
+CREATE_EPILOG = """\
+examples:
+  smartsla node start
+  smartsla factory deploy
+  smartsla create examples/multi-service.yaml --start-in 10m
+  smartsla create terms.yaml --network sepolia --account keystore:ops --yes --json
+
+Names in the terms (provider, customer, oracle members) may be addresses, names of your keystores, or on dev
+chains dev-account names. A terms file without periods.start starts --start-in from now (default 5 minutes).
+"""
 
 
 def register(sub) -> None:
-    return None
+    factory = family(sub, "factory", "deploy the agreement factory (once per network)")
+    deploy = factory.add_parser(
+        "deploy", help="deploy SlaFactory (and on dev chains a test dollar) and remember them for this network",
+        description="Deploy the factory that creates agreements. Its address is recorded in "
+                    "$SMARTSLA_HOME/deployments.json for the network, so later commands find it.")
+    add_network_option(deploy)
+    add_account_option(deploy, "deployer", "the account that pays for the deployment")
+    add_json_option(deploy)
+    deploy.set_defaults(handler=run_factory_deploy)
+
+    create = sub.add_parser("create", help="deploy an agreement from a terms file (shows it, asks to confirm)",
+                            description="Validate the terms, show them as the parties will be bound, and create "
+                                        "the agreement through the factory.",
+                            epilog=CREATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    create.add_argument("terms", metavar="TERMS.yaml")
+    add_network_option(create)
+    add_account_option(create, "provider", "the account that sends the creating transaction")
+    add_factory_option(create)
+    create.add_argument("--start-in", default="5m", metavar="DURATION",
+                        help="when periods.start is not in the file: start this long from now (default %(default)s)")
+    create.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    add_json_option(create)
+    create.set_defaults(handler=run_create)
+
+    bond = sub.add_parser("bond", help="post a bond that pays credits above 100%% of the fee (provider)")
+    bond.add_argument("agreement", metavar="AGREEMENT")
+    bond.add_argument("amount", metavar="AMOUNT", help="in token units, e.g. 500 or 0.25")
+    _common_agreement_options(bond, "provider", "the provider")
+    bond.set_defaults(handler=run_bond)
+
+    announce = sub.add_parser(
+        "announce", help="announce a maintenance window (provider); its slices are not counted",
+        description="Announce maintenance. The contract enforces the notice and the per-period allowance of the "
+                    "terms; oracles read the window from the chain and exclude it from the measurement.")
+    announce.add_argument("agreement", metavar="AGREEMENT")
+    announce.add_argument("--start", required=True, metavar="TIME",
+                          help="unix seconds, ISO-8601 (2027-03-01T02:00:00Z), or +DURATION from now (+49h)")
+    announce.add_argument("--duration", required=True, metavar="DURATION", help="e.g. 30m, 2h")
+    _common_agreement_options(announce, "provider", "the provider")
+    announce.set_defaults(handler=run_announce)
+
+    terminate = family(sub, "terminate", "end an agreement early, with both parties' consent")
+    sign = terminate.add_parser(
+        "sign", help="sign consent to end early (each party signs; the other submits)",
+        description="Sign, as provider or customer, consent to lower the number of active periods. Prints the "
+                    "signature to hand to the other party. Nothing is sent to the chain.")
+    sign.add_argument("agreement", metavar="AGREEMENT")
+    sign.add_argument("--active-periods", type=int, required=True, metavar="N",
+                      help="periods that still run (those begun always run to their end)")
+    sign.add_argument("--valid-for", default="1d", metavar="DURATION",
+                      help="the consent expires after this (default %(default)s)")
+    sign.add_argument("--deadline", type=int, metavar="UNIX", help="exact expiry instead of --valid-for")
+    _common_agreement_options(sign, "provider", "the signing party (provider or customer)")
+    sign.set_defaults(handler=run_terminate_sign)
+    submit = terminate.add_parser(
+        "submit", help="sign too and send the termination with the other party's consent",
+        description="Add your own consent and send the termination; refunds funded periods that have not begun.")
+    submit.add_argument("agreement", metavar="AGREEMENT")
+    submit.add_argument("--active-periods", type=int, required=True, metavar="N")
+    submit.add_argument("--deadline", type=int, required=True, metavar="UNIX",
+                        help="the deadline the other party signed")
+    submit.add_argument("--consent", required=True, metavar="SIGNATURE", help="the other party's signature (0x...)")
+    _common_agreement_options(submit, "customer", "the submitting party (provider or customer)")
+    submit.set_defaults(handler=run_terminate_submit)
+
+    close = sub.add_parser("close", help="after the last period: return the bond to the provider (anyone may call)")
+    close.add_argument("agreement", metavar="AGREEMENT")
+    _common_agreement_options(close, "provider", "the account that sends the transaction")
+    close.set_defaults(handler=run_close)
+
+
+def _common_agreement_options(parser: argparse.ArgumentParser, default_dev: str, what: str) -> None:
+    add_network_option(parser)
+    add_account_option(parser, default_dev, what)
+    add_factory_option(parser)
+    add_json_option(parser)
+
+
+def tx_summary(receipt: dict) -> dict:
+    return {"transaction": "0x" + bytes(receipt["transactionHash"]).hex(), "block": receipt["blockNumber"],
+            "gas_used": receipt["gasUsed"]}
+
+
+# ------------------------------------------------------------------ factory deploy
+
+
+def run_factory_deploy(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    deployer = account_for(args, session.chain)
+    with ui.status("deploying the factory") as status:
+        factory = session.contracts.deploy_factory(deployer)
+        receipt = factory.deploy_receipt
+        record_factory(session.chain, factory.address, receipt["blockNumber"], tx_summary(receipt)["transaction"])
+        result = {"network": args.network, "factory": factory.address, **tx_summary(receipt)}
+        if session.chain.is_dev:
+            status.update("deploying the test dollar (dev chains only)")
+            usd = session.contracts.deploy_test_usd(deployer)
+            record_contract(session.chain, "test-usd", usd.address, session.chain.w3.eth.block_number, "")
+            result["test_usd"] = usd.address
+    if args.json:
+        ui.emit_json(result)
+        return 0
+    ui.out.print(f"factory {factory.address} on {args.network} (block {receipt['blockNumber']}, "
+                 f"gas {receipt['gasUsed']:,})")
+    if "test_usd" in result:
+        ui.out.print(f"test dollar (tUSD, 6 decimals, free to mint on dev chains) {result['test_usd']}")
+    if session.chain.kind == "embedded":
+        ui.note("[yellow]note:[/] the embedded chain ends with this command; use --network development to keep it")
+    else:
+        ui.note("recorded: later commands on this network use this factory")
+    return 0
+
+
+# ------------------------------------------------------------------ create
+
+
+def address_resolver(session: Session):
+    """Maps names in a terms file to addresses: an address, a keystore name, or a dev-account name on dev chains."""
+    keystores = {entry.name: entry.address for entry in list_keystores()}
+
+    def resolve(value: str, path: str) -> str:
+        if is_address(value):
+            return to_checksum_address(value)
+        if value in keystores:
+            return keystores[value]
+        if session.chain.is_dev:
+            return session.chain.resolve(value)
+        raise UserError(f"{path}: {value!r} is neither an address nor a keystore name; on {session.network} "
+                        "write the address, or import the key with `smartsla accounts import`")
+    return resolve
+
+
+def token_for(session: Session, terms: Terms) -> tuple[str | None, int | None]:
+    token = terms.payment.token
+    if token == "ETH":
+        return None, None
+    if token == "test-usd":
+        record = recorded_contract(session.chain, "test-usd")
+        if record is None or not session.chain.w3.eth.get_code(record.address):
+            raise UserError(f"payment.token is test-usd, but no test dollar is deployed on {session.network}: run "
+                            f"`smartsla factory deploy --network {session.network}` (dev chains only)")
+        return record.address, 6
+    _, decimals = session.token_info(token)
+    return token, decimals
+
+
+def _start_in(text: str) -> int:
+    try:
+        return parse_duration_seconds(text)
+    except UnitError as exc:
+        raise UserError(f"--start-in: {exc}") from None
+
+
+def summary_lines(terms: Terms, chain_terms: tuple, symbol: str, decimals: int) -> list:
+    """What the parties bind themselves to, in words and one table per schedule."""
+    from rich.table import Table
+
+    from ..units import format_bps, format_seconds
+
+    provider, customer, _, fee, bond, start, length, count = chain_terms[:8]
+    oracles, quorum = chain_terms[13], chain_terms[14]
+    money = lambda units: f"{format_token_amount(units, decimals)} {symbol}"  # noqa: E731
+    lines: list = [
+        f"[bold]{terms.agreement}[/] ({terms.source})",
+        f"  provider  {provider}",
+        f"  customer  {customer}",
+        f"  fee       {money(fee)} per period, {count} periods of {format_seconds(length)} from {_when(start)}",
+        f"  bond      {money(bond)} (pays credits above 100% of the fee)",
+        f"  oracles   {quorum} of {len(oracles)}: {', '.join(oracles)}",
+        f"  cap       credit at most {format_bps(terms.compensation.cap_bps)} of the fee",
+    ]
+    comp = terms.compensation
+    schedules = ([("combined", comp.objective or "availability", comp.schedule)] if comp.basis == "combined"
+                 else [(s.id, s.objective, s.tiers) for s in terms.services])
+    for name, objective, tiers in schedules:
+        worse = "above" if objective == "latency" else "below"
+        table = Table(title=f"{name}: what the customer is credited", title_justify="left")
+        table.add_column(f"{objective} {worse}")
+        table.add_column("customer gets", justify="right")
+        for tier in tiers:
+            table.add_row(format_value(objective, tier.threshold),
+                          f"{format_bps(tier.credit_bps)} of the fee ({money(fee * tier.credit_bps // 10000)})")
+        lines.append(table)
+    return lines
+
+
+def run_create(args: argparse.Namespace, ui: UI) -> int:
+    terms = load_terms(args.terms)
+    session = open_session(args)
+    chain = session.chain
+    if chain.kind == "embedded" and not args.factory:
+        # nothing outlives a command on the embedded chain, so its factory is made here
+        factory = session.contracts.deploy_factory(chain.account("deployer"))
+        if terms.payment.token == "test-usd":
+            usd = session.contracts.deploy_test_usd(chain.account("deployer"))
+            record_contract(chain, "test-usd", usd.address, 0, "")
+            token, decimals = usd.address, 6
+        else:
+            token, decimals = token_for(session, terms)
+        ui.note("[yellow]note:[/] on the embedded chain the agreement ends with this command; "
+                "use --network development to keep it")
+    else:
+        factory = session.factory(args.factory)
+        token, decimals = token_for(session, terms)
+    sender = account_for(args, chain)
+    chain_terms = terms.to_chain(address_resolver(session), token, decimals,
+                                 now=chain.now() + _start_in(args.start_in))
+    symbol, token_decimals = ("ETH", 18) if token is None else session.token_info(token)
+    if not args.json:
+        for line in summary_lines(terms, chain_terms, symbol, token_decimals):
+            ui.out.print(line)
+    if not ui.confirm(f"create this agreement on {args.network} from {sender.address}?", args.yes or args.json):
+        ui.err.print("nothing was created")
+        return 1
+    with ui.status("creating the agreement"):
+        agreement = factory.create(sender, chain_terms)
+    receipt = agreement.create_receipt
+    result = {"network": args.network, "agreement": agreement.address, "factory": factory.address,
+              "name": terms.agreement, "document_hash": "0x" + terms.document_hash().hex(),
+              "start": agreement.terms["start"], **tx_summary(receipt)}
+    if args.json:
+        ui.emit_json(result)
+    else:
+        ui.out.print(f"agreement {agreement.address} created (block {receipt['blockNumber']}, "
+                     f"gas {receipt['gasUsed']:,}); first period starts {_when(agreement.terms['start'])}")
+        ui.note(f"next: the customer funds it with `smartsla fund {agreement.address} --periods N`")
+    return 0
+
+
+def _when(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+# ------------------------------------------------------------------ bond, announce, terminate, close
+
+
+def _amount(text: str, decimals: int, what: str) -> int:
+    try:
+        return parse_token_amount(text, decimals)
+    except UnitError as exc:
+        raise UserError(f"{what}: {exc}") from None
+
+
+def _done(ui: UI, args: argparse.Namespace, what: str, receipt: dict, **extra) -> int:
+    result = {"agreement": args.agreement, "action": what, **extra, **tx_summary(receipt)}
+    if args.json:
+        ui.emit_json(result)
+    else:
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in extra.items())
+        ui.out.print(f"{what}: done{'; ' + shown if shown else ''} (block {receipt['blockNumber']}, "
+                     f"gas {receipt['gasUsed']:,})")
+    return 0
+
+
+def run_bond(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    symbol, decimals = session.token_info(agreement.token)
+    amount = _amount(args.amount, decimals, "AMOUNT")
+    provider = account_for(args, session.chain)
+    _dev_mint(session, agreement, provider.address, amount)
+    receipt = agreement.post_bond(provider, amount)
+    return _done(ui, args, "bond posted", receipt, amount=f"{format_token_amount(amount, decimals)} {symbol}",
+                 bond_balance=f"{format_token_amount(agreement.bond_balance(), decimals)} {symbol}")
+
+
+def _dev_mint(session: Session, agreement, holder: str, amount: int) -> None:
+    """On dev chains the test dollar is free: top the payer up so that a demo never stalls on a faucet."""
+    if agreement.is_eth or not session.chain.is_dev:
+        return
+    record = recorded_contract(session.chain, "test-usd")
+    if record is None or record.address != agreement.token:
+        return
+    token = session.contracts.token(agreement.token)
+    short = amount - token.functions.balanceOf(holder).call()
+    if short > 0:
+        session.chain.transact(session.chain.account("deployer"), token.functions.mint(holder, short))
+
+
+def parse_time(text: str, now: int, what: str) -> int:
+    text = text.strip()
+    try:
+        if text.startswith("+"):
+            return now + parse_duration_seconds(text[1:])
+        if text.isdigit():
+            return int(text)
+        from datetime import datetime
+
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except (UnitError, ValueError) as exc:
+        raise UserError(f"{what}: {text!r} is not a time: give unix seconds, ISO-8601 with a zone "
+                        f"(2027-03-01T02:00:00Z) or +DURATION ({exc})") from None
+
+
+def run_announce(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    start = parse_time(args.start, session.chain.now(), "--start")
+    try:
+        duration = parse_duration_seconds(args.duration)
+    except UnitError as exc:
+        raise UserError(f"--duration: {exc}") from None
+    receipt = agreement.announce_maintenance(account_for(args, session.chain), start, duration)
+    return _done(ui, args, "maintenance announced", receipt, start=_when(start), end=_when(start + duration))
+
+
+def _party(agreement, account) -> str:
+    roles = [r for r in agreement.roles(account.address) if r in ("provider", "customer")]
+    if not roles:
+        raise UserError(f"{account.address} is neither the provider nor the customer of {agreement.address}; "
+                        "pass --account of one of them")
+    return roles[0]
+
+
+def run_terminate_sign(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    account = account_for(args, session.chain)
+    role = _party(agreement, account)
+    deadline = args.deadline or session.chain.now() + parse_duration_seconds(args.valid_for)
+    signature = "0x" + agreement.sign_termination(account, args.active_periods, deadline).hex()
+    result = {"agreement": agreement.address, "signer": account.address, "role": role,
+              "active_periods": args.active_periods, "deadline": deadline, "signature": signature}
+    if args.json:
+        ui.emit_json(result)
+    else:
+        other = "customer" if role == "provider" else "provider"
+        ui.out.print(f"{role} consent to run {args.active_periods} period(s), valid until {_when(deadline)}:")
+        ui.out.print(signature)
+        ui.note(f"the {other} submits it: smartsla terminate submit {agreement.address} --active-periods "
+                f"{args.active_periods} --deadline {deadline} --consent {signature}")
+    return 0
+
+
+def run_terminate_submit(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    account = account_for(args, session.chain)
+    role = _party(agreement, account)
+    try:
+        consent = bytes.fromhex(args.consent.removeprefix("0x"))
+    except ValueError:
+        raise UserError("--consent: not a hex signature (0x and 130 hex digits)") from None
+    own = agreement.sign_termination(account, args.active_periods, args.deadline)
+    provider_sig, customer_sig = (own, consent) if role == "provider" else (consent, own)
+    receipt = agreement.terminate(account, args.active_periods, args.deadline, provider_sig, customer_sig)
+    return _done(ui, args, "terminated", receipt, active_periods=args.active_periods)
+
+
+def run_close(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    receipt = agreement.close(account_for(args, session.chain))
+    return _done(ui, args, "closed", receipt)
