@@ -21,13 +21,14 @@ import re
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import sha3
 
+from .periods import SampleColumns, is_ordered
 from .samples import Sample, Status
 
 SCHEME = "smart-sla/evidence/v1"
@@ -101,9 +102,9 @@ def chunk_bytes(samples: Iterable[Sample]) -> bytes:
 
 
 def header_bytes(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
-                 values: dict[str, int] | None) -> bytes:
+                 values: dict[str, int] | None, scheme: str = SCHEME) -> bytes:
     doc = {"agreement": agreement, "chain_id": chain_id, "period": period, "period_end": period_end,
-           "period_start": period_start, "scheme": SCHEME, "values": values}
+           "period_start": period_start, "scheme": scheme, "values": values}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
@@ -295,6 +296,442 @@ def chunks_from_columns(service_ids, svc, t_us, status, lat_us, rid, reasons, bl
 
 
 
+# -- columns ---------------------------------------------------------------------------------------
+
+STATUS_NAMES = ("up", "down", "unknown")          # codes 0, 1, 2: oracle.periods' UP, DOWN, UNKNOWN
+_STATUS_OF = {Status.UP: 0, Status.DOWN: 1, Status.UNKNOWN: 2}
+
+
+@dataclass(frozen=True)
+class EvidenceColumns:
+    """Samples as columns: what the store hands out, what a bundle is built from and what it loads back to.
+
+    ``service`` indexes ``service_ids``; ``time_us`` is unix time in integer microseconds; ``status`` is
+    0 up, 1 down, 2 unknown (``oracle.periods``' codes); ``latency_us`` is integer microseconds or -1 for
+    none; ``reason`` indexes ``reasons``. :meth:`canonical` gives the one order the evidence is hashed in.
+    """
+
+    service_ids: tuple[str, ...]
+    service: np.ndarray
+    time_us: np.ndarray
+    status: np.ndarray
+    latency_us: np.ndarray
+    reason: np.ndarray
+    reasons: tuple[str, ...]
+
+    def __post_init__(self):
+        n = len(self.time_us)
+        if not (len(self.service) == len(self.status) == len(self.latency_us) == len(self.reason) == n):
+            raise EvidenceError("service, time_us, status, latency_us and reason must have the same length")
+
+    def __len__(self) -> int:
+        return len(self.time_us)
+
+    @classmethod
+    def from_samples(cls, samples: Iterable[Sample], service_ids: Iterable[str] | None = None) -> EvidenceColumns:
+        samples = list(samples)
+        ids = list(service_ids) if service_ids is not None else sorted({s.service for s in samples})
+        index = {sid: i for i, sid in enumerate(ids)}
+        reasons: dict[str, int] = {}
+        svc, t, st, lat, rid = [], [], [], [], []
+        for s in samples:
+            i = index.get(s.service)
+            if i is None:
+                raise EvidenceError(f"sample at {s.time} is for service {s.service!r}, not one of {', '.join(ids)}")
+            svc.append(i)
+            t.append(_us(s.time))
+            st.append(_STATUS_OF[Status(s.status)])
+            lat.append(-1 if s.latency_ms is None else round(s.latency_ms * 1000))
+            rid.append(reasons.setdefault(s.reason or "", len(reasons)))
+        return cls(tuple(ids), np.array(svc, np.int64), np.array(t, np.int64), np.array(st, np.int8),
+                   np.array(lat, np.int64), np.array(rid, np.int64), tuple(reasons))
+
+    def take(self, which) -> EvidenceColumns:
+        """The rows selected by a boolean mask, an index array or a slice (order kept)."""
+        return replace(self, service=self.service[which], time_us=self.time_us[which], status=self.status[which],
+                       latency_us=self.latency_us[which], reason=self.reason[which])
+
+    def between(self, start: int, end: int) -> EvidenceColumns:
+        """The rows with ``start <= time < end`` (unix seconds)."""
+        return self.take((self.time_us >= int(start) * 1_000_000) & (self.time_us < int(end) * 1_000_000))
+
+    def with_service_ids(self, service_ids: Iterable[str]) -> EvidenceColumns:
+        ids = tuple(service_ids)
+        if len(ids) != len(self.service_ids):
+            raise EvidenceError(f"{len(ids)} service ids for {len(self.service_ids)} services")
+        return replace(self, service_ids=ids)
+
+    def canonical(self) -> EvidenceColumns:
+        """Rows ordered by (service, time_us, status, latency with none last, reason), identical rows once;
+        ``reasons`` reduced to those used, sorted by their UTF-8 bytes, each once.
+
+        Columns already in that order (the store hands them out so) are checked in one vectorised pass
+        and not sorted. Raises :class:`EvidenceError` for a status, latency or reason out of range.
+        """
+        n = len(self)
+        svc = np.asarray(self.service, np.int64)
+        t = np.asarray(self.time_us, np.int64)
+        st = np.asarray(self.status, np.int8)
+        lat = np.asarray(self.latency_us, np.int64)
+        rid = np.asarray(self.reason, np.int64)
+        if n:
+            if svc.min() < 0 or svc.max() >= len(self.service_ids):
+                raise EvidenceError(f"service index out of range 0..{len(self.service_ids) - 1}")
+            if st.min() < 0 or st.max() > 2:
+                raise EvidenceError("status codes are 0 (up), 1 (down) and 2 (unknown)")
+            if lat.min() < -1 or lat.max() >= NO_LATENCY:
+                raise EvidenceError(f"latency_us must be -1 (none) or 0..{NO_LATENCY - 1}")
+            if rid.min() < 0 or rid.max() >= len(self.reasons):
+                raise EvidenceError(f"reason index out of range 0..{len(self.reasons) - 1}")
+        used = np.flatnonzero(np.bincount(rid, minlength=len(self.reasons))).tolist() if n else []
+        texts = sorted({self.reasons[i] for i in used}, key=lambda r: r.encode("utf-8"))
+        position = {r: i for i, r in enumerate(texts)}
+        remap = np.zeros(len(self.reasons), np.int64)
+        remap[used] = [position[self.reasons[i]] for i in used]
+        rid = remap[rid] if n else rid
+        latkey = np.where(lat < 0, NO_LATENCY, lat)
+        keys = [svc, t, st, latkey, rid]
+        if not is_ordered(*keys):
+            order = np.lexsort(keys[::-1])
+            svc, t, st, lat, rid, latkey = svc[order], t[order], st[order], lat[order], rid[order], latkey[order]
+        if n > 1:
+            same = (svc[1:] == svc[:-1]) & (t[1:] == t[:-1])
+            if same.any():
+                same &= (st[1:] == st[:-1]) & (latkey[1:] == latkey[:-1]) & (rid[1:] == rid[:-1])
+                if same.any():
+                    keep = np.concatenate(([True], ~same))
+                    svc, t, st, lat, rid = svc[keep], t[keep], st[keep], lat[keep], rid[keep]
+        return EvidenceColumns(self.service_ids, svc, t, st, lat, rid, tuple(texts))
+
+    def sample_columns(self) -> SampleColumns:
+        """For :func:`oracle.periods.compute_periods` (service indexes unchanged; time in float seconds)."""
+        return SampleColumns(np.asarray(self.service, np.int64), np.asarray(self.time_us) / 1_000_000,
+                             np.asarray(self.status, np.int8))
+
+    def samples(self) -> Iterator[Sample]:
+        status = [Status(s) for s in STATUS_NAMES]
+        for s, t, c, lat, r in zip(self.service.tolist(), self.time_us.tolist(), self.status.tolist(),
+                                   self.latency_us.tolist(), self.reason.tolist()):
+            yield Sample(t / 1_000_000, self.service_ids[s], status[c], None if lat < 0 else lat / 1000,
+                         self.reasons[r])
+
+
+# -- v2: binary records, one file per service -------------------------------------------------------
+
+SCHEME_V2 = "smart-sla/evidence/v2"
+VERSION = 2
+# One sample: big-endian like Solidity's abi.encodePacked(uint64, uint8, uint32, uint32), no padding.
+RECORD = np.dtype([("time_us", ">u8"), ("status", "u1"), ("latency_us", ">u4"), ("reason", ">u4")])
+RECORD_SIZE = RECORD.itemsize                      # 17
+NO_LATENCY = 0xFFFF_FFFF
+V2_HEADER_PREFIX = SCHEME_V2.encode() + b"/header\0"
+V2_REASONS_PREFIX = SCHEME_V2.encode() + b"/reasons\0"
+V2_CHUNK_PREFIX = SCHEME_V2.encode() + b"/chunk\0"
+V2_MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
+                    "values", "header_leaf", "reasons", "reasons_leaf", "services", "root"}
+V2_SERVICE_KEYS = {"service", "file", "samples", "chunks", "service_root"}
+
+
+def header_leaf_v2(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
+                   values: dict[str, int] | None) -> bytes:
+    return keccak(V2_HEADER_PREFIX + header_bytes(agreement, chain_id, period, period_start, period_end, values,
+                                                  scheme=SCHEME_V2))
+
+
+def reasons_leaf(reasons: Iterable[str]) -> bytes:
+    """keccak(prefix ‖ for each reason: uint32 big-endian length ‖ UTF-8 bytes)."""
+    parts = [V2_REASONS_PREFIX]
+    for r in reasons:
+        b = r.encode("utf-8")
+        parts += [len(b).to_bytes(4, "big"), b]
+    return keccak(b"".join(parts))
+
+
+def chunk_leaf_v2(service: str, hour_start: int, chunk_hash: bytes) -> bytes:
+    return keccak(V2_CHUNK_PREFIX + service.encode("ascii") + b"\0" + hour_start.to_bytes(8, "big") + chunk_hash)
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    """The root of :func:`tree_levels` without keeping the levels."""
+    level = list(leaves)
+    if not level:
+        raise EvidenceError("a tree needs at least one leaf")
+    while len(level) > 1:
+        nxt = [hash_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def records(columns: EvidenceColumns) -> np.ndarray:
+    """The canonical columns as v2 records (a structured array; ``.tobytes()`` is the file format)."""
+    rec = np.empty(len(columns), RECORD)
+    rec["time_us"] = columns.time_us
+    rec["status"] = columns.status
+    rec["latency_us"] = np.where(columns.latency_us < 0, NO_LATENCY, columns.latency_us)
+    rec["reason"] = columns.reason
+    return rec
+
+
+def _chunk_leaves(service: str, data, hours: np.ndarray) -> tuple[list[bytes], list[int]]:
+    """The chunk leaves of one service's records (``data``: their bytes; ``hours``: each record's hour
+    index, non-decreasing), and the hour starts."""
+    starts = np.flatnonzero(np.concatenate(([True], hours[1:] != hours[:-1]))) if len(hours) else np.zeros(0, int)
+    bounds = (np.append(starts, len(hours)) * RECORD_SIZE).tolist()
+    hour_starts = (hours[starts] * HOUR).tolist()
+    mv = memoryview(data)
+    prefix = V2_CHUNK_PREFIX + service.encode("ascii") + b"\0"
+    leaves = [keccak(prefix + h.to_bytes(8, "big") + keccak(mv[a:b]))
+              for h, a, b in zip(hour_starts, bounds[:-1], bounds[1:])]
+    return leaves, hour_starts
+
+
+@dataclass
+class _Committed:
+    root: bytes
+    header_leaf: bytes
+    reasons_leaf: bytes
+    services: list[dict]             # manifest entries, sorted by service id
+    files: dict[str, object]         # name -> bytes-like (the records of one service)
+
+
+def _commit_v2(agreement, chain_id, period, period_start, period_end, columns: EvidenceColumns, values,
+               threads: int = 2) -> tuple[_Committed, EvidenceColumns]:
+    c = columns.canonical()
+    if len(c) and not (period_start * 1_000_000 <= int(c.time_us.min()) and
+                       int(c.time_us.max()) < period_end * 1_000_000):
+        raise EvidenceError(f"a sample is outside period {period} [{period_start}, {period_end})")
+    rec = records(c)
+    flat = rec.view(np.uint8)
+    hours = c.time_us // HOUR_US
+    svc_starts = np.flatnonzero(np.concatenate(([True], c.service[1:] != c.service[:-1]))) if len(c) else []
+    bounds = np.append(svc_starts, len(c)).tolist()
+    parts = [(c.service_ids[int(c.service[lo])], lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for sid, _, _ in parts:
+        if not SERVICE_ID.match(sid):
+            raise EvidenceError(f"service id {sid!r} cannot name a file (lower-case letters, digits, '_' and '-', "
+                                "at most 32)")
+
+    def work(part):
+        sid, lo, hi = part
+        leaves, _ = _chunk_leaves(sid, flat[lo * RECORD_SIZE:hi * RECORD_SIZE], hours[lo:hi])
+        return sid, lo, hi, len(leaves), merkle_root(leaves)
+
+    # keccak releases the GIL for inputs over 2 KiB, so larger chunks hash on both threads
+    if threads > 1 and len(parts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(work, parts))
+    else:
+        done = [work(p) for p in parts]
+    done.sort(key=lambda d: d[0].encode("ascii"))
+    if len({d[0] for d in done}) != len(done):
+        raise EvidenceError("two service indexes have the same service id")
+    head = header_leaf_v2(agreement, chain_id, period, period_start, period_end, values)
+    rleaf = reasons_leaf(c.reasons)
+    root = merkle_root([head, rleaf] + [d[4] for d in done])
+    entries = [{"service": sid, "file": f"samples/{sid}.bin", "samples": hi - lo, "chunks": k,
+                "service_root": _hex(sroot)} for sid, lo, hi, k, sroot in done]
+    files = {f"samples/{sid}.bin": flat[lo * RECORD_SIZE:hi * RECORD_SIZE] for sid, lo, hi, _, _ in done}
+    return _Committed(root, head, rleaf, entries, files), c
+
+
+def evidence_root(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
+                  columns: EvidenceColumns, values: dict[str, int] | None = None) -> bytes:
+    """The v2 root of the bundle :func:`build_bundle_columns` would write, computed in memory only."""
+    _, agreement, chain_id, period, period_start, period_end, values = _bundle_header(
+        ".", agreement, chain_id, period, period_start, period_end, values)
+    committed, _ = _commit_v2(agreement, chain_id, period, period_start, period_end, columns, values)
+    return committed.root
+
+
+def _build_v2(directory, agreement, chain_id, period, period_start, period_end, columns, values, overwrite) -> bytes:
+    committed, c = _commit_v2(agreement, chain_id, period, period_start, period_end, columns, values)
+    manifest = {"format": FORMAT, "version": VERSION, "scheme": SCHEME_V2, "agreement": agreement,
+                "chain_id": chain_id, "period": period, "period_start": period_start, "period_end": period_end,
+                "values": values, "header_leaf": _hex(committed.header_leaf), "reasons": list(c.reasons),
+                "reasons_leaf": _hex(committed.reasons_leaf), "services": committed.services,
+                "root": _hex(committed.root)}
+    files = dict(committed.files)
+    files["manifest.json"] = canonical_json(manifest)
+    return _install(directory, files, committed.root, overwrite)
+
+
+def _first_not_increasing(keys: list[np.ndarray]) -> int | None:
+    """The first i where row i+1 is not strictly after row i (lexicographic over ``keys``), or None."""
+    n = len(keys[0])
+    if n < 2:
+        return None
+    after = np.zeros(n - 1, bool)
+    tied = np.ones(n - 1, bool)
+    for k in keys:
+        a, b = k[:-1], k[1:]
+        after |= tied & (b > a)
+        tied &= b == a
+    bad = np.flatnonzero(~after)
+    return int(bad[0]) if len(bad) else None
+
+
+def _check_service_file(directory: Path, entry: dict, where: str, m: dict, findings: list[Finding],
+                        result: VerifyResult, used: np.ndarray) -> bytes | None:
+    """Check one service's records; return its recomputed service root."""
+    sid, name = entry["service"], entry["file"]
+
+    def bad(file, msg):
+        findings.append(Finding(file, msg))
+
+    if not isinstance(sid, str) or not SERVICE_ID.match(sid):
+        bad("manifest.json", f"{where}: service {sid!r} is not a service id")
+        return None
+    expected = f"samples/{sid}.bin"
+    if name != expected:
+        bad("manifest.json", f"{where}: file {name!r}, expected {expected!r}")
+    try:
+        data = (directory / expected).read_bytes()
+    except OSError as exc:
+        bad(expected, f"cannot be read ({exc.strerror or exc})")
+        return None
+    if len(data) % RECORD_SIZE:
+        bad(expected, f"{len(data)} bytes is not a whole number of {RECORD_SIZE}-byte records")
+    rec = np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE)
+    n = len(rec)
+    result.samples += n
+    if n == 0:
+        bad(expected, "has no records (a service without samples has no file)")
+    if entry["samples"] != n:
+        bad("manifest.json", f"{where}: samples {entry['samples']!r} but {expected} has {n} records")
+    t = rec["time_us"].astype(np.uint64)
+    st, lat, rid = rec["status"], rec["latency_us"].astype(np.int64), rec["reason"].astype(np.int64)
+
+    def first(mask, what):
+        hits = np.flatnonzero(mask)
+        if len(hits):
+            i = int(hits[0])
+            bad(expected, f"record {i} (byte {i * RECORD_SIZE}): {what(i)}" +
+                (f" ({len(hits)} records in all)" if len(hits) > 1 else ""))
+
+    first(st > 2, lambda i: f"status {st[i]} is not 0 (up), 1 (down) or 2 (unknown)")
+    first(rid >= len(m["reasons"]), lambda i: f"reason {rid[i]} but the manifest lists {len(m['reasons'])} reasons")
+    lo, hi = m["period_start"] * 1_000_000, m["period_end"] * 1_000_000
+    first((t < lo) | (t >= hi), lambda i: f"time {t[i]} µs is outside the period [{m['period_start']}, "
+                                          f"{m['period_end']})")
+    i = _first_not_increasing([t, st, lat, rid]) if n else None
+    if i is not None:
+        bad(expected, f"record {i + 1} (byte {(i + 1) * RECORD_SIZE}) is not after record {i} (records are sorted "
+                      "by time_us, status, latency_us, reason, without duplicates)")
+    ok_r = rid[rid < len(used)]
+    used[np.unique(ok_r)] = True
+    leaves, _ = _chunk_leaves(sid, data[:n * RECORD_SIZE], t // np.uint64(HOUR_US))
+    if entry["chunks"] != len(leaves):
+        bad("manifest.json", f"{where}: chunks {entry['chunks']!r} but {expected} has records in {len(leaves)} hours")
+    result.chunks += len(leaves)
+    return merkle_root(leaves) if leaves else None
+
+
+def _check_manifest_v2(m: dict, findings: list[Finding]) -> bool:
+    def bad(msg):
+        findings.append(Finding("manifest.json", msg))
+
+    if set(m) != V2_MANIFEST_KEYS:
+        bad(f"keys: missing {sorted(V2_MANIFEST_KEYS - set(m))}, unexpected {sorted(set(m) - V2_MANIFEST_KEYS)}")
+        return False
+    if m["format"] != FORMAT:
+        bad(f"format {m['format']!r}, expected {FORMAT!r}")
+    if m["scheme"] != SCHEME_V2:
+        bad(f"hash scheme {m['scheme']!r}; version 2 bundles use {SCHEME_V2!r}")
+        return False
+    ok = _check_common(m, bad)
+    r = m["reasons"]
+    if not isinstance(r, list) or not all(isinstance(x, str) for x in r):
+        bad("reasons is not a list of strings")
+        ok = False
+    else:
+        try:
+            encoded = [x.encode("utf-8") for x in r]
+        except UnicodeEncodeError:
+            bad("reasons: a reason is not valid Unicode")
+            ok = False
+        else:
+            if any(a >= b for a, b in zip(encoded, encoded[1:])):
+                bad("reasons are not sorted by their UTF-8 bytes without repeats")
+    s = m["services"]
+    if not isinstance(s, list) or not all(isinstance(e, dict) and set(e) == V2_SERVICE_KEYS for e in s):
+        bad(f"services is not a list of objects with keys {sorted(V2_SERVICE_KEYS)}")
+        ok = False
+    for k in ("header_leaf", "reasons_leaf", "root"):
+        if not isinstance(m[k], str):
+            bad(f"{k} is not a string")
+            ok = False
+    return ok
+
+
+def _verify_v2(directory: Path, m: dict, result: VerifyResult, expected_root) -> None:
+    findings = result.findings
+    if not _check_manifest_v2(m, findings):
+        return
+    bad = lambda msg: findings.append(Finding("manifest.json", msg))  # noqa: E731
+    head = header_leaf_v2(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"],
+                          m["values"])
+    if m["header_leaf"] != _hex(head):
+        bad(f"header_leaf {m['header_leaf']} but agreement, chain_id, period, bounds and values hash to {_hex(head)}")
+    try:
+        rleaf = reasons_leaf(m["reasons"])
+    except UnicodeEncodeError:
+        rleaf = b"\0" * 32
+    if m["reasons_leaf"] != _hex(rleaf):
+        bad(f"reasons_leaf {m['reasons_leaf']} but the reasons hash to {_hex(rleaf)}")
+    used = np.zeros(len(m["reasons"]), bool)
+    listed = {"manifest.json"}
+    stated, computed = [], []
+    for i, entry in enumerate(m["services"]):
+        listed.add(str(entry["file"]))
+        listed.add(f"samples/{entry['service']}.bin")
+        sroot = _check_service_file(directory, entry, f"services[{i}]", m, findings, result, used)
+        claimed = _unhex(entry["service_root"])
+        if claimed is None:
+            bad(f"services[{i}]: service_root {entry['service_root']!r} is not 0x and 64 hex digits")
+        stated.append(claimed or b"\0" * 32)
+        computed.append(sroot or b"\0" * 32)
+    ids = [str(e["service"]) for e in m["services"]]
+    if [i.encode() for i in ids] != sorted({i.encode() for i in ids}):
+        bad("services are not sorted by service id without repeats")
+    if len(used) and not used.all():
+        k = int(np.flatnonzero(~used)[0])
+        bad(f"reasons[{k}] {m['reasons'][k]!r} is used by no record (only used reasons are listed)")
+    # Which side is wrong when a file and its manifest entry disagree: the manifest is consistent with
+    # its own root (then the file changed) or the file is (then the manifest changed).
+    claimed_head = _unhex(m["header_leaf"]) or head
+    claimed_rleaf = _unhex(m["reasons_leaf"]) or rleaf
+    root_stated = merkle_root([claimed_head, claimed_rleaf] + stated)
+    root = merkle_root([head, rleaf] + computed)
+    stated_consistent = _hex(root_stated) == m["root"]
+    for i, (a, b) in enumerate(zip(stated, computed)):
+        if a == b:
+            continue
+        name = f"samples/{m['services'][i]['service']}.bin"
+        swapped = merkle_root([claimed_head, claimed_rleaf] + stated[:i] + [b] + stated[i + 1:])
+        if stated_consistent:
+            findings.append(Finding(name, f"its records hash to service root {_hex(b)} but the manifest says "
+                                          f"{m['services'][i]['service_root']}"))
+        elif _hex(swapped) == m["root"]:
+            bad(f"services[{i}]: service_root {m['services'][i]['service_root']} but {name} hashes to {_hex(b)}")
+        else:
+            findings.append(Finding(name, f"its records hash to service root {_hex(b)}, not "
+                                          f"{m['services'][i]['service_root']}"))
+            bad(f"services[{i}]: service_root {m['services'][i]['service_root']} disagrees with {name}")
+    result.root = _hex(root)
+    if m["root"] != _hex(root_stated):
+        bad(f"root {m['root']} but its header, reasons and service roots hash to {_hex(root_stated)}")
+    if expected_root is not None:
+        want = expected_root if isinstance(expected_root, str) else _hex(bytes(expected_root))
+        if want.lower() != _hex(root):
+            bad(f"the bundle hashes to {_hex(root)}, not the expected root {want}")
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_file() and rel not in listed:
+            findings.append(Finding(rel, "is not listed in manifest.json"))
+
+
 # -- building --------------------------------------------------------------------------------------
 
 def _bundle_header(directory, agreement, chain_id, period, period_start, period_end, values):
@@ -310,16 +747,26 @@ def _bundle_header(directory, agreement, chain_id, period, period_start, period_
 
 def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, period: int, period_start: int,
                  period_end: int, samples: Iterable[Sample], values: dict[str, int] | None = None, *,
-                 overwrite: bool = False) -> bytes:
+                 overwrite: bool = False, version: int = VERSION) -> bytes:
     """Write the bundle for one period and return its 32-byte root.
 
     ``samples`` must all lie in ``[period_start, period_end)``; their order and duplicates do not
     matter. The directory is written next to its final place and renamed in, so a crash never leaves
     half a bundle. If it already holds this same bundle, nothing is written; if it holds a different
     one, :class:`BundleExistsError` unless ``overwrite`` (never overwrite a bundle whose root was signed).
+    ``version`` 2 (binary records, the default) or 1 (CSV chunks; docs/evidence.md).
     """
     directory, agreement, chain_id, period, period_start, period_end, values = _bundle_header(
         directory, agreement, chain_id, period, period_start, period_end, values)
+    if version == VERSION:
+        samples = list(samples)
+        for s in samples:
+            t = _us(s.time)
+            if not period_start * 1_000_000 <= t < period_end * 1_000_000:
+                raise EvidenceError(f"sample at {s.time} is outside period {period} [{period_start}, {period_end})")
+        columns = EvidenceColumns.from_samples(samples)
+        return _build_v2(directory, agreement, chain_id, period, period_start, period_end, columns, values, overwrite)
+    _check_version(version)
     chunks: dict[tuple[str, int], list[Sample]] = {}
     for s in samples:
         if not SERVICE_ID.match(s.service):
@@ -333,27 +780,38 @@ def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, pe
     return _write_bundle(directory, agreement, chain_id, period, period_start, period_end, datas, values, overwrite)
 
 
+def _check_version(version: int) -> None:
+    if version not in (1, VERSION):
+        raise EvidenceError(f"bundle version {version!r}: this oracle writes 1 or {VERSION}")
+
+
 def build_bundle_columns(directory: str | os.PathLike, agreement: str, chain_id: int, period: int,
-                         period_start: int, period_end: int, service_ids: list[str], service: np.ndarray,
-                         time_us: np.ndarray, status: np.ndarray, latency_us: np.ndarray, reason: np.ndarray,
-                         reasons: list[str], values: dict[str, int] | None = None, *, overwrite: bool = False) -> bytes:
-    """:func:`build_bundle` for columns (status as oracle.periods' UP/DOWN/UNKNOWN, latency_us -1 for none,
-    reason an index into ``reasons``): the same bytes and root, without a Python object per sample."""
+                         period_start: int, period_end: int, columns: EvidenceColumns,
+                         values: dict[str, int] | None = None, *, overwrite: bool = False,
+                         version: int = VERSION) -> bytes:
+    """:func:`build_bundle` for :class:`EvidenceColumns`: the same bytes and root, without a Python object per
+    sample. Columns already in canonical order (``columns.canonical()``, or the store's) are not sorted again."""
     directory, agreement, chain_id, period, period_start, period_end, values = _bundle_header(
         directory, agreement, chain_id, period, period_start, period_end, values)
-    bad = [i for i in sorted(set(np.asarray(service).tolist())) if not SERVICE_ID.match(service_ids[i])]
+    if version == VERSION:
+        return _build_v2(directory, agreement, chain_id, period, period_start, period_end, columns, values, overwrite)
+    _check_version(version)
+    c = columns
+    service = np.asarray(c.service, np.int64)
+    bad = [i for i in sorted(set(service.tolist())) if not SERVICE_ID.match(c.service_ids[i])]
     if bad:
-        raise EvidenceError(f"service id {service_ids[bad[0]]!r} cannot name a chunk file")
-    time_us = np.asarray(time_us, np.int64)
+        raise EvidenceError(f"service id {c.service_ids[bad[0]]!r} cannot name a chunk file")
+    time_us = np.asarray(c.time_us, np.int64)
     if len(time_us) and not (period_start * 1_000_000 <= time_us.min() and time_us.max() < period_end * 1_000_000):
         raise EvidenceError(f"a sample is outside period {period} [{period_start}, {period_end})")
-    datas = chunks_from_columns(service_ids, np.asarray(service, np.int64), time_us, status,
-                                np.asarray(latency_us, np.int64), reason, reasons)
+    datas = chunks_from_columns(list(c.service_ids), service, time_us, np.asarray(c.status, np.int64),
+                                np.asarray(c.latency_us, np.int64), np.asarray(c.reason, np.int64), list(c.reasons))
     return _write_bundle(directory, agreement, chain_id, period, period_start, period_end, datas, values, overwrite)
 
 
 def _write_bundle(directory: Path, agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
                   datas: dict[tuple[str, int], bytes], values, overwrite: bool) -> bytes:
+    """Version 1: one CSV file per (service, hour) chunk, manifest.json and tree.json."""
     head = header_leaf(agreement, chain_id, period, period_start, period_end, values)
     files: dict[str, bytes] = {}
     entries = []
@@ -372,7 +830,11 @@ def _write_bundle(directory: Path, agreement: str, chain_id: int, period: int, p
                 "header_leaf": _hex(head), "chunks": entries, "root": _hex(root)}
     files["manifest.json"] = canonical_json(manifest)
     files["tree.json"] = canonical_json({"levels": [[_hex(n) for n in level] for level in levels]})
+    return _install(directory, files, root, overwrite)
 
+
+def _install(directory: Path, files: dict[str, bytes], root: bytes, overwrite: bool) -> bytes:
+    """Write ``files`` into a temporary sibling, make it durable and rename it into place."""
     if directory.exists():
         existing = _existing_root(directory)
         if existing == _hex(root) and not verify_bundle(directory).findings:
@@ -409,7 +871,9 @@ def _write_durably(tmp: Path, files: dict[str, bytes]) -> None:
     for name, data in files.items():
         fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
+            view = memoryview(data).cast("B")
+            while view:
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
     fd = os.open(tmp, os.O_RDONLY)
@@ -503,8 +967,21 @@ def _check_manifest(m, findings: list[Finding]) -> bool:
     if m["format"] != FORMAT:
         bad(f"format {m['format']!r}, expected {FORMAT!r}")
     if m["scheme"] != SCHEME:
-        bad(f"hash scheme {m['scheme']!r}; this verifier knows {SCHEME!r}")
+        bad(f"hash scheme {m['scheme']!r}; this verifier knows {SCHEME!r} (version 1) and {SCHEME_V2!r} (version 2)")
         return False
+    ok = _check_common(m, bad)
+    if not isinstance(m["chunks"], list) or not all(isinstance(c, dict) and set(c) == CHUNK_KEYS for c in m["chunks"]):
+        bad(f"chunks is not a list of objects with keys {sorted(CHUNK_KEYS)}")
+        ok = False
+    for k in ("header_leaf", "root"):
+        if not isinstance(m[k], str):
+            bad(f"{k} is not a string")
+            ok = False
+    return ok
+
+
+def _check_common(m: dict, bad) -> bool:
+    """The header fields both versions share."""
     ok = True
     for k in ("chain_id", "period", "period_start", "period_end"):
         if not _is_int(m[k]) or m[k] < 0:
@@ -519,13 +996,6 @@ def _check_manifest(m, findings: list[Finding]) -> bool:
     if v is not None and (not isinstance(v, dict) or not all(_is_int(x) for x in v.values())):
         bad("values is neither null nor an object of integers")
         ok = False
-    if not isinstance(m["chunks"], list) or not all(isinstance(c, dict) and set(c) == CHUNK_KEYS for c in m["chunks"]):
-        bad(f"chunks is not a list of objects with keys {sorted(CHUNK_KEYS)}")
-        ok = False
-    for k in ("header_leaf", "root"):
-        if not isinstance(m[k], str):
-            bad(f"{k} is not a string")
-            ok = False
     return ok
 
 
@@ -608,8 +1078,19 @@ def _check_chunk(directory: Path, entry: dict, index: int, m: dict, findings: li
     return leaf
 
 
+def _check_agreement(m: dict, findings: list[Finding]) -> None:
+    try:
+        agreement = normalize_agreement(m["agreement"])
+    except EvidenceError as exc:
+        findings.append(Finding("manifest.json", str(exc)))
+        agreement = m["agreement"]
+    if agreement != m["agreement"]:
+        findings.append(Finding("manifest.json", f"agreement {m['agreement']!r} is not lower-case"))
+
+
 def verify_bundle(directory: str | os.PathLike, expected_root: bytes | str | None = None) -> VerifyResult:
     """Recompute every chunk hash, leaf, tree level and the root; check the samples' hours and period.
+    Version 1 and version 2 bundles (docs/evidence.md).
 
     Raises :class:`EvidenceError` only when ``directory`` is not a bundle at all; everything else is a
     finding naming the file.
@@ -622,16 +1103,19 @@ def verify_bundle(directory: str | os.PathLike, expected_root: bytes | str | Non
     result = VerifyResult(str(directory), None)
     findings = result.findings
     m = _load_canonical(directory, "manifest.json", findings)
+    if isinstance(m, dict) and "version" in m:
+        if m["version"] == VERSION and not isinstance(m["version"], bool):
+            if _check_manifest_v2(m, findings):
+                _check_agreement(m, findings)
+                _verify_v2(directory, m, result, expected_root)
+        else:
+            findings.append(Finding("manifest.json", f"version {m['version']!r}; this verifier knows 1 (no version "
+                                                     f"key) and {VERSION}"))
+        return result
     if m is None or not _check_manifest(m, findings):
         return result
 
-    try:
-        agreement = normalize_agreement(m["agreement"])
-    except EvidenceError as exc:
-        findings.append(Finding("manifest.json", str(exc)))
-        agreement = m["agreement"]
-    if agreement != m["agreement"]:
-        findings.append(Finding("manifest.json", f"agreement {m['agreement']!r} is not lower-case"))
+    _check_agreement(m, findings)
     head = header_leaf(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"], m["values"])
     if m["header_leaf"] != _hex(head):
         findings.append(Finding("manifest.json", f"header_leaf {m['header_leaf']} but agreement, chain_id, period, "
@@ -704,15 +1188,18 @@ class Proof:
 
 
 def prove(bundle_dir: str | os.PathLike, service: str, hour: int) -> Proof:
-    """The Merkle proof for one chunk, rebuilt from the manifest's leaves (run verify_bundle to trust them)."""
+    """The Merkle proof for one (service, hour) chunk, from the manifest's leaves (version 1) or from the
+    service's records and the manifest's other nodes (version 2). Run verify_bundle to trust them."""
     bundle_dir = Path(bundle_dir)
+    hour = int(hour)
     try:
         m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
+        if isinstance(m, dict) and m.get("version") == VERSION:
+            return _prove_v2(bundle_dir, m, service, hour)
         leaves = [bytes.fromhex(m["header_leaf"][2:])] + [bytes.fromhex(c["leaf"][2:]) for c in m["chunks"]]
         keys = [(c["service"], c["hour_start"]) for c in m["chunks"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise EvidenceError(f"{bundle_dir}: cannot read manifest.json ({exc})") from None
-    hour = int(hour)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceError(f"{bundle_dir}: cannot read the bundle ({exc})") from None
     if (service, hour) not in keys:
         have = sorted({s for s, _ in keys})
         raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)}); "
@@ -722,19 +1209,101 @@ def prove(bundle_dir: str | os.PathLike, service: str, hour: int) -> Proof:
     return Proof(service, hour, leaves[index], _proof_from_levels(levels, index), levels[-1][0])
 
 
+def _prove_v2(bundle_dir: Path, m: dict, service: str, hour: int) -> Proof:
+    entries = m["services"]
+    ids = [e["service"] for e in entries]
+    if service not in ids:
+        raise EvidenceError(f"{bundle_dir}: no samples of service {service!r}; services with samples: "
+                            f"{', '.join(ids) or 'none'}")
+    position = ids.index(service)
+    data = (bundle_dir / f"samples/{service}.bin").read_bytes()
+    rec = np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE)
+    leaves, hours = _chunk_leaves(service, data[:len(rec) * RECORD_SIZE],
+                                  rec["time_us"].astype(np.uint64) // np.uint64(HOUR_US))
+    if hour not in hours:
+        raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)})")
+    index = hours.index(hour)
+    inner = tree_levels(leaves)
+    top = tree_levels([bytes.fromhex(m["header_leaf"][2:]), bytes.fromhex(m["reasons_leaf"][2:])] +
+                      [bytes.fromhex(e["service_root"][2:]) for e in entries])
+    siblings = _proof_from_levels(inner, index) + _proof_from_levels(top, 2 + position)
+    return Proof(service, hour, leaves[index], siblings, top[-1][0])
+
+
 def proof(bundle_dir: str | os.PathLike, service: str, hour: int) -> list[bytes]:
     return prove(bundle_dir, service, hour).siblings
 
 
-def bundle_samples(bundle_dir: str | os.PathLike) -> Iterator[Sample]:
-    """The samples of a (verified) bundle, by service then time: for recomputing the period's values."""
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle's header and samples as loaded by :func:`load_bundle` (not verified: call verify_bundle)."""
+
+    directory: Path
+    version: int
+    agreement: str
+    chain_id: int
+    period: int
+    period_start: int
+    period_end: int
+    values: dict[str, int] | None
+    root: str                          # as the manifest states it
+    columns: EvidenceColumns           # canonical order; service_ids = the services with samples, sorted
+
+    def services(self) -> dict[str, EvidenceColumns]:
+        """Per service id, its samples (each a one-service :class:`EvidenceColumns`, index 0)."""
+        c = self.columns
+        out = {}
+        for i, sid in enumerate(c.service_ids):
+            part = c.take(c.service == i)
+            out[sid] = replace(part, service_ids=(sid,), service=np.zeros(len(part), np.int64))
+        return out
+
+    def sample_columns(self, service_ids) -> SampleColumns:
+        """Columns for ``compute_periods`` with service indexes into ``service_ids`` (the terms' order)."""
+        index = {sid: i for i, sid in enumerate(service_ids)}
+        missing = [sid for sid in self.columns.service_ids if sid not in index]
+        if missing:
+            raise EvidenceError(f"the bundle has samples of {', '.join(missing)}, which are not in the terms")
+        remap = np.array([index[sid] for sid in self.columns.service_ids], np.int64)
+        c = self.columns
+        return SampleColumns(remap[c.service] if len(c) else c.service, c.time_us / 1_000_000, c.status)
+
+
+def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:
+    """Read a bundle (version 1 or 2) into columns, for recomputing the period's values with oracle.periods."""
     bundle_dir = Path(bundle_dir)
-    m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
-    for c in m["chunks"]:
-        for line in (bundle_dir / c["file"]).read_bytes().split(b"\n")[1:-1]:
-            t, status, latency, reason = line.decode("ascii").split(",")
-            yield Sample(int(t) / 1_000_000, c["service"], Status(status),
-                         None if latency == "" else int(latency) / 1000, decode_reason(reason))
+    try:
+        m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
+        if m.get("version") == VERSION:
+            ids, parts = [], []
+            for e in m["services"]:
+                data = (bundle_dir / f"samples/{e['service']}.bin").read_bytes()
+                ids.append(e["service"])
+                parts.append(np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE))
+            rec = np.concatenate(parts) if parts else np.zeros(0, RECORD)
+            lat = rec["latency_us"].astype(np.int64)
+            lat[lat == NO_LATENCY] = -1
+            columns = EvidenceColumns(tuple(ids), np.repeat(np.arange(len(ids), dtype=np.int64),
+                                                            [len(p) for p in parts]),
+                                      rec["time_us"].astype(np.int64), rec["status"].astype(np.int8), lat,
+                                      rec["reason"].astype(np.int64), tuple(m["reasons"]))
+        else:
+            samples = []
+            for c in m["chunks"]:
+                for line in (bundle_dir / c["file"]).read_bytes().split(b"\n")[1:-1]:
+                    t, status, latency, reason = line.decode("ascii").split(",")
+                    samples.append(Sample(int(t) / 1_000_000, c["service"], Status(status),
+                                          None if latency == "" else int(latency) / 1000, decode_reason(reason)))
+            columns = EvidenceColumns.from_samples(samples)
+        return Bundle(bundle_dir, int(m.get("version", 1)), m["agreement"], m["chain_id"], m["period"],
+                      m["period_start"], m["period_end"], m["values"], m["root"], columns.canonical())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceError(f"{bundle_dir}: cannot load the bundle ({exc}); run sla-oracle evidence verify") from None
+
+
+def bundle_samples(bundle_dir: str | os.PathLike) -> Iterator[Sample]:
+    """The samples of a (verified) bundle, by service then time, as :class:`Sample` objects."""
+    return load_bundle(bundle_dir).columns.samples()
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Evidence bundles: build, verify, prove; every single-byte corruption is caught and named."""
+"""Evidence bundles (versions 1 and 2): build, verify, prove, load; every single-byte corruption is caught and named."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,14 +16,18 @@ from oracle import evidence
 from oracle.cli import main
 from oracle.evidence import (
     BundleExistsError,
+    EvidenceColumns,
     EvidenceError,
     build_bundle,
+    build_bundle_columns,
     bundle_samples,
     chunk_bytes,
+    load_bundle,
     proof,
     verify_bundle,
     verify_proof,
 )
+from oracle.periods import _CODE
 from oracle.samples import Sample, Status
 
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -47,15 +52,20 @@ def build(directory, samples, values=None, **kw):
                         values if values is not None else {"api": 999_000, "db": 1_000_000}, **kw)
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ev") / "period-7"
-    root = build(d, make_samples())
+@pytest.fixture(scope="module", params=[1, 2], ids=["v1", "v2"])
+def bundle(request, tmp_path_factory):
+    d = tmp_path_factory.mktemp(f"ev{request.param}") / "period-7"
+    root = build(d, make_samples(), version=request.param)
     return d, root
+
+
+def version_of(d) -> int:
+    return json.loads((d / "manifest.json").read_text()).get("version", 1)
 
 
 def test_round_trip(bundle, tmp_path):
     d, root = bundle
+    version = version_of(d)
     result = verify_bundle(d, root)
     assert result.ok, result.findings
     assert result.root == "0x" + root.hex()
@@ -65,43 +75,60 @@ def test_round_trip(bundle, tmp_path):
     assert sorted(bundle_samples(d), key=key) == sorted(set(samples), key=key)
     manifest = json.loads((d / "manifest.json").read_text())
     assert manifest["root"] == result.root and manifest["period"] == 7
-    assert (d / "chunks" / "api" / f"{START}.csv").read_bytes().startswith(b"time_us,status,latency_us,reason\n")
+    if version == 1:
+        assert (d / "chunks" / "api" / f"{START}.csv").read_bytes().startswith(b"time_us,status,latency_us,reason\n")
+    else:
+        assert manifest["version"] == 2 and _files(d) == ["manifest.json", "samples/api.bin", "samples/db.bin",
+                                                          "samples/web-1.bin"]
+    loaded = load_bundle(d)
+    assert loaded.version == version and loaded.root == result.root and loaded.values == manifest["values"]
+    assert sorted(loaded.services()) == ["api", "db", "web-1"]
+    assert len(loaded.services()["db"]) == len({s for s in samples if s.service == "db"})
     # Rebuilding the same bundle is a no-op; a different one is refused unless asked for.
-    assert build(d, list(reversed(samples))) == root
+    assert build(d, list(reversed(samples)), version=version) == root
     with pytest.raises(BundleExistsError, match="already holds"):
-        build(d, samples[:-1])
+        build(d, samples[:-1], version=version)
     other = tmp_path / "b"
     shutil.copytree(d, other)
-    new_root = build(other, samples[:-1], overwrite=True)
+    new_root = build(other, samples[:-1], overwrite=True, version=version)
     assert new_root != root and verify_bundle(other, new_root).ok
 
 
-def test_root_is_independent_of_order_and_duplicates(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_root_is_independent_of_order_and_duplicates(tmp_path, version):
     samples = make_samples(seed=2)
     shuffled = samples * 2
     random.Random(3).shuffle(shuffled)
-    assert build(tmp_path / "a", samples) == build(tmp_path / "b", shuffled)
-    assert build(tmp_path / "c", samples, {"api": 1}) != build(tmp_path / "d", samples, {"api": 2})
+    assert build(tmp_path / "a", samples, version=version) == build(tmp_path / "b", shuffled, version=version)
+    assert build(tmp_path / "c", samples, {"api": 1}, version=version) != \
+        build(tmp_path / "d", samples, {"api": 2}, version=version)
 
 
-def test_empty_bundles(tmp_path):
-    root = build(tmp_path / "empty", [], values={})
+@pytest.mark.parametrize("version", [1, 2])
+def test_empty_bundles(tmp_path, version):
+    root = build(tmp_path / "empty", [], values={}, version=version)
     result = verify_bundle(tmp_path / "empty", root)
     assert result.ok and result.chunks == 0
-    # Only the header leaf: the root still pins agreement, period and values.
-    assert root.hex() == json.loads((tmp_path / "empty" / "manifest.json").read_text())["header_leaf"][2:]
-    one = build(tmp_path / "one", [Sample(START + 5, "api", Status.DOWN)])
+    # The root still pins agreement, period and values: the header leaf alone (v1), with the reasons leaf (v2).
+    manifest = json.loads((tmp_path / "empty" / "manifest.json").read_text())
+    head = bytes.fromhex(manifest["header_leaf"][2:])
+    assert root == (head if version == 1 else evidence.hash_pair(head, evidence.reasons_leaf([])))
+    one = build(tmp_path / "one", [Sample(START + 5, "api", Status.DOWN)], version=version)
     assert verify_bundle(tmp_path / "one").ok
     assert verify_proof(evidence.prove(tmp_path / "one", "api", START).leaf, proof(tmp_path / "one", "api", START), one)
 
 
 def test_proofs(bundle):
     d, root = bundle
-    manifest = json.loads((d / "manifest.json").read_text())
-    assert len(manifest["chunks"]) >= 10
-    for c in manifest["chunks"]:
-        leaf = bytes.fromhex(c["leaf"][2:])
-        siblings = proof(d, c["service"], c["hour_start"])
+    chunks = {(s.service, evidence._us(s.time) // evidence.HOUR_US * 3600) for s in bundle_samples(d)}
+    assert len(chunks) >= 10
+    if version_of(d) == 1:
+        manifest = json.loads((d / "manifest.json").read_text())
+        assert {(c["service"], c["hour_start"]) for c in manifest["chunks"]} == chunks
+    for service, hour in sorted(chunks):
+        p = evidence.prove(d, service, hour)
+        leaf, siblings = p.leaf, proof(d, service, hour)
+        assert p.root == root and p.siblings == siblings and p.to_json()["valid"]
         assert verify_proof(leaf, siblings, root)
         assert not verify_proof(bytes([leaf[0] ^ 1]) + leaf[1:], siblings, root)
         assert not verify_proof(leaf, siblings[:-1], root) or len(siblings) == 0
@@ -109,11 +136,15 @@ def test_proofs(bundle):
         proof(d, "api", START + 100 * 3600)
 
 
-def test_samples_outside_the_period_or_bad_ids_are_refused(tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_samples_outside_the_period_or_bad_ids_are_refused(tmp_path, version):
     with pytest.raises(EvidenceError, match="outside period"):
-        build(tmp_path / "x", [Sample(END, "api", Status.UP)])
-    with pytest.raises(EvidenceError, match="cannot name a chunk file"):
-        build(tmp_path / "x", [Sample(START, "../etc", Status.UP)])
+        build(tmp_path / "x", [Sample(END, "api", Status.UP)], version=version)
+    with pytest.raises(EvidenceError, match="cannot name a (chunk )?file"):
+        build(tmp_path / "x", [Sample(START, "../etc", Status.UP)], version=version)
+    if version == 2:
+        with pytest.raises(EvidenceError, match="latency_us"):
+            build(tmp_path / "x", [Sample(START, "api", Status.UP, 2 ** 32 / 1000)])
 
 
 def _files(d: Path):
@@ -146,25 +177,33 @@ def test_manifest_fields_are_pinned_by_the_root(bundle, tmp_path):
     result = verify_bundle(copy)
     assert any(f.file == "manifest.json" and "header_leaf" in f.message for f in result.findings)
     # Recomputing every hash to match does not help against the root that was signed.
-    m["header_leaf"] = "0x" + evidence.header_leaf(m["agreement"], 31337, 7, START, END, m["values"]).hex()
-    levels = evidence.tree_levels([bytes.fromhex(m["header_leaf"][2:])] +
-                                  [bytes.fromhex(c["leaf"][2:]) for c in m["chunks"]])
+    if version_of(d) == 1:
+        m["header_leaf"] = "0x" + evidence.header_leaf(m["agreement"], 31337, 7, START, END, m["values"]).hex()
+        levels = evidence.tree_levels([bytes.fromhex(m["header_leaf"][2:])] +
+                                      [bytes.fromhex(c["leaf"][2:]) for c in m["chunks"]])
+        (copy / "tree.json").write_bytes(
+            evidence.canonical_json({"levels": [["0x" + n.hex() for n in lv] for lv in levels]}))
+    else:
+        m["header_leaf"] = "0x" + evidence.header_leaf_v2(m["agreement"], 31337, 7, START, END, m["values"]).hex()
+        levels = evidence.tree_levels([bytes.fromhex(m[k][2:]) for k in ("header_leaf", "reasons_leaf")] +
+                                      [bytes.fromhex(e["service_root"][2:]) for e in m["services"]])
     m["root"] = "0x" + levels[-1][0].hex()
     (copy / "manifest.json").write_bytes(evidence.canonical_json(m))
-    (copy / "tree.json").write_bytes(evidence.canonical_json({"levels": [["0x" + n.hex() for n in lv] for lv in levels]}))
     assert verify_bundle(copy).ok
-    assert not verify_bundle(copy, root).ok
+    result = verify_bundle(copy, root)
+    assert not result.ok and any("expected root" in f.message for f in result.findings)
 
 
 def test_extra_and_missing_files(bundle, tmp_path):
     d, _ = bundle
     copy = tmp_path / "b"
     shutil.copytree(d, copy)
-    (copy / "chunks" / "api" / "notes.txt").write_text("hi")
-    victim = min((copy / "chunks" / "db").iterdir())
+    folder = "chunks/api" if version_of(d) == 1 else "samples"
+    (copy / folder / "notes.txt").write_text("hi")
+    victim = min((copy / "chunks" / "db").iterdir()) if version_of(d) == 1 else copy / "samples" / "db.bin"
     victim.unlink()
     files = {f.file for f in verify_bundle(copy).findings}
-    assert "chunks/api/notes.txt" in files and victim.relative_to(copy).as_posix() in files
+    assert f"{folder}/notes.txt" in files and victim.relative_to(copy).as_posix() in files
 
 
 def test_chunk_canonical_form():
@@ -172,6 +211,23 @@ def test_chunk_canonical_form():
     assert data == (b"time_us,status,latency_us,reason\n"
                     b"1000000,down,,\n"
                     b"1500000,up,250,a%2Cb %22c%22 %25%0A %C3%A9\n")
+
+
+def test_records_v2():
+    """The v2 record: time_us uint64, status uint8, latency_us uint32 (0xFFFFFFFF: none), reason uint32, big-endian."""
+    c = EvidenceColumns.from_samples([Sample(1.5, "api", Status.UP, 0.25, "b"), Sample(1.0, "api", Status.DOWN, None, "a"),
+                                      Sample(1.0, "api", Status.UP, None, "b"), Sample(1.0, "api", Status.UP, None, "b")])
+    assert evidence.records(c.canonical()).tobytes() == (
+        (1_000_000).to_bytes(8, "big") + b"\x00" + b"\xff" * 4 + (1).to_bytes(4, "big") +      # up before down
+        (1_000_000).to_bytes(8, "big") + b"\x01" + b"\xff" * 4 + (0).to_bytes(4, "big") +      # "a" is reason 0
+        (1_500_000).to_bytes(8, "big") + b"\x00" + (250).to_bytes(4, "big") + (1).to_bytes(4, "big"))
+    assert evidence.RECORD_SIZE == 17
+    # Leaves as docs/evidence.md spells them, from the raw bytes.
+    chunk = evidence.records(c.canonical()).tobytes()
+    leaf = evidence.keccak(b"smart-sla/evidence/v2/chunk\0api\0" + (0).to_bytes(8, "big") + evidence.keccak(chunk))
+    assert evidence._chunk_leaves("api", chunk, np.zeros(3, np.int64))[0] == [leaf]
+    assert evidence.reasons_leaf(["a", "é"]) == evidence.keccak(
+        b"smart-sla/evidence/v2/reasons\0" + b"\0\0\0\x01a" + b"\0\0\0\x02\xc3\xa9")
 
 
 def test_cli(bundle, tmp_path, capsys):
@@ -182,12 +238,19 @@ def test_cli(bundle, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["result"] == "PASS"
     copy = tmp_path / "b"
     shutil.copytree(d, copy)
-    chunk = min((copy / "chunks" / "web-1").iterdir())
-    chunk.write_bytes(chunk.read_bytes().replace(b",up,", b",down,", 1))
+    if version_of(d) == 1:
+        chunk = min((copy / "chunks" / "web-1").iterdir())
+        chunk.write_bytes(chunk.read_bytes().replace(b",up,", b",down,", 1))
+    else:
+        chunk = copy / "samples" / "web-1.bin"
+        raw = bytearray(chunk.read_bytes())
+        raw[8] ^= 1                       # the first record's status: up <-> down
+        chunk.write_bytes(bytes(raw))
     assert main(["evidence", "verify", str(copy), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["result"] == "FAIL"
-    assert any(f["file"] == f"chunks/web-1/{chunk.name}" and "hashes to" in f["message"] for f in out["findings"])
+    name = chunk.relative_to(copy).as_posix()
+    assert any(f["file"] == name and "hash" in f["message"] for f in out["findings"]), out["findings"]
     assert main(["evidence", "verify", str(tmp_path / "nope")]) == 2
     assert main(["evidence", "prove", str(d), "api", "2027-01-01T00:00Z", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -195,29 +258,40 @@ def test_cli(bundle, tmp_path, capsys):
     assert main(["evidence", "prove", str(d), "api", str(START + 1)]) == 2
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["api", "db"]), st.integers(0, 3 * 3600 * 1_000_000 - 1),
+ROWS = st.lists(st.tuples(st.sampled_from(["api", "db"]), st.integers(0, 3 * 3600 * 1_000_000 - 1),
                           st.sampled_from([Status.UP, Status.DOWN, Status.UNKNOWN]),
                           st.one_of(st.none(), st.integers(0, 10**7)),
-                          st.sampled_from(["", "200 in 3 ms", "a,b \"%\" é"])), max_size=60))
-def test_columns_build_the_same_bundle_as_samples(tmp_path_factory, rows):
-    """The fast column path must write exactly the bytes (and so the root) of the per-sample path."""
-    import numpy as np
+                          st.sampled_from(["", "200 in 3 ms", "a,b \"%\" é"])), max_size=60)
 
-    from oracle.evidence import build_bundle_columns
-    from oracle.periods import _CODE
 
-    start = 1_798_761_600
-    samples = [Sample(start + t / 1e6, s, st_, None if lat is None else lat / 1000, r) for s, t, st_, lat, r in rows]
-    reasons = sorted({r for *_, r in rows})
-    ids = ["api", "db"]
-    base = tmp_path_factory.mktemp("b")
-    root = build_bundle(base / "objects", AGREEMENT, 1, 0, start, start + 3 * 3600, samples, {"api": 1, "db": 2})
-    columns = build_bundle_columns(
-        base / "columns", AGREEMENT, 1, 0, start, start + 3 * 3600, ids,
-        np.array([ids.index(s) for s, *_ in rows], np.int64),
+def columns_of(rows, start, ids=("api", "db")):
+    reasons = sorted({r for *_, r in rows}, reverse=True)        # any order: canonical() sorts them
+    return EvidenceColumns(
+        tuple(ids), np.array([ids.index(s) for s, *_ in rows], np.int64),
         np.array([start * 1_000_000 + t for _, t, *_ in rows], np.int64),
         np.array([_CODE[st_] for _, _, st_, _, _ in rows], np.int8),
         np.array([-1 if lat is None else lat for *_, lat, _ in rows], np.int64),
-        np.array([reasons.index(r) for *_, r in rows], np.int64), reasons, {"api": 1, "db": 2})
+        np.array([reasons.index(r) for *_, r in rows], np.int64), tuple(reasons))
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=ROWS, version=st.sampled_from([1, 2]))
+def test_columns_build_the_same_bundle_as_samples(tmp_path_factory, rows, version):
+    """The fast column path must write exactly the bytes (and so the root) of the per-sample path."""
+    start = 1_798_761_600
+    samples = [Sample(start + t / 1e6, s, st_, None if lat is None else lat / 1000, r) for s, t, st_, lat, r in rows]
+    base = tmp_path_factory.mktemp("b")
+    root = build_bundle(base / "objects", AGREEMENT, 1, 0, start, start + 3 * 3600, samples, {"api": 1, "db": 2},
+                        version=version)
+    columns = build_bundle_columns(base / "columns", AGREEMENT, 1, 0, start, start + 3 * 3600, columns_of(rows, start),
+                                   {"api": 1, "db": 2}, version=version)
     assert columns == root
+    assert _files(base / "objects") == _files(base / "columns")
+    for name in _files(base / "objects"):
+        assert (base / "objects" / name).read_bytes() == (base / "columns" / name).read_bytes()
+    if version == 2:
+        assert evidence.evidence_root(AGREEMENT, 1, 0, start, start + 3 * 3600, columns_of(rows, start),
+                                      {"api": 1, "db": 2}) == root
+        assert verify_bundle(base / "columns", root).ok
+        # loading gives the samples back, once each
+        assert sorted(load_bundle(base / "columns").columns.samples()) == sorted(set(samples))
