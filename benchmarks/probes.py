@@ -2,7 +2,7 @@
 
     python -m benchmarks.probes [--duration 30] [--targets 10000] [--interval 60] [--quick]
 
-The oracle (this process) is pinned to CPU 0 and the local target (``tests/targets.py`` in a subprocess) to
+The oracle (this process) is pinned to CPU 0 and the local target (``python -m oracle.targets`` in a subprocess) to
 CPU 1, so "per core" means one core for the prober alone, and the target's CPU is reported separately.
 Everything is on loopback: a real network adds latency, not CPU, so these are CPU-bound ceilings.
 
@@ -30,9 +30,8 @@ from rich.table import Table
 
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.samples import Sample, Status
+from oracle.targets import SubprocessTarget
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from targets import SubprocessTarget
 
 TICK = os.sysconf("SC_CLK_TCK")
 

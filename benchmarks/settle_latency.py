@@ -30,12 +30,12 @@ from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
+from oracle.targets import HttpTarget
 from oracle.localnet import LocalNet
+from oracle.targets import HttpTarget
 from smartsla.agreement import PeriodState
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from targets import HttpTarget
 
 ORACLES = (1, 2, 3)
 

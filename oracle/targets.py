@@ -1,4 +1,4 @@
-"""Local HTTP and TCP targets with a scripted up/down schedule, for probe tests and benchmarks.
+"""Local HTTP and TCP targets with a scripted up/down schedule, for the demo, probe tests and benchmarks.
 
 In-process (a thread with its own event loop, so synchronous test code and ``asyncio.run`` both work)::
 
@@ -8,7 +8,7 @@ In-process (a thread with its own event loop, so synchronous test code and ``asy
 
 As a subprocess (prints its port on the first line of stdout, stops on SIGTERM/SIGINT)::
 
-    python tests/targets.py --http --schedule 0-2:up,2-4:down-503,4-:refuse
+    python -m oracle.targets --http --schedule 0-2:up,2-4:down-503,4-:refuse
 
 Everything binds 127.0.0.1. Modes:
 
@@ -339,7 +339,7 @@ def closed_port() -> int:
 
 
 class SubprocessTarget:
-    """``tests/targets.py`` in its own process, so its CPU is not the prober's (benchmarks)."""
+    """``python -m oracle.targets`` in its own process, so its CPU is not the prober's (benchmarks)."""
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(

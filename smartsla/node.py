@@ -92,8 +92,11 @@ def status(network_name: str = "development") -> NodeInfo | None:
     return info
 
 
-def start(network_name: str = "development", fresh: bool = False) -> tuple[NodeInfo, bool]:
-    """Start the node unless it runs already. Returns (info, started_now). ``fresh`` forgets the saved chain."""
+def start(network_name: str = "development", fresh: bool = False,
+          block_time: float | None = None) -> tuple[NodeInfo, bool]:
+    """Start the node unless it runs already. Returns (info, started_now). ``fresh`` forgets the saved chain.
+    ``block_time`` mines a block every so many seconds, so that chain time follows the clock without traffic
+    (oracle daemons decide from chain time when a period is over); by default blocks are mined per transaction."""
     cfg = node_settings(network_name)
     running = status(network_name)
     if running:
@@ -117,8 +120,9 @@ def start(network_name: str = "development", fresh: bool = False) -> tuple[NodeI
     args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--hardfork", cfg.get("hardfork", "cancun"),
             "--chain-id", str(chain_id), "--accounts", "2", "--state", str(state_file),
             "--state-interval", str(cfg.get("state_interval", 1)), "--preserve-historical-states"]
-    if cfg.get("block_time"):
-        args += ["--block-time", str(cfg["block_time"])]
+    block_time = block_time if block_time is not None else cfg.get("block_time")
+    if block_time:
+        args += ["--block-time", str(block_time)]
     with open(log_file, "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)  # its own session: it outlives this command

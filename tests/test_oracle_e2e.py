@@ -14,7 +14,7 @@ from oracle.localnet import LocalNet
 from oracle.server import ReportServer
 from smartsla import penalty
 from smartsla.agreement import PeriodState
-from targets import HttpTarget
+from oracle.targets import HttpTarget
 
 pytestmark = pytest.mark.anvil
 

@@ -1,4 +1,4 @@
-"""Probes, the control check and the scheduler, against the local targets of tests/targets.py (loopback only)."""
+"""Probes, the control check and the scheduler, against the local targets of oracle/targets.py (loopback only)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import time
 
 import pytest
-from targets import HttpTarget, SubprocessTarget, TcpTarget, closed_port, parse_schedule
+from oracle.targets import HttpTarget, SubprocessTarget, TcpTarget, closed_port, parse_schedule
 
 from oracle.probes import (
     ProbeConfigError,

@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from targets import closed_port
+from oracle.targets import closed_port
 
 from oracle.cli import main
 from oracle.prometheus import PrometheusError, chunks, parse_step, query_range_samples

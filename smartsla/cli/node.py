@@ -34,6 +34,9 @@ def register(sub) -> None:
         add_json_option(p)
         if name == "start":
             p.add_argument("--fresh", action="store_true", help="start a new, empty chain (the saved one is deleted)")
+            p.add_argument("--block-time", type=float, metavar="SECONDS",
+                           help="mine a block every SECONDS so chain time follows the clock (oracle daemons need "
+                                "it on an idle chain); default: a block per transaction")
         p.set_defaults(handler=handler)
 
 
@@ -41,12 +44,12 @@ def _describe(info: node.NodeInfo) -> dict:
     chain = Chain.connect(info.network)
     block = chain.w3.eth.get_block("latest")
     return {"network": info.network, "running": True, "pid": info.pid, "url": info.url, "chain_id": info.chain_id,
-            "block": block["number"], "block_time": block["timestamp"], "state_file": info.state_file,
+            "block": block["number"], "block_timestamp": block["timestamp"], "state_file": info.state_file,
             "log_file": info.log_file, "uptime_s": round(time.time() - info.started, 1)}
 
 
 def run_start(args: argparse.Namespace, ui: UI) -> int:
-    info, started = node.start(args.network, fresh=args.fresh)
+    info, started = node.start(args.network, fresh=args.fresh, block_time=args.block_time)
     described = _describe(info) | {"started": started}
     if args.json:
         ui.emit_json(described)
