@@ -30,7 +30,6 @@ from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
-from oracle.targets import HttpTarget
 from oracle.localnet import LocalNet
 from oracle.targets import HttpTarget
 from smartsla.agreement import PeriodState
