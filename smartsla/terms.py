@@ -53,6 +53,9 @@ __all__ = [
     "parse_value",
     "format_value",
     "canonical_json",
+    "canonical_yaml",
+    "ResolvedDocument",
+    "resolve_terms_document",
     "format_path",
     "schema",
     "ZERO_ADDRESS",
@@ -105,6 +108,13 @@ class TermsError(ValueError):
 
     ``str(err)`` reads ``terms.yaml: compensation.schedule[1].below: <what and how to fix>``.
     ``line``/``column`` (1-based) are set when the position in the YAML is known.
+
+    With ``extends``, ``source`` is the file that was loaded and ``path`` the key path in the
+    resolved document; ``origin`` is the file the value was written in and ``origin_path`` its key
+    path there (a service's index may differ). ``line``/``column`` are positions in ``origin``.
+    ``str(err)`` then ends with ``(written in corporate.yaml, line 12, as services[0].target)``
+    when the origin is another file or another key path. Both are ``None`` when the place is not
+    one file's (a mapping merged from several files) or not known.
     """
 
     def __init__(
@@ -115,16 +125,28 @@ class TermsError(ValueError):
         source: str | None = None,
         line: int | None = None,
         column: int | None = None,
+        origin: str | None = None,
+        origin_path: str | Sequence | None = None,
     ):
         self.path = path if isinstance(path, str) else format_path(path)
         self.message = message
         self.source = source
         self.line = line
         self.column = column
+        self.origin = origin
+        self.origin_path = origin_path if origin_path is None or isinstance(origin_path, str) else format_path(origin_path)
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return ": ".join(p for p in (self.source, self.path, self.message) if p)
+        text = ": ".join(p for p in (self.source, self.path, self.message) if p)
+        if self.origin is not None and (self.origin != self.source or self.origin_path != self.path):
+            where = f"written in {self.origin}"
+            if self.line is not None:
+                where += f", line {self.line}"
+            if self.origin_path and self.origin_path != self.path:
+                where += f", as {self.origin_path}"
+            text += f" ({where})"
+        return text
 
 
 # --------------------------------------------------------------------------- YAML
@@ -500,10 +522,13 @@ class Terms:
     compensation: Compensation
     oracles: Oracles
     maintenance: Maintenance
-    # The document as parsed, the basis of the document hash.
+    # The document as parsed, with its ``extends`` chain resolved: the basis of the document hash.
     document: dict = field(repr=False, compare=False, hash=False)
     source: str = field(default="<terms>", compare=False)
     measurement: Measurement = field(default_factory=Measurement)
+    # The files the document was resolved from, the base of the extends chain
+    # first and ``source`` last; just ``(source,)`` without extends.
+    sources: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def service_ids(self) -> tuple[str, ...]:
@@ -525,11 +550,18 @@ class Terms:
     def canonical_json(self) -> bytes:
         return canonical_json(self.document)
 
+    def canonical_yaml(self) -> str:
+        """The resolved document as one standalone YAML file (see :func:`canonical_yaml`)."""
+        return canonical_yaml(self.document)
+
     def document_hash(self) -> bytes:
-        """keccak256 of the canonical JSON of the document as written.
+        """keccak256 of the canonical JSON of the resolved document.
 
         Comments, key order and quoting style do not change it; values and
         keys do, including optional keys written out with their default.
+        With ``extends`` it is the hash of the resolved document (``extends``
+        gone), so files split differently that resolve to the same terms have
+        the same hash, and changing a parent changes it.
         """
         return keccak(self.canonical_json())
 
@@ -704,50 +736,465 @@ def format_value(objective: str, value: int) -> str:
 
 # ------------------------------------------------------------------------ loading
 
-def load_terms(path_or_text: str | os.PathLike | dict, *, source_name: str | None = None) -> Terms:
-    """Load and validate a terms file.
+def load_terms(
+    path_or_text: str | os.PathLike | dict,
+    *,
+    source_name: str | None = None,
+    base_dir: str | os.PathLike | None = None,
+) -> Terms:
+    """Load and validate a terms file, resolving its ``extends`` chain.
 
     A ``Path`` (or a string without a newline) is read as a file; a string
     containing a newline is YAML text; a dict is an already parsed document.
+    ``extends`` is relative to the folder of the file that says it; for YAML
+    text or a dict, to ``base_dir`` (default: the current directory).
+    The resolved document is validated and hashed (see docs/terms.md,
+    "Multi-level terms: extends"); ``Terms.sources`` names the files.
     """
+    resolved = resolve_terms_document(path_or_text, source_name=source_name, base_dir=base_dir)
+    return _parser_for(resolved).parse()
+
+
+def terms_from_document(
+    document: dict, *, source_name: str | None = None, base_dir: str | os.PathLike | None = None
+) -> Terms:
+    """Validate an already parsed document (e.g. from JSON); an ``extends`` in it is resolved."""
+    return load_terms(document, source_name=source_name, base_dir=base_dir)
+
+
+@dataclass(frozen=True)
+class ResolvedDocument:
+    """A terms document with its ``extends`` chain applied, not yet validated.
+
+    ``data`` is the plain document (dicts, lists, text, numbers; ``extends``,
+    ``remove:`` entries and ``null`` removals consumed), the one the document
+    hash covers. ``sources`` are the files it came from: the base of the chain
+    first, the file that was loaded last (just that file without extends).
+    ``load_terms`` validates it; ``canonical_yaml()`` renders it as one
+    standalone file with the same document hash.
+    """
+
+    data: Any
+    sources: tuple[str, ...]
+    _origins: "_Origins | None" = field(default=None, repr=False, compare=False)
+    _marks: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        """The file (or name) that was loaded: the last of ``sources``."""
+        return self.sources[-1]
+
+    def canonical_json(self) -> bytes:
+        return canonical_json(self.data)
+
+    def canonical_yaml(self) -> str:
+        return canonical_yaml(self.data)
+
+
+def resolve_terms_document(
+    path_or_text: str | os.PathLike | dict,
+    *,
+    source_name: str | None = None,
+    base_dir: str | os.PathLike | None = None,
+) -> ResolvedDocument:
+    """Read a terms file (or text, or a dict, as :func:`load_terms`) and apply its ``extends`` chain.
+
+    Raises :class:`TermsError` for unreadable or malformed files, a missing
+    parent (key path ``extends``), a loop in the chain (the files named) and
+    merge problems (a service without an id, a duplicate id, a ``remove:`` of
+    a service no parent has, a ``null`` removing a key no parent sets). The
+    result is not validated: call :func:`load_terms` for that.
+    """
+    doc, marks, label, folder, path = _read_document(path_or_text, source_name, base_dir)
+    return _Resolver().resolve(doc, marks, label, folder, path)
+
+
+def _read_document(path_or_text, source_name, base_dir) -> tuple[Any, dict, str, str, str | None]:
+    """(document, key-path marks, source label, folder its ``extends`` is relative to, file path or None)."""
+    folder = os.fspath(base_dir) if base_dir is not None else ""
     if isinstance(path_or_text, dict):
-        return terms_from_document(path_or_text, source_name=source_name)
+        return copy.deepcopy(path_or_text), {}, source_name or "<terms>", folder, None
     if isinstance(path_or_text, os.PathLike) or (
         isinstance(path_or_text, str) and "\n" not in path_or_text and not path_or_text.lstrip().startswith("{")
     ):
         path = os.fspath(path_or_text)
         source = source_name or path
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise TermsError("", f"cannot read the terms file: {exc.strerror or exc}", source=source) from None
-        except UnicodeDecodeError:
-            raise TermsError("", "the terms file is not UTF-8 text", source=source) from None
-    elif isinstance(path_or_text, str):
-        text = path_or_text
+        text = _read_file(path, source)
+        doc, marks = _parse_yaml(text, source)
+        return doc, marks, source, os.path.dirname(path) if base_dir is None else folder, path
+    if isinstance(path_or_text, str):
         source = source_name or "<terms>"
-    else:
-        raise TypeError(f"load_terms takes a path, YAML text or a dict, not {type(path_or_text).__name__}")
-    doc, marks = _parse_yaml(text, source)
-    return _Parser(doc, source, marks).parse()
+        doc, marks = _parse_yaml(path_or_text, source)
+        return doc, marks, source, folder, None
+    raise TypeError(f"load_terms takes a path, YAML text or a dict, not {type(path_or_text).__name__}")
 
 
-def terms_from_document(document: dict, *, source_name: str | None = None) -> Terms:
-    """Validate an already parsed document (e.g. from JSON)."""
-    return _Parser(copy.deepcopy(document), source_name or "<terms>", {}).parse()
+def _read_file(path: str, source: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise TermsError("", f"cannot read the terms file: {exc.strerror or exc}", source=source) from None
+    except UnicodeDecodeError:
+        raise TermsError("", "the terms file is not UTF-8 text", source=source) from None
+
+
+# ------------------------------------------------------------------------ extends
+
+EXTENDS = "extends"
+REMOVE = "remove"
+_MERGED = None  # a place written by several files has no single origin
+
+
+class _Node:
+    """Where each part of a document was written: ``origin`` is (file, key path in that file)."""
+
+    __slots__ = ("origin", "items")
+
+    def __init__(self, origin: tuple[str, tuple] | None, items: dict | list | None = None):
+        self.origin = origin
+        self.items = items
+
+    @classmethod
+    def of(cls, value: Any, file: str, path: tuple = ()) -> "_Node":
+        if isinstance(value, dict):
+            return cls((file, path), {k: cls.of(v, file, path + (k,)) for k, v in value.items()})
+        if isinstance(value, list):
+            return cls((file, path), [cls.of(v, file, path + (i,)) for i, v in enumerate(value)])
+        return cls((file, path))
+
+
+@dataclass
+class _Origins:
+    """Resolved key path -> where it was written; the marks of every file in the chain."""
+
+    where: dict            # resolved path -> (file, path in file) | None (merged)
+    marks: dict            # file -> {path in file: (line, column)}
+
+    def locate(self, parts: tuple) -> tuple[str | None, tuple | None]:
+        for k in range(len(parts), -1, -1):
+            if parts[:k] in self.where:
+                origin = self.where[parts[:k]]
+                if origin is _MERGED:
+                    return None, None
+                file, fpath = origin
+                return file, tuple(fpath) + tuple(parts[k:])
+        return None, None
+
+    def order_marks(self, sources: tuple[str, ...]) -> dict:
+        """Resolved path -> (file rank, line, column): reports the first problem of the base file first."""
+        rank = {s: i for i, s in enumerate(sources)}
+        out = {}
+        for parts, origin in self.where.items():
+            if origin is _MERGED:
+                continue
+            file, fpath = origin
+            line_col = self.marks.get(file, {}).get(tuple(fpath))
+            if line_col:
+                out[parts] = (rank.get(file, len(sources)),) + tuple(line_col)
+        return out
+
+
+@dataclass
+class _Layer:
+    label: str
+    doc: dict
+    marks: dict
+    folder: str
+
+
+class _Resolver:
+    def resolve(self, doc: Any, marks: dict, label: str, folder: str, path: str | None) -> ResolvedDocument:
+        if not isinstance(doc, dict) or EXTENDS not in doc:
+            return ResolvedDocument(doc, (label,), None, marks)
+        self.marks_by_file: dict[str, dict] = {label: marks}
+        layers = self.chain(_Layer(label, doc, marks, folder), path)   # the loaded file first
+        base = layers[-1]
+        self.check_services(base)
+        for service_path, entry in self.entries(base):
+            if isinstance(entry, dict) and REMOVE in entry:
+                raise self.file_error(
+                    base.label, service_path + (REMOVE,),
+                    "only removes a service inherited through extends, and this file extends nothing; "
+                    "delete the service instead",
+                )
+        value: Any = base.doc
+        node = _Node.of(value, base.label)
+        for layer in reversed(layers[:-1]):
+            self.check_services(layer)
+            self.parent_labels = ", ".join(x.label for x in layers[layers.index(layer) + 1:])
+            self.layer = layer
+            value, node = self.merge(value, node, layer.doc, _Node.of(layer.doc, layer.label), ())
+        where: dict = {}
+        self.flatten(value, node, (), where)
+        origins = _Origins(where, self.marks_by_file)
+        sources = tuple(x.label for x in reversed(layers))
+        return ResolvedDocument(copy.deepcopy(value), sources, origins, origins.order_marks(sources))
+
+    # -- the chain
+
+    def chain(self, top: _Layer, path: str | None) -> list[_Layer]:
+        layers = [top]
+        seen: dict[str, int] = {}
+        if path is not None:
+            seen[os.path.realpath(path)] = 0
+        layer = top
+        while EXTENDS in layer.doc:
+            ref = layer.doc.pop(EXTENDS)
+            if not isinstance(ref, str) or not ref.strip():
+                raise self.file_error(
+                    layer.label, (EXTENDS,),
+                    f"expected the path of the terms file this one extends, such as \"corporate.yaml\" "
+                    f"(relative to this file's folder), got {_describe(ref)}",
+                )
+            label = os.path.normpath(os.path.join(layer.folder, ref))
+            real = os.path.realpath(label)
+            if real in seen:
+                loop = [x.label for x in layers[seen[real]:]] + [label]
+                raise self.file_error(
+                    layer.label, (EXTENDS,),
+                    f"the extends chain loops: {' -> '.join(loop)}; a terms file cannot extend itself "
+                    "or a file that extends it, so remove one of these extends",
+                )
+            try:
+                with open(label, encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError as exc:
+                via = f" (reached through {' -> '.join(x.label for x in layers)})" if len(layers) > 1 else ""
+                raise self.file_error(
+                    layer.label, (EXTENDS,),
+                    f"cannot read {_describe(ref)} ({label}): {exc.strerror or exc}{via}; the path is relative "
+                    f"to the folder of the file that says extends",
+                ) from None
+            except UnicodeDecodeError:
+                raise self.file_error(layer.label, (EXTENDS,), f"{label} is not UTF-8 text") from None
+            doc, marks = _parse_yaml(text, label)
+            if not isinstance(doc, dict):
+                raise TermsError("", f"the top level must be a mapping of keys, got {_describe(doc)}", source=label)
+            self.marks_by_file[label] = marks
+            seen[real] = len(layers)
+            layer = _Layer(label, doc, marks, os.path.dirname(label))
+            layers.append(layer)
+        return layers
+
+    # -- errors
+
+    def file_error(self, file: str, parts: tuple, message: str) -> TermsError:
+        line_col = self.marks_by_file.get(file, {}).get(tuple(parts))
+        line, column = line_col if line_col else (None, None)
+        return TermsError(parts, message, source=file, line=line, column=column)
+
+    def node_error(self, node: _Node, extra: tuple, message: str) -> TermsError:
+        file, parts = node.origin
+        return self.file_error(file, tuple(parts) + extra, message)
+
+    # -- services
+
+    @staticmethod
+    def entries(layer: _Layer):
+        services = layer.doc.get("services")
+        if isinstance(services, list):
+            for i, entry in enumerate(services):
+                yield ("services", i), entry
+
+    def check_services(self, layer: _Layer) -> None:
+        """Services merge by id, so every file of a chain needs ids, unique in the file."""
+        seen: dict[str, int] = {}
+        for parts, entry in self.entries(layer):
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                what = "id" if isinstance(entry, dict) else ""
+                raise self.file_error(
+                    layer.label, parts + ((what,) if what else ()),
+                    "every service needs an id such as \"api\" when terms use extends: services merge by id",
+                )
+            sid = entry["id"]
+            if sid in seen:
+                raise self.file_error(
+                    layer.label, parts + ("id",),
+                    f"{_describe(sid)} is already used by services[{seen[sid]}] of this file; ids must be unique "
+                    "(a file that extends another changes an inherited service by writing its id once)",
+                )
+            seen[sid] = parts[1]
+
+    def merge_services(self, parent: list, pnode: _Node, child: list, cnode: _Node) -> tuple[list, _Node]:
+        inherited = {entry["id"]: i for i, entry in enumerate(parent)}
+        removed: set[str] = set()
+        merged: dict[str, tuple] = {}
+        added: list[tuple] = []
+        for j, entry in enumerate(child):
+            sid, node = entry["id"], cnode.items[j]
+            if REMOVE in entry:
+                if entry[REMOVE] is not True:
+                    raise self.node_error(
+                        node, (REMOVE,),
+                        f"{_describe(entry[REMOVE])} is not allowed; write remove: true to drop the inherited "
+                        "service, or delete this key",
+                    )
+                extra = [k for k in entry if k not in ("id", REMOVE)]
+                if extra:
+                    raise self.node_error(
+                        node, (extra[0],),
+                        "a service with remove: true takes only its id; delete this key, or the remove: true",
+                    )
+                if sid not in inherited:
+                    have = ", ".join(inherited) or "none"
+                    raise self.node_error(
+                        node, ("id",),
+                        f"remove: true, but no parent file has a service {_describe(sid)} "
+                        f"(inherited services: {have}); fix the id or delete this entry",
+                    )
+                removed.add(sid)
+            elif sid in inherited:
+                i = inherited[sid]
+                merged[sid] = self.merge(parent[i], pnode.items[i], entry, node, ("services", i))
+            else:
+                added.append((entry, node))
+        values, nodes = [], []
+        for i, entry in enumerate(parent):
+            if entry["id"] in removed:
+                continue
+            value, node = merged.get(entry["id"], (entry, pnode.items[i]))
+            values.append(value)
+            nodes.append(node)
+        for value, node in added:
+            values.append(value)
+            nodes.append(node)
+        return values, _Node(_MERGED, nodes)
+
+    # -- the merge
+
+    def merge(self, parent: Any, pnode: _Node, child: Any, cnode: _Node, path: tuple) -> tuple[Any, _Node]:
+        """``child`` over ``parent``: mappings key by key (``null`` removes a key), the top-level
+        ``services`` by id, everything else replaced by the child's value."""
+        if isinstance(parent, dict) and isinstance(child, dict):
+            values: dict = {}
+            nodes: dict = {}
+            for key, value in parent.items():
+                if key not in child:
+                    values[key], nodes[key] = value, pnode.items[key]
+                elif child[key] is not None:
+                    values[key], nodes[key] = self.merge(value, pnode.items[key], child[key], cnode.items[key],
+                                                         path + (key,))
+            for key, value in child.items():
+                if key in parent:
+                    continue
+                if value is None:
+                    raise self.node_error(
+                        cnode.items[key], (),
+                        f"null removes an inherited key, but no parent file ({self.parent_labels}) sets "
+                        f"{format_path(path + (key,))}; delete this line",
+                    )
+                values[key], nodes[key] = value, cnode.items[key]
+            return values, _Node(_MERGED, nodes)
+        if path == ("services",) and isinstance(parent, list) and isinstance(child, list):
+            return self.merge_services(parent, pnode, child, cnode)
+        return child, cnode
+
+    def flatten(self, value: Any, node: _Node, parts: tuple, where: dict) -> None:
+        where[parts] = node.origin
+        if isinstance(value, dict) and isinstance(node.items, dict):
+            for key, item in value.items():
+                self.flatten(item, node.items[key], parts + (key,), where)
+        elif isinstance(value, list) and isinstance(node.items, list):
+            for i, item in enumerate(value):
+                self.flatten(item, node.items[i], parts + (i,), where)
+
+
+def _parser_for(resolved: ResolvedDocument) -> "_Parser":
+    return _Parser(resolved.data, resolved.source, resolved._marks, resolved._origins, resolved.sources)
+
+
+# ------------------------------------------------------------------ canonical YAML
+
+class _FlowMap(dict):
+    pass
+
+
+class _FlowList(list):
+    pass
+
+
+class _CanonicalDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:  # no anchors: every value written out
+        return True
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        return super().increase_indent(flow, False)  # list items indented under their key
+
+
+# Text that YAML 1.1 readers or this module's loader would read as something
+# else than text (a number, a boolean, a time, null) is quoted.
+_CanonicalDumper.yaml_implicit_resolvers = {
+    ch: list(yaml.SafeDumper.yaml_implicit_resolvers.get(ch, [])) + list(_Loader.yaml_implicit_resolvers.get(ch, []))
+    for ch in set(yaml.SafeDumper.yaml_implicit_resolvers) | set(_Loader.yaml_implicit_resolvers)
+}
+_CanonicalDumper.add_representer(
+    _FlowMap, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True))
+_CanonicalDumper.add_representer(
+    _FlowList, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True))
+_CanonicalDumper.add_representer(
+    dict, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=False))
+_CanonicalDumper.add_representer(
+    list, lambda d, data: d.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=False))
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def _canonical_shape(value: Any, sch: dict | None, in_list: bool = False) -> Any:
+    sch = _resolve(sch) if isinstance(sch, dict) else {}
+    if isinstance(value, dict):
+        known = list(sch.get("properties", {}))
+        keys = [k for k in known if k in value] + sorted(k for k in value if k not in known)
+        out = {k: _canonical_shape(value[k], sch.get("properties", {}).get(k)) for k in keys}
+        if in_list and out and all(_is_scalar(v) for v in out.values()):
+            return _FlowMap(out)
+        return out
+    if isinstance(value, list):
+        items = [_canonical_shape(v, sch.get("items"), True) for v in value]
+        if items and all(_is_scalar(v) for v in items):
+            return _FlowList(items)
+        return items
+    return value
+
+
+def canonical_yaml(document: Any) -> str:
+    """One deterministic YAML rendering of a (resolved) document.
+
+    Keys in the order of docs/terms.md and the schema (agreement, provider,
+    customer, payment, periods, services, compensation, oracles, maintenance,
+    measurement; unknown keys after, sorted); lists of plain values and
+    mappings of plain values inside lists (tiers, simple services) on one
+    line; text that could read as a number, boolean or time quoted. Loading
+    it gives the same document, so the same document hash: it is the
+    standalone form of terms written with ``extends``.
+    """
+    shaped = _canonical_shape(document, schema())
+    return yaml.dump(shaped, Dumper=_CanonicalDumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False, width=1_000_000, indent=2)
 
 
 class _Parser:
-    def __init__(self, doc: Any, source: str, marks: dict):
+    def __init__(self, doc: Any, source: str, marks: dict, origins: _Origins | None = None,
+                 sources: tuple[str, ...] = ()):
         self.doc = doc
         self.source = source
         self.marks = marks
+        self.origins = origins
+        self.sources = sources or (source,)
 
     def error(self, parts: tuple, message: str) -> TermsError:
-        line_col = self.marks.get(tuple(parts))
+        parts = tuple(parts)
+        if self.origins is None:
+            line_col = self.marks.get(parts)
+            line, column = line_col if line_col else (None, None)
+            return TermsError(parts, message, source=self.source, line=line, column=column)
+        file, fpath = self.origins.locate(parts)
+        line_col = self.origins.marks.get(file, {}).get(fpath) if file is not None else None
         line, column = line_col if line_col else (None, None)
-        return TermsError(parts, message, source=self.source, line=line, column=column)
+        return TermsError(parts, message, source=self.source, line=line, column=column,
+                          origin=file, origin_path=fpath)
 
     def unit(self, parts: tuple, fn, *args, **kwargs):
         try:
@@ -790,6 +1237,7 @@ class _Parser:
             document=doc,
             source=self.source,
             measurement=measurement,
+            sources=self.sources,
         )
 
     # -- pieces
