@@ -24,7 +24,7 @@ from smartsla.chain import Chain
 from smartsla.terms import Terms, load_terms
 
 from .config import OracleConfig
-from .evidence import build_bundle
+from .evidence import EvidenceColumns, build_bundle_columns
 from .periods import compute_periods
 from .probes import Prober, ProbeSpec, Scheduler
 from .samples import Sample, Status
@@ -200,15 +200,18 @@ class OracleDaemon:
                 continue
             self.report_and_settle(watched, index)
 
-    def period_samples(self, watched: Watched, index: int, lookback: int = 0) -> list[Sample]:
-        start = watched.agreement.period_start(max(0, index - lookback))
-        end = watched.agreement.period_end(index)
-        samples = []
-        for service in watched.terms.services:
-            key = sample_key(watched.agreement.address, service.id)
-            samples.extend(Sample(s.time, service.id, s.status, s.latency_ms, s.reason)
-                           for s in self.store.samples(key, start, end))
-        return samples
+    def period_columns(self, watched: Watched, index: int) -> EvidenceColumns:
+        """The samples the period's values depend on, as columns straight from the store (service index =
+        position in the terms, canonical order): the period itself and, per service, the end of the previous
+        period from its last ``up`` sample on, so that an outage running across the boundary counts from its
+        first failed sample (only an ``up`` breaks a run, so nothing before it matters)."""
+        agreement = watched.agreement
+        start, end = agreement.period_start(index), agreement.period_end(index)
+        previous = agreement.period_start(max(0, index - 1))
+        keys = [sample_key(agreement.address, s.id) for s in watched.terms.services]
+        starts = [self.store.last_up_before(key, start, previous) if start > previous else None for key in keys]
+        starts = [previous if t is None else t for t in starts]
+        return self.store.columns(keys, starts, end).with_service_ids(watched.terms.service_ids)
 
     def report_and_settle(self, watched: Watched, index: int) -> None:
         agreement = watched.agreement
@@ -264,17 +267,19 @@ class OracleDaemon:
         return SignedReport(values, root, signature, signer)
 
     def measure(self, watched: Watched, index: int) -> tuple[list[int], bytes]:
-        """The period's values from this oracle's samples, and the root of the evidence bundle it writes."""
+        """The period's values from this oracle's samples, and the root of the evidence bundle it writes.
+
+        Columns all the way (store -> compute_periods -> evidence): no Python object per sample."""
         agreement = watched.agreement
-        samples = self.period_samples(watched, index)
-        # An outage that began in the previous period counts from its first failed sample: include that period.
-        context = self.period_samples(watched, index, lookback=1)
-        results = compute_periods(watched.terms, context, agreement.maintenance_windows(), start=watched.start)
+        start, end = agreement.period_start(index), agreement.period_end(index)
+        context = self.period_columns(watched, index)
+        results = compute_periods(watched.terms, context.sample_columns(), agreement.maintenance_windows(),
+                                  start=watched.start)
         ppm = results[index].ppm
         values = [ppm[s.id] for s in watched.terms.services]
         bundle = Path(self.config.evidence_dir) / agreement.address / f"period-{index}"
-        root = build_bundle(bundle, agreement.address, self.chain_id, index, agreement.period_start(index),
-                            agreement.period_end(index), samples, dict(zip(watched.terms.service_ids, values)))
+        root = build_bundle_columns(bundle, agreement.address, self.chain_id, index, start, end,
+                                    context.between(start, end), dict(zip(watched.terms.service_ids, values)))
         return values, root
 
     # ------------------------------------------------------------ serving

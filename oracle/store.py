@@ -19,11 +19,14 @@ import os
 import re
 import sqlite3
 import time as _time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
+import numpy as np
+
+from .evidence import EvidenceColumns
 from .samples import Sample, Status
 
 SUBMISSION_STATUSES = ("sent", "settled", "already-settled", "failed")
@@ -315,6 +318,54 @@ class Store:
         for service_, t, status, latency, reason in self._db.execute(sql, params).fetchall():
             yield Sample(time=t / 1_000_000, service=service_, status=Status(status),
                          latency_ms=None if latency is None else latency / 1000, reason=reason)
+
+    def columns(self, services: Sequence[str], start: float | Sequence[float] | None = None,
+                end: float | None = None) -> EvidenceColumns:
+        """The samples of ``services`` with ``start <= time < end`` as numpy columns, in the evidence's
+        canonical order: by service (in the order given), time, status (up, down, unknown), latency (none
+        last), reason. Service index ``i`` is ``services[i]``. ``start`` may be one time per service.
+
+        No Python object per sample: SQLite walks the (service, time_us) index, and the rows become
+        arrays; one read transaction, so all services come from the same snapshot.
+        """
+        starts = list(start) if isinstance(start, Sequence) else [start] * len(services)
+        if len(starts) != len(services):
+            raise ValueError(f"{len(starts)} start times for {len(services)} services")
+        sql = ("SELECT time_us, CASE status WHEN 'up' THEN 0 WHEN 'down' THEN 1 ELSE 2 END, "
+               "ifnull(latency_us, -1), reason FROM samples "
+               "WHERE service = ? AND time_us >= ? AND time_us < ? ORDER BY time_us")
+        hi = _to_us(end) if end is not None else 2 ** 63 - 1
+        db = self._db
+        reasons: dict[str, int] = {}
+        cols: list[list[np.ndarray]] = [[], [], [], [], []]
+        db.execute("BEGIN")
+        try:
+            for i, (service, lo) in enumerate(zip(services, starts)):
+                rows = db.execute(sql, (service, -2 ** 63 if lo is None else _to_us(lo), hi)).fetchall()
+                if not rows:
+                    continue
+                n = len(rows)
+                t, status, latency, reason = zip(*rows)
+                del rows
+                cols[0].append(np.full(n, i, np.int64))
+                cols[1].append(np.fromiter(t, np.int64, n))
+                cols[2].append(np.fromiter(status, np.int8, n))
+                cols[3].append(np.fromiter(latency, np.int64, n))
+                cols[4].append(np.fromiter(map(lambda r, add=reasons.setdefault: add(r, len(reasons)), reason),
+                                           np.int64, n))
+        finally:
+            db.execute("COMMIT")
+        dtypes = (np.int64, np.int64, np.int8, np.int64, np.int64)
+        arrays = [np.concatenate(c) if c else np.zeros(0, d) for c, d in zip(cols, dtypes)]
+        return EvidenceColumns(tuple(services), *arrays[:4], arrays[4], tuple(reasons)).canonical()
+
+    def last_up_before(self, service: str, before: float, not_before: float | None = None) -> float | None:
+        """Time of the service's last ``up`` sample with ``not_before <= time < before``, or None."""
+        row = self._db.execute(
+            "SELECT time_us FROM samples WHERE service = ? AND status = 'up' AND time_us >= ? AND time_us < ? "
+            "ORDER BY time_us DESC LIMIT 1",
+            (service, -2 ** 63 if not_before is None else _to_us(not_before), _to_us(before))).fetchone()
+        return None if row is None else row[0] / 1_000_000
 
     def services(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT service FROM samples ORDER BY service")]

@@ -260,3 +260,76 @@ def test_incidents_cover_every_slice(tmp_path):
     f.write_text("api,300,200\n")
     with pytest.raises(ImportFormatError, match=rf"{f}:1: end 200 is not after start 300"):
         read_incidents_csv(f)
+
+
+# ------------------------------------------------------------------ columns: the daemon's path
+
+def test_columns_are_canonical_and_per_service(tmp_path):
+    with Store(tmp_path / "o.db") as store:
+        store.append([sample(10.0, status=Status.DOWN, latency=None, reason="timeout"), sample(10.0),
+                      sample(5.0, "db", reason="b"), sample(30.0), sample(40.0, "other")])
+        cols = store.columns(["db", "api", "missing"], start=1.0, end=35.0)
+        assert cols.service_ids == ("db", "api", "missing")
+        assert cols.service.tolist() == [0, 1, 1, 1]
+        # equal times: up before down, as the period maths and the evidence order them
+        assert cols.time_us.tolist() == [5_000_000, 10_000_000, 10_000_000, 30_000_000]
+        assert cols.status.tolist() == [0, 0, 1, 0]
+        assert cols.latency_us.tolist() == [12_500, 12_500, -1, 12_500]
+        assert [cols.reasons[r] for r in cols.reason.tolist()] == ["b", "200", "timeout", "200"]
+        assert list(cols.reasons) == sorted(cols.reasons)
+        # one start per service
+        assert store.columns(["db", "api"], start=[6.0, 10.0]).time_us.tolist() == [10_000_000, 10_000_000,
+                                                                                     30_000_000]
+        assert len(store.columns(["api"], start=50.0)) == 0
+        assert store.last_up_before("api", 30.0) == 10.0
+        assert store.last_up_before("api", 30.0, not_before=11.0) is None
+
+
+def _terms(down_after):
+    from smartsla.terms import load_terms
+
+    return load_terms(f"""\
+agreement: a
+provider: provider
+customer: customer
+payment: {{token: ETH, fee: "1"}}
+periods: {{start: 0, length: 10m, count: 3}}
+services: [{{id: api, target: '99%'}}, {{id: db, target: '99%'}}]
+compensation: {{schedule: [{{below: "99%", credit: "10%"}}]}}
+oracles: {{members: [o1], quorum: 1, deadline: 1d, fallback: no-credit}}
+measurement: {{slice: 1m, down_after: {down_after}, gaps: exclude}}
+""")
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["api", "db"]), st.integers(0, 1800 * 1000).map(lambda ms: ms / 1000),
+                               st.sampled_from(list(Status)), st.none() | st.integers(0, 10**6).map(lambda us: us / 1000),
+                               st.sampled_from(["", "200 in 3 ms", "timeout", "é,%"])), max_size=80),
+       down_after=st.integers(1, 3), index=st.integers(0, 2))
+def test_store_columns_give_the_values_and_root_of_the_object_path(tmp_path_factory, rows, down_after, index):
+    """What the daemon does (store -> columns -> compute_periods -> evidence root, with the previous period read
+    only from each service's last up sample) equals the object path (Sample objects of both periods ->
+    compute_periods; the period's Sample objects -> build_bundle)."""
+    from oracle.evidence import build_bundle, build_bundle_columns, evidence_root, verify_bundle
+    from oracle.periods import compute_periods
+
+    terms = _terms(down_after)
+    samples = [Sample(t, s, status, lat, r) for s, t, status, lat, r in rows]
+    start, end, previous = index * 600, (index + 1) * 600, max(0, index - 1) * 600
+    base = tmp_path_factory.mktemp("c")
+    with Store(base / "o.db") as store:
+        store.append(samples)
+        stored = list(store.samples())          # the store keeps microseconds: compare with what it holds
+        starts = [store.last_up_before(sid, start, previous) if start > previous else None for sid in ("api", "db")]
+        context = store.columns(["api", "db"], [previous if t is None else t for t in starts], end)
+    objects = [s for s in stored if previous <= s.time < end]
+    expected = compute_periods(terms, objects, start=0)[index]
+    got = compute_periods(terms, context.sample_columns(), start=0)[index]
+    assert got == expected
+    values = {sid: c.ppm for sid, c in got.services.items()}
+    period = [s for s in stored if start <= s.time < end]
+    root = build_bundle(base / "objects", AGREEMENT, 1, index, start, end, period, values)
+    columns = context.between(start, end)
+    assert evidence_root(AGREEMENT, 1, index, start, end, columns, values) == root
+    assert build_bundle_columns(base / "columns", AGREEMENT, 1, index, start, end, columns, values) == root
+    assert verify_bundle(base / "columns", root).ok
