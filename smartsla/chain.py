@@ -76,9 +76,12 @@ class AnvilProcess:
     @classmethod
     def start(cls, binary: str | None = None, hardfork: str = "cancun", chain_id: int = 31337,
               port: int | None = None, state_file: str | Path | None = None,
-              block_time: float | None = None) -> "AnvilProcess":
+              block_time: float | None = None, fork_url: str | None = None, fork_block: int | None = None,
+              extra_args: tuple[str, ...] = ()) -> "AnvilProcess":
         """Start anvil on 127.0.0.1 (on ``port``, or a free one). With ``state_file`` the chain is loaded from it
-        if it exists and written back to it when anvil stops, so a node can be stopped and brought back."""
+        if it exists and written back to it when anvil stops, so a node can be stopped and brought back. With
+        ``fork_url`` it forks that chain at ``fork_block`` (the audit's replay); ``extra_args`` go to anvil as
+        they are."""
         binary = binary or str(project_root() / network("anvil")["binary"])
         if not Path(binary).exists() and not shutil.which(binary):
             raise ChainError(f"anvil not found at {binary}: run `npm ci` in the project root")
@@ -90,6 +93,11 @@ class AnvilProcess:
             extra += ["--dump-state", str(state_file)]
             if Path(state_file).exists():
                 extra += ["--load-state", str(state_file)]
+        if fork_url is not None:
+            extra += ["--fork-url", fork_url]
+            if fork_block is not None:
+                extra += ["--fork-block-number", str(int(fork_block))]
+        extra += list(extra_args)
         last_error: Exception | None = None
         for _ in range(1 if port else 5):  # a free port can be taken between our probe and anvil's bind
             chosen = port or _free_port()
