@@ -980,7 +980,11 @@ class _Resolver:
     # -- errors
 
     def file_error(self, file: str, parts: tuple, message: str) -> TermsError:
-        line_col = self.marks_by_file.get(file, {}).get(tuple(parts))
+        marks = self.marks_by_file.get(file, {})
+        at = tuple(parts)
+        while at and at not in marks:  # a missing key: the line of the mapping that lacks it
+            at = at[:-1]
+        line_col = marks.get(at)
         line, column = line_col if line_col else (None, None)
         return TermsError(parts, message, source=file, line=line, column=column)
 
@@ -1120,6 +1124,15 @@ class _CanonicalDumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         return super().increase_indent(flow, False)  # list items indented under their key
+
+    def analyze_scalar(self, scalar: str):
+        # PyYAML writes these line breaks raw outside double quotes, and reading
+        # them back folds them; double quotes escape them.
+        analysis = super().analyze_scalar(scalar)
+        if any(ch in scalar for ch in "\x85\u2028\u2029"):
+            analysis.allow_flow_plain = analysis.allow_block_plain = False
+            analysis.allow_single_quoted = analysis.allow_block = False
+        return analysis
 
 
 # Text that YAML 1.1 readers or this module's loader would read as something
