@@ -1,58 +1,66 @@
-"""A whole period report at full size: the period maths plus the evidence bundle and its root.
+"""A whole period report at full size: the period maths plus the evidence root, and the bundle written.
 
-    python -m benchmarks.period_report [--services 100] [--days 30] [--every 30] [--evidence-services N]
+    python -m benchmarks.period_report [--services 100] [--days 30] [--every 30] [--repeat 3]
+                                       [--store-services 10] [--markdown PATH]
 
 The requirement: "Period report for 100 services x 30 days x 30 s samples (8.64 million samples), evidence
 root included: <= 5 s, with peak memory stated." The samples are those of ``benchmarks.periods`` (~1% failing
 in bursts, some unknown, probes drifting by up to a second) with a latency and a reason on every sample as
-the prober writes them ("200 in 12 ms", "HTTP 503", "control check failed").
+the prober writes them ("200 in 12 ms", "HTTP 503", "control check failed"), held as
+:class:`oracle.evidence.EvidenceColumns` in the order ``Store.columns`` hands them out (by service, then time).
 
-Steps, each timed on its own (wall clock, one run):
+Steps, each timed on its own (wall clock, median of ``--repeat`` runs, all at full size):
 
-* ``compute_periods`` from columns, as in ``benchmarks.periods``;
-* the evidence root alone with ``oracle.evidence``'s pieces (``chunk_bytes``, ``chunk_leaf``, ``tree_levels``),
-  in memory, nothing written: grouping by (service, hour), the canonical chunks, hashing, the tree;
-* ``build_bundle`` into a temporary directory on the same file system as the working directory: the same
-  work plus the manifest, tree.json and one file per service and hour, each fsynced (72,000 chunk files for
-  100 services x 720 hours).
+* ``compute_periods`` from those columns (their order is checked, not trusted, and they are not sorted again);
+* ``evidence_root``: the v2 root in memory (canonical order check, 17-byte records, keccak of every
+  (service, hour) chunk, the service trees and the root), nothing written;
+* ``build_bundle_columns``: the same plus writing the bundle (one file per service and the manifest) into a
+  temporary directory and making it durable (syncfs, directory fsyncs, rename);
+* for information, not part of the report: ``verify_bundle`` of that bundle; sorting columns that arrive in
+  time order rather than by service; and ``Store.columns`` (reading the samples from SQLite), measured on a
+  store of ``--store-services`` services and extrapolated linearly (the table says so).
 
-The evidence functions take :class:`oracle.samples.Sample` objects, so the objects are created first (not
-timed; its time and memory are printed). Peak memory is the process's resident set size sampled every 5 ms
-while a step runs, minus the resident set before it ("added"), and the process's maximum RSS overall.
-
-``--evidence-services N`` runs the evidence steps on the first N services only (``make bench`` uses it to
-keep its run short; the work is per (service, hour) chunk, so the time scales linearly, and the table says
-what was measured and what is extrapolated).
+Peak memory is the process's resident set size sampled every 5 ms while a step runs, minus the resident set
+before it ("added"; the largest of the runs), and the process's maximum RSS overall (which includes the
+8.64 million input samples held in memory).
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
 import resource
+import statistics
 import sys
 import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import machine
 from benchmarks.periods import START, make_columns, make_terms
 from oracle import evidence
+from oracle.evidence import EvidenceColumns
 from oracle.periods import compute_periods
 from oracle.samples import Sample, Status
+from oracle.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 REQUIRED_SECONDS = 5.0
+AGREEMENT = "0x" + "ab" * 20
+
+STEP_COMPUTE = "compute_periods (columns)"
+STEP_ROOT = "evidence root, v2 (in memory)"
+STEP_BUNDLE = "build_bundle_columns, v2 (files written, durable)"
+STEP_VERIFY = "verify_bundle (information)"
+STEP_SORT = "columns in arrival order -> canonical (information)"
+STEP_STORE = "Store.columns from SQLite (information)"
 
 
 def rss() -> int:
@@ -64,10 +72,13 @@ def rss() -> int:
 class Step:
     name: str
     samples: int
-    seconds: float
-    peak_added: int          # bytes above the RSS at the step's start
-    note: str = ""
-    scale: float = 1.0       # full-size samples / measured samples
+    runs: list[float] = field(default_factory=list)
+    peak_added: int = 0          # bytes above the RSS at the step's start, largest over the runs
+    scale: float = 1.0           # full-size samples / measured samples
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(self.runs)
 
     @property
     def full_seconds(self) -> float:
@@ -75,7 +86,7 @@ class Step:
 
 
 @contextmanager
-def measured(steps: list[Step], name: str, samples: int, scale: float = 1.0, note: str = ""):
+def measured(step: Step):
     base = peak = rss()
     done = threading.Event()
 
@@ -93,45 +104,40 @@ def measured(steps: list[Step], name: str, samples: int, scale: float = 1.0, not
         seconds = time.perf_counter() - t0
         done.set()
         watcher.join()
-        steps.append(Step(name, samples, seconds, max(peak, rss()) - base, note, scale))
+        step.runs.append(seconds)
+        step.peak_added = max(step.peak_added, max(peak, rss()) - base)
 
 
-def make_samples(cols, services: int, seed: int = 2) -> list[Sample]:
-    """Sample objects for the first ``services`` services, with the prober's latency and reason."""
+REASONS = ("HTTP 503", "control check failed") + tuple(f"200 in {ms} ms" for ms in range(200))
+
+
+def make_evidence_columns(services: int, days: int, every: int, seed: int = 2) -> EvidenceColumns:
+    """The benchmark's samples with the prober's latency and reason, ordered by (service, time) as the store
+    hands them out."""
+    cols = make_columns(services, days, every)
+    order = np.lexsort((cols.status, cols.time, cols.service))
     rng = np.random.default_rng(seed)
-    keep = cols.service < services
-    svc, t, status = cols.service[keep], cols.time[keep], cols.status[keep]
-    latency = np.round(rng.gamma(4.0, 3.0, len(t)), 3)  # ms, around 12 ms
-    of = {0: Status.UP, 1: Status.DOWN, 2: Status.UNKNOWN}
-    ids = [f"s{i}" for i in range(services)]
-    return [Sample(tt, ids[s], of[c], lat if c == 0 else None,
-                   f"200 in {lat:.0f} ms" if c == 0 else ("HTTP 503" if c == 1 else "control check failed"))
-            for s, tt, c, lat in zip(svc.tolist(), t.tolist(), status.tolist(), latency.tolist())]
+    n = len(order)
+    status = cols.status[order]
+    latency = np.where(status == 0, np.round(rng.gamma(4.0, 3.0, n) * 1000), -1).astype(np.int64)  # ~12 ms
+    reason = np.where(status == 1, 0, np.where(status == 2, 1, 2 + np.minimum(latency // 1000, 199)))
+    ids = tuple(f"s{i}" for i in range(services))
+    ev = EvidenceColumns(ids, cols.service[order], np.round(cols.time[order] * 1_000_000).astype(np.int64), status,
+                         latency, reason.astype(np.int64), REASONS)
+    return ev
 
 
-def root_only(samples: list[Sample], head: bytes) -> bytes:
-    """The root from oracle.evidence's own pieces, the way build_bundle computes it, without any file."""
-    chunks: dict[tuple[str, int], list[Sample]] = {}
-    for s in samples:
-        chunks.setdefault((s.service, evidence._us(s.time) // evidence.HOUR_US * evidence.HOUR), []).append(s)
-    leaves = [head]
-    for service, hour_start in sorted(chunks):
-        data = evidence.chunk_bytes(chunks[(service, hour_start)])
-        leaves.append(evidence.chunk_leaf(service, hour_start, evidence.keccak(data)))
-    return evidence.tree_levels(leaves)[-1][0]
-
-
-def root_from_columns(cols, services: int, head: bytes) -> bytes:
-    """The root by the column path the daemon is meant to use (oracle.evidence.chunks_from_columns), all in memory.
-    Latencies and reasons are simplified to "none" and one reason per status: the column formatter's cost does not
-    depend on their text."""
-    ids = [f"s{i}" for i in range(services)]
-    t_us = np.round(cols.time * 1_000_000).astype(np.int64)
-    lat = np.full(len(t_us), -1, np.int64)
-    chunks = evidence.chunks_from_columns(ids, cols.service, t_us, cols.status.astype(np.int64), lat,
-                                          cols.status.astype(np.int64), ["ok", "HTTP 503", "control check failed"])
-    leaves = [head] + [evidence.chunk_leaf(svc, hour, evidence.keccak(data)) for (svc, hour), data in sorted(chunks.items())]
-    return evidence.tree_levels(leaves)[-1][0]
+def make_store(path: Path, columns: EvidenceColumns, services: int) -> int:
+    """A store holding the first ``services`` services' samples (keys as the daemon names them)."""
+    part = columns.take(columns.service < services)
+    with Store(path) as store:
+        samples = [Sample(t / 1_000_000, f"{AGREEMENT}:s{s}", Status(evidence.STATUS_NAMES[c]),
+                          None if lat < 0 else lat / 1000, REASONS[r])
+                   for s, t, c, lat, r in zip(part.service.tolist(), part.time_us.tolist(), part.status.tolist(),
+                                              part.latency_us.tolist(), part.reason.tolist())]
+        for i in range(0, len(samples), 200_000):
+            store.append(samples[i:i + 200_000])
+    return len(part)
 
 
 def file_system(path: str) -> str:
@@ -150,98 +156,97 @@ def mib(n: int) -> str:
     return f"{n / 2**20:,.0f}"
 
 
-def run(args) -> tuple[list[Step], dict]:
-    console = Console(stderr=True)
-    full = args.services * args.days * 86_400 // args.every
+def run(args, console: Console) -> tuple[list[Step], dict]:
     terms = make_terms(args.services, args.days)
-    cols = make_columns(args.services, args.days, args.every)
+    with console.status("generating the samples (not timed)"):
+        columns = make_evidence_columns(args.services, args.days, args.every)
+    full = len(columns)
     windows = [(START + 86_400 * d + 7_200, START + 86_400 * d + 9_000) for d in range(0, args.days, 7)]
-    steps: list[Step] = []
-    info: dict = {"samples": full, "dir_fs": file_system(str(Path(args.tmpdir or tempfile.gettempdir()).resolve()))}
+    period_end = START + args.days * 86_400
+    tmpdir = Path(args.tmpdir or tempfile.gettempdir()).resolve()
+    info: dict = {"samples": full, "dir_fs": file_system(str(tmpdir)), "loads": []}
+    steps = {name: Step(name, full) for name in (STEP_COMPUTE, STEP_ROOT, STEP_BUNDLE, STEP_VERIFY, STEP_SORT)}
+    roots = set()
+    for i in range(args.repeat):
+        info["loads"].append(" ".join(f"{x:.2f}" for x in os.getloadavg()))
+        with console.status(f"run {i + 1}/{args.repeat}: compute_periods"), measured(steps[STEP_COMPUTE]):
+            (result,) = compute_periods(terms, columns.sample_columns(), windows)
+        values = {sid: c.ppm for sid, c in result.services.items()}
+        with console.status(f"run {i + 1}/{args.repeat}: evidence root"), measured(steps[STEP_ROOT]):
+            roots.add(evidence.evidence_root(AGREEMENT, 31337, 0, START, period_end, columns, values))
+        with tempfile.TemporaryDirectory(prefix="period-report-", dir=tmpdir) as tmp:
+            bundle = Path(tmp) / "period-0"
+            with console.status(f"run {i + 1}/{args.repeat}: writing the bundle"), measured(steps[STEP_BUNDLE]):
+                roots.add(evidence.build_bundle_columns(bundle, AGREEMENT, 31337, 0, START, period_end, columns,
+                                                        values))
+            info["files"] = sum(len(f) for _, _, f in os.walk(bundle))
+            info["bundle_bytes"] = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+            with console.status(f"run {i + 1}/{args.repeat}: verifying the bundle"), measured(steps[STEP_VERIFY]):
+                verified = evidence.verify_bundle(bundle)
+            if not verified.ok:
+                raise SystemExit(f"the bundle does not verify: {verified.findings[:3]}")
+            roots.add(bytes.fromhex(verified.root[2:]))
+        shuffled = columns.take(np.argsort(columns.time_us, kind="stable"))
+        with console.status(f"run {i + 1}/{args.repeat}: ordering arrival-order columns"), measured(steps[STEP_SORT]):
+            shuffled.canonical()
+        del shuffled
+    if len(roots) != 1:
+        raise SystemExit(f"the root differs between steps or runs: {sorted(r.hex() for r in roots)}")
+    info["root"] = "0x" + roots.pop().hex()
+    info["values_check"] = f"joint {result.joint.ppm} ppm, s0 {result.services['s0'].ppm} ppm"
 
-    with measured(steps, "compute_periods (columns)", full):
-        compute_periods(terms, cols, windows)
-    head_all = evidence.header_leaf("0x" + "ab" * 20, 31337, 0, START, START + args.days * 86_400,
-                                    {f"s{i}": 999_000 for i in range(args.services)})
-    with console.status("evidence root from columns, in memory"), \
-            measured(steps, "evidence root from columns (in memory)", full):
-        root_from_columns(cols, args.services, head_all)
-
-    ev_services = min(args.evidence_services or args.services, args.services)
-    if ev_services:
-        t0 = time.perf_counter()
-        base = rss()
-        with console.status(f"creating {ev_services} services' Sample objects"):
-            samples = make_samples(cols, ev_services)
-        info["objects"] = (len(samples), time.perf_counter() - t0, rss() - base)
-        n = len(samples)
-        scale = full / n
-        del cols
-        ids = [f"s{i}" for i in range(ev_services)]
-        period_end = START + args.days * 86_400
-        head = evidence.header_leaf("0x" + "ab" * 20, 31337, 0, START, period_end, {i: 999_000 for i in ids})
-        profile = cProfile.Profile() if args.profile else None
-        with console.status("evidence root, in memory"), measured(steps, "evidence root only (in memory)", n, scale):
-            if profile:
-                profile.enable()
-            root = root_only(samples, head)
-            if profile:
-                profile.disable()
-        with tempfile.TemporaryDirectory(prefix="period-report-", dir=args.tmpdir) as tmp:
-            with console.status("build_bundle, writing files"), \
-                    measured(steps, "build_bundle (files, fsync each)", n, scale):
-                built = evidence.build_bundle(Path(tmp) / "period-0", "0x" + "ab" * 20, 31337, 0, START, period_end,
-                                              samples, {i: 999_000 for i in ids})
-            files = sum(len(f) for _, _, f in os.walk(tmp))
-        if built != root:
-            raise SystemExit("the root computed from the pieces differs from build_bundle's: the benchmark is stale")
-        info.update(root="0x" + root.hex(), files=files, evidence_services=ev_services)
-        if profile:
-            out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(12)
-            info["profile"] = out.getvalue()
+    store_services = min(args.store_services, args.services)
+    if store_services:
+        with tempfile.TemporaryDirectory(prefix="period-report-store-", dir=tmpdir) as tmp:
+            with console.status(f"filling a store with {store_services} services (not timed)"):
+                t0 = time.perf_counter()
+                n = make_store(Path(tmp) / "oracle.db", columns, store_services)
+                info["store_fill"] = (n, time.perf_counter() - t0)
+            step = steps[STEP_STORE] = Step(STEP_STORE, n, scale=full / n)
+            keys = [f"{AGREEMENT}:s{i}" for i in range(store_services)]
+            with Store(Path(tmp) / "oracle.db") as store:
+                for i in range(args.repeat):
+                    with console.status(f"run {i + 1}/{args.repeat}: Store.columns"), measured(step):
+                        got = store.columns(keys, START, period_end)
+            expected = columns.take(columns.service < store_services).canonical()
+            if not (np.array_equal(got.time_us, expected.time_us) and np.array_equal(got.status, expected.status)):
+                raise SystemExit("Store.columns gave other samples than were stored")
     info["max_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return steps, info
+    return list(steps.values()), info
 
 
-def total(steps: list[Step], names: tuple[str, ...]) -> float:
-    return sum(s.full_seconds for s in steps if s.name in names)
+def totals(steps: list[Step]) -> list[tuple[str, float]]:
+    by = {s.name: s.full_seconds for s in steps}
+    return [("period report, root included (compute_periods + evidence root)", by[STEP_COMPUTE] + by[STEP_ROOT]),
+            ("period report with the bundle written (compute_periods + build_bundle_columns)",
+             by[STEP_COMPUTE] + by[STEP_BUNDLE])]
 
 
 def verdict(seconds: float) -> str:
     return "PASS" if seconds <= REQUIRED_SECONDS else "FAIL"
 
 
+def at_full(s: Step) -> str:
+    return f"{s.full_seconds:.2f}" + (f" (x{s.scale:.0f}, linear)" if s.scale > 1.0001 else "")
+
+
 def print_table(steps: list[Step], info: dict, args, console: Console) -> None:
     table = Table(title=f"period report: {args.services} services x {args.days} d x {args.every} s = "
-                        f"{info['samples']:,} samples")
-    for col in ("step", "samples measured", "time (s)", f"at {info['samples']:,} (s)", "samples/s", "peak RSS added (MiB)"):
+                        f"{info['samples']:,} samples (median of {args.repeat})")
+    for col in ("step", "samples measured", "runs (s)", "median (s)", f"at {info['samples']:,} (s)",
+                "peak RSS added (MiB)"):
         table.add_column(col, justify="left" if col == "step" else "right")
     for s in steps:
-        at_full = f"{s.full_seconds:.2f}" + (f" (x{s.scale:.0f}, linear)" if s.scale > 1.0001 else "")
-        table.add_row(s.name, f"{s.samples:,}", f"{s.seconds:.2f}", at_full, f"{s.samples / s.seconds:,.0f}",
+        table.add_row(s.name, f"{s.samples:,}", " ".join(f"{r:.2f}" for r in s.runs), f"{s.seconds:.2f}", at_full(s),
                       mib(s.peak_added))
     console.print(table)
-    for label, names in rows_of_totals():
-        t = total(steps, names)
+    for label, t in totals(steps):
         console.print(f"{label}: [bold]{t:.2f} s[/] -> requirement <= {REQUIRED_SECONDS:g} s: "
                       f"[{'green' if t <= REQUIRED_SECONDS else 'red'}]{verdict(t)}[/]")
-    if "objects" in info:
-        count, secs, added = info["objects"]
-        console.print(f"(not timed) creating {count:,} Sample objects: {secs:.1f} s, {mib(added)} MiB")
-        console.print(f"bundle: {info['files']:,} files on {info['dir_fs']}; root {info['root']}")
+    console.print(f"bundle: {info['files']:,} files, {info['bundle_bytes'] / 2**20:,.0f} MiB on {info['dir_fs']}; "
+                  f"root {info['root']}; {info['values_check']}")
+    console.print(f"load average before each run: {' | '.join(info['loads'])}")
     console.print(f"max RSS of the process: {mib(info['max_rss'])} MiB")
-    if "profile" in info:
-        console.print(info["profile"])
-
-
-def rows_of_totals() -> list[tuple[str, tuple[str, ...]]]:
-    return [("report with the root from columns (compute_periods + column root)",
-             ("compute_periods (columns)", "evidence root from columns (in memory)")),
-            ("report with the root from Sample objects (compute_periods + root in memory)",
-             ("compute_periods (columns)", "evidence root only (in memory)")),
-            ("report with the bundle written (compute_periods + build_bundle)",
-             ("compute_periods (columns)", "build_bundle (files, fsync each)"))]
 
 
 def markdown(steps: list[Step], info: dict, args) -> str:
@@ -255,25 +260,32 @@ def markdown(steps: list[Step], info: dict, args) -> str:
         "| --- | --- |",
         f"| machine | {machine('numpy ' + np.__version__)} |",
         f"| bundle written to | {info['dir_fs']} |",
-        f"| load average before the run | {info['load']} |",
+        f"| load average before each run | {' / '.join(info['loads'])} (2 CPUs, shared with other work) |",
         f"| conditions | {args.services} services x {args.days} d x {args.every} s = {info['samples']:,} samples, "
-        "1-minute slices, ~1% failing; evidence from `Sample` objects with latency and reason; one run each |",
+        "1-minute slices, down_after 2, ~1% failing, latency and reason on every sample; columns in the store's "
+        f"(service, time) order; evidence format v2 (docs/evidence.md); median of {args.repeat} runs |",
         "",
-        f"| step | samples measured | time (s) | at {info['samples']:,} (s) | peak RSS added (MiB) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        f"| step | samples measured | runs (s) | median (s) | at {info['samples']:,} (s) | peak RSS added (MiB) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in steps:
-        at_full = f"{s.full_seconds:.2f}" + (f" (x{s.scale:.0f}, linear)" if s.scale > 1.0001 else "")
-        lines.append(f"| {s.name} | {s.samples:,} | {s.seconds:.2f} | {at_full} | {mib(s.peak_added)} |")
+        lines.append(f"| {s.name} | {s.samples:,} | {' '.join(f'{r:.2f}' for r in s.runs)} | {s.seconds:.2f} | "
+                     f"{at_full(s)} | {mib(s.peak_added)} |")
     lines.append("")
-    for label, names in rows_of_totals():
-        t = total(steps, names)
+    for label, t in totals(steps):
         lines.append(f"- {label}: **{t:.2f} s**, requirement <= {REQUIRED_SECONDS:g} s: **{verdict(t)}**")
-    if "objects" in info:
-        count, secs, added = info["objects"]
-        lines.append(f"- not timed: creating {count:,} `Sample` objects took {secs:.1f} s and {mib(added)} MiB; "
-                     f"the bundle had {info['files']:,} files")
-    lines += [f"- max RSS of the process: {mib(info['max_rss'])} MiB", ""]
+    lines.append(f"- the bundle: {info['files']:,} files ({args.services} services + manifest), "
+                 f"{info['bundle_bytes'] / 2**20:,.0f} MiB; every step gave the same root")
+    by = {s.name: s for s in steps}
+    if STEP_STORE in by:
+        store, report = by[STEP_STORE], totals(steps)[0][1]
+        lines.append(f"- `Store.columns` is what the daemon adds before the report (it reads from SQLite; the "
+                     f"benchmark's columns are in memory): measured on a store of {store.samples:,} samples "
+                     f"({min(args.store_services, args.services)} services) and scaled linearly to "
+                     f"{store.full_seconds:.1f} s, {store.samples / store.seconds / 1e6:.2f} million rows/s through "
+                     f"Python's sqlite3, {'more' if store.full_seconds > report else 'less'} than the report itself")
+    lines += [f"- max RSS of the process: {mib(info['max_rss'])} MiB (includes the {info['samples']:,} input samples "
+              "held in memory, about 33 bytes each, and a time-ordered copy for the information row)", ""]
     return "\n".join(lines)
 
 
@@ -282,17 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--every", type=int, default=30, help="seconds between samples of one service")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per step; the median is reported")
+    parser.add_argument("--store-services", type=int, default=10,
+                        help="services in the store for the Store.columns step, extrapolated (0: skip)")
     parser.add_argument("--evidence-services", type=int, default=0,
-                        help="build the evidence for the first N services only and extrapolate (0: all)")
+                        help="ignored: the evidence now runs at full size (kept for `python -m benchmarks`)")
     parser.add_argument("--tmpdir", help="where to write the bundle (default: the system's temporary directory)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the in-memory root step")
     parser.add_argument("--markdown", metavar="PATH", help="append the results as a markdown section to PATH")
     args = parser.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 150)
     console.print(f"[bold]Machine:[/] {machine('numpy ' + np.__version__)}")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    steps, info = run(args)
-    info["load"] = load
+    if args.evidence_services:
+        console.print("note: --evidence-services is ignored; every step runs at full size")
+    steps, info = run(args, console)
     print_table(steps, info, args, console)
     if args.markdown:
         with open(args.markdown, "a") as f:
