@@ -585,16 +585,13 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
             bundles.append(tools.load(str(d)))
         except Exception as exc:  # noqa: BLE001 - EvidenceError and friends: a finding, not a crash
             findings.append(Finding("evidence.bundle", str(d), FAIL, f"cannot read the bundle: {exc}"))
-    by_root: dict[tuple[int, bytes], str] = {}
+    # Two oracles with the same samples write the same bundle (the header does not name the oracle): a bundle
+    # supports every report that signed its root.
+    by_root: dict[tuple[int, bytes], list[str]] = {}
     for p, s in history.settlements.items():
         for r in s.reports:
-            by_root[(p, r.evidence_root)] = r.oracle
-    owner: dict[str, str] = {}
-    for b in bundles:
-        if b.root is not None:
-            oracle = by_root.get((b.period, b.root))
-            if oracle:
-                owner[b.directory] = oracle
+            by_root.setdefault((p, r.evidence_root), []).append(r.oracle)
+    owners: dict[str, list[str]] = {b.directory: by_root.get((b.period, b.root), []) for b in bundles}
 
     rules_services = [s[0] for s in history.agreement.terms_tuple[8]]
     ids = [bytes(i).rstrip(b"\0").decode(errors="backslashreplace") for i in rules_services]
@@ -616,8 +613,7 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
         if s is None:
             problems.append(f"period {b.period} is not settled")
         else:
-            oracle = owner.get(b.directory)
-            report = next((r for r in s.reports if r.oracle == oracle), None) if oracle else None
+            report = next((r for r in s.reports if r.oracle in owners[b.directory]), None)
             if report is None:
                 roots = ", ".join(f"{r.oracle[:10]}… 0x{r.evidence_root.hex()[:16]}…" for r in s.reports) or "none"
                 problems.append(f"root 0x{b.root.hex() if b.root else '?'} is in no report of period {b.period} "
@@ -625,22 +621,23 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
             elif b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
                 problems.append(f"the manifest's values {b.values} are not the reported {list(report.values)}")
         _f(findings, "evidence.root", subject, problems,
-           f"the root {report.oracle if report else ''} signed for period {b.period}" if report else "")
+           f"the root {', '.join(owners[b.directory])} signed for period {b.period}" if report else "")
         if report is None:
             continue
         if terms_doc is None:
             findings.append(Finding("evidence.values", subject, SKIP, "recomputing needs the terms file (--terms): "
                                                                       "the measuring method is in the document"))
             continue
-        context = [x for x in bundles if x.period == b.period - 1 and owner.get(x.directory) == report.oracle and
-                   not x.problems]
+        context = [x for x in bundles if x.period == b.period - 1 and set(owners[x.directory]) &
+                   set(owners[b.directory]) and not x.problems][:1]
         try:
             ppm = tools.recompute(terms_doc, [*context, b], history.maintenance, history.terms["start"], b.period)
         except Exception as exc:  # noqa: BLE001 - bad samples for these terms
             findings.append(Finding("evidence.values", subject, FAIL, f"cannot recompute: {exc}"))
             continue
         if recomputed_out is not None:
-            recomputed_out[(b.period, report.oracle)] = ppm
+            for oracle in owners[b.directory]:
+                recomputed_out[(b.period, oracle)] = ppm
         problems = []
         checked = []
         for i, sid in enumerate(ids):
@@ -654,8 +651,8 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
             problems.append(f"(the oracle's bundle of period {b.period - 1} was not given: a run of failures that "
                             "began there counts from its first sample)")
         _f(findings, "evidence.values", subject, problems,
-           f"{', '.join(checked) or 'no availability service'} recomputed from the samples = {report.oracle}'s "
-           f"report" + (f" (with period {b.period - 1}'s bundle)" if context else ""))
+           f"{', '.join(checked) or 'no availability service'} recomputed from the samples = the report of "
+           f"{', '.join(owners[b.directory])}" + (f" (with period {b.period - 1}'s bundle)" if context else ""))
     return findings
 
 

@@ -1,0 +1,252 @@
+"""smartsla.audit and ``smartsla audit``: an honest agreement passes every check (embedded and anvil); a terms file
+that is not the agreement's, a report from outside the oracle set, a wrong settlement, missing money, forged or
+lying evidence each give the right FAIL; the replay passes for an honest history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from oracle.evidence import build_bundle
+from oracle.periods import compute_periods
+from oracle.samples import Sample, Status
+from smartsla.agreement import Contracts
+from smartsla.audit import (FAIL, PASS, SKIP, audit, check_funds, check_reports, check_settlements,
+                            compare_with_immutables)
+from smartsla.chain import Chain
+from smartsla.history import load_history
+from smartsla.terms import load_terms
+from support import make_world
+
+CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
+
+TERMS = """\
+agreement: audit-test
+provider: provider
+customer: customer
+payment: {token: test-usd, fee: "1000", bond: "100"}
+periods: {length: 1h, count: 4}
+services:
+  - {id: api, objective: availability, target: "99.9%"}
+  - {id: db, objective: availability, target: "99.5%"}
+compensation:
+  basis: per-service
+  schedule:
+    - {below: "99.9%", credit: "10%"}
+    - {below: "95%", credit: "50%"}
+oracles: {members: [oracle-1, oracle-2, oracle-3], quorum: 2, deadline: 10m, fallback: full-credit}
+maintenance: {allowance: 10m, notice: 5m}
+measurement: {slice: 60s, down_after: 1, gaps: exclude}
+"""
+# per period: (service, first second down, last second down) relative to the period's start
+OUTAGES = {0: [], 1: [("api", 120, 300)], 2: [("api", 600, 4000), ("db", 0, 90)]}
+
+
+def samples_for(start: int, period: int, length: int = 3600) -> list[Sample]:
+    out = []
+    for t in range(0, length, 30):
+        for sid in ("api", "db"):
+            down = any(s == sid and a <= t <= b for s, a, b in OUTAGES.get(period, []))
+            out.append(Sample(start + t + 0.25, sid, Status.DOWN if down else Status.UP, None if down else 12.5,
+                              "timeout" if down else "200 in 12 ms"))
+    return out
+
+
+@pytest.fixture(scope="module", params=CHAINS)
+def scenario(request, artifacts, tmp_path_factory):
+    """Periods 0-2 settled by oracle reports with evidence (2, 3 and 3 reports; in period 2 oracle-3 lies that
+    api was up, with its real samples in its bundle), a maintenance window, period 3 by the fallback, closed."""
+    tmp = tmp_path_factory.mktemp(f"audit-{request.param}")
+    with Chain.connect(request.param) as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        terms_file = tmp / "terms.yaml"
+        terms_file.write_text(TERMS)
+        terms = load_terms(terms_file)
+        chain_terms = terms.to_chain(lambda value, _path: chain.resolve(value), token_address=w.token.address,
+                                     now=chain.now() + 600)
+        agreement = w.factory.create(w.provider, chain_terms)
+        agreement.fund(w.customer, 4)
+        agreement.post_bond(w.provider, 100 * 10**6)
+        window = (agreement.period_start(1) + 1800, 300)
+        agreement.announce_maintenance(w.provider, *window)
+        maintenance = [(window[0], window[0] + window[1])]
+        bundles: dict[tuple[int, int], Path] = {}
+        start = agreement.terms["start"]
+        for period, reporters in ((0, [0, 1]), (1, [0, 1, 2]), (2, [0, 1, 2])):
+            w.over(agreement, period)
+            p_start = agreement.period_start(period)
+            samples = samples_for(p_start, period)
+            ppm = compute_periods(terms, samples, maintenance, start=start)[period].ppm
+            reports = []
+            for k in reporters:
+                values = dict(ppm)
+                if period == 2 and k == 2:
+                    values["api"] = 1_000_000  # the liar
+                directory = tmp / "evidence" / f"oracle-{k + 1}" / f"period-{period}"
+                root = build_bundle(directory, agreement.address, chain.w3.eth.chain_id, period, p_start,
+                                    agreement.period_end(period), samples, values)
+                bundles[(k, period)] = directory
+                reports.append(agreement.sign_report(w.oracles[k], period, [values["api"], values["db"]], root))
+            agreement.settle(w.stranger, period, reports)
+        w.over(agreement, 3, agreement.terms["reportDeadline"])
+        agreement.settle_by_fallback(w.stranger, 3)
+        agreement.close(w.stranger)
+        yield dict(chain=chain, contracts=contracts, world=w, agreement=agreement, terms_file=terms_file,
+                   bundles=bundles, tmp=tmp)
+
+
+def verdicts(report, check: str) -> list[str]:
+    return [f.verdict for f in report.findings if f.check == check]
+
+
+def fails(findings) -> list:
+    return [f for f in findings if f.verdict == FAIL]
+
+
+def test_honest_agreement_passes_everything(scenario):
+    honest = [d for (k, p), d in scenario["bundles"].items() if (k, p) != (2, 2)]
+    report = audit(scenario["contracts"], scenario["agreement"].address, terms_file=scenario["terms_file"],
+                   evidence=honest)
+    assert report.ok, [f for f in report.findings if f.verdict != PASS]
+    assert report.counts()[SKIP] == 0
+    checks = {f.check for f in report.findings}
+    assert checks >= {"code.clone", "code.implementation", "code.factory", "terms.hash", "terms.document-hash",
+                      "terms.file", "reports.signers", "reports.median", "settlement", "funds.conservation",
+                      "funds.views", "maintenance", "evidence.bundle", "evidence.root", "evidence.values"}
+    assert verdicts(report, "settlement") == [PASS] * 4
+    assert verdicts(report, "evidence.values") == [PASS] * len(honest)
+    assert len(report.evidence_values) == len(honest)
+    assert json.loads(json.dumps(report.to_json()))["result"] == PASS
+    assert report.timings["total"] < 5
+
+
+def test_lying_oracle_is_caught_by_its_own_evidence(scenario):
+    liar = scenario["bundles"][(2, 2)]
+    report = audit(scenario["contracts"], scenario["agreement"].address, terms_file=scenario["terms_file"],
+                   evidence=[liar])
+    [bad] = fails(report.findings)
+    assert bad.check == "evidence.values" and bad.subject == str(liar)
+    assert "api: recomputed" in bad.detail and "reported 1000000" in bad.detail
+    # without the terms file the values cannot be recomputed: a SKIP, not a pass
+    report = audit(scenario["contracts"], scenario["agreement"].address, evidence=[liar])
+    assert verdicts(report, "evidence.values") == [SKIP] and verdicts(report, "terms.file") == [SKIP]
+
+
+def test_forged_evidence_fails(scenario, tmp_path):
+    original = scenario["bundles"][(0, 1)]
+    agreement = scenario["agreement"]
+    # samples edited and the bundle rebuilt: internally consistent, but not what the oracle signed
+    forged = tmp_path / "forged" / "period-1"
+    samples = [s for s in samples_for(agreement.period_start(1), 1) if s.status == Status.UP]
+    build_bundle(forged, agreement.address, scenario["chain"].w3.eth.chain_id, 1, agreement.period_start(1),
+                 agreement.period_end(1), samples, json.loads((original / "manifest.json").read_text())["values"])
+    # a byte of the signed bundle changed in place
+    tampered = tmp_path / "tampered" / "period-1"
+    shutil.copytree(original, tampered)
+    victim = next(p for p in sorted(tampered.rglob("*")) if p.is_file() and p.name not in ("manifest.json",
+                                                                                          "tree.json"))
+    data = bytearray(victim.read_bytes())
+    data[-2] ^= 1
+    victim.write_bytes(bytes(data))
+    report = audit(scenario["contracts"], agreement.address, terms_file=scenario["terms_file"],
+                   evidence=[forged, tampered])
+    bad = {(f.check, f.subject) for f in fails(report.findings)}
+    assert ("evidence.root", str(forged)) in bad
+    assert ("evidence.bundle", str(tampered)) in bad
+    assert not [f for f in report.findings if f.subject in (str(forged), str(tampered)) and f.verdict == PASS
+                and f.check != "evidence.bundle"]
+
+
+def test_terms_file_that_is_not_the_agreements(scenario, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(TERMS.replace('fee: "1000"', 'fee: "2000"'))
+    report = audit(scenario["contracts"], scenario["agreement"].address, terms_file=other)
+    bad = {f.check: f.detail for f in fails(report.findings)}
+    assert set(bad) == {"terms.document-hash", "terms.file"}
+    assert "0x" + load_terms(other).document_hash().hex() in bad["terms.document-hash"]
+    assert "fee: file 2000000000, chain 1000000000" in bad["terms.file"]
+
+
+def test_reports_from_outside_the_oracle_set_or_twice(scenario):
+    w, agreement = scenario["world"], scenario["agreement"]
+    history = load_history(scenario["contracts"], agreement.address)
+    s = history.settlements[1]
+    outsider = agreement.sign_report(w.stranger, 1, s.reports[0].values, s.reports[0].evidence_root)
+    forged = dataclasses.replace(s.reports[0], oracle=w.stranger.address, signature=outsider.signature)
+    history.settlements[1] = dataclasses.replace(s, reports=[forged, s.reports[1], s.reports[1]])
+    [bad] = [f for f in fails(check_reports(history)) if f.check == "reports.signers"]
+    assert bad.subject == "period 1"
+    assert f"signer {w.stranger.address} is not in the oracle set" in bad.detail
+    assert f"signer {s.reports[1].oracle} signed twice" in bad.detail
+    # a signature that does not recover to the logged signer
+    other = dataclasses.replace(s.reports[0], signature=s.reports[1].signature)
+    history.settlements[1] = dataclasses.replace(s, reports=[other, s.reports[1]])
+    [bad] = [f for f in fails(check_reports(history)) if f.check == "reports.signers"]
+    assert "recovers to" in bad.detail
+    # values that are not the median of the reports
+    history.settlements[1] = dataclasses.replace(s, values=(999_999, s.values[1]))
+    [bad] = fails(check_reports(history))
+    assert bad.check == "reports.median" and "the median rule gives" in bad.detail
+
+
+def test_wrong_settlement_and_missing_money(scenario):
+    history = load_history(scenario["contracts"], scenario["agreement"].address)
+    s = history.settlements[2]
+    history.settlements[2] = dataclasses.replace(s, compensation=s.compensation + 1)
+    [bad] = fails(check_settlements(history))
+    assert bad.subject == "period 2" and f"compensation {s.compensation + 1}, the reference model gives " \
+                                         f"{s.compensation}" in bad.detail
+    history.settlements[2] = s
+    history.balance -= 1
+    [bad] = fails(check_funds(history))
+    assert bad.check == "funds.conservation" and "1 less than" in bad.detail
+
+
+def test_code_comparison_fills_only_known_immutables():
+    built = bytes.fromhex("6080") + b"\0" * 32 + bytes.fromhex("5b00")
+    value = (0xABCDEF).to_bytes(32, "big")
+    chain_code = bytes.fromhex("6080") + value + bytes.fromhex("5b00")
+    assert compare_with_immutables(chain_code, built, [value]) == (True, "", 1)
+    ok, diff, _ = compare_with_immutables(chain_code, built, [(1).to_bytes(32, "big")])
+    assert not ok and "byte 31" in diff  # the first byte that differs: the value's leading zeros match
+    ok, diff, _ = compare_with_immutables(chain_code[:-1] + b"\x01", built, [value])
+    assert not ok and "byte 35" in diff
+
+
+def test_replay_of_an_honest_history(scenario):
+    report = audit(scenario["contracts"], scenario["agreement"].address, replay=True)
+    assert report.ok, fails(report.findings)
+    assert verdicts(report, "replay.transactions") == [PASS] and verdicts(report, "replay.state") == [PASS]
+    assert report.replay["transactions"] >= len(report.history.transactions)
+    assert report.replay["gas_original"] == report.replay["gas_replayed"]
+
+
+def test_audit_command(scenario, tmp_path, monkeypatch, capsys):
+    if scenario["chain"].kind != "embedded":
+        pytest.skip("the command reaches the chain through --network; the embedded run covers it")
+    from smartsla import cli
+    from smartsla.cli import audit as audit_cli
+    from smartsla.cli.common import Session
+
+    monkeypatch.setattr(audit_cli, "open_session",
+                        lambda args: Session(scenario["chain"], scenario["contracts"], "embedded"))
+    address = scenario["agreement"].address
+    honest = str(scenario["bundles"][(0, 1)])
+    html = tmp_path / "audit.html"
+    code = cli.main(["audit", address, "--network", "embedded", "--terms", str(scenario["terms_file"]),
+                     "--evidence", honest, "--html", str(html)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS" in out and "0 failed" in out
+    page = html.read_text()
+    assert page.count("<svg") == 4 and "FAIL" not in page.split("<h2>Findings")[0]  # api, db, credit, money
+    code = cli.main(["audit", address, "--network", "embedded", "--json", "--evidence",
+                     str(scenario["bundles"][(2, 2)]), "--terms", str(scenario["terms_file"])])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["result"] == FAIL and doc["counts"]["FAIL"] == 1
+    assert cli.main(["audit", "0x1234", "--network", "embedded"]) == 2
