@@ -776,7 +776,7 @@ class ResolvedDocument:
 
     data: Any
     sources: tuple[str, ...]
-    _origins: "_Origins | None" = field(default=None, repr=False, compare=False)
+    _origins: _Origins | None = field(default=None, repr=False, compare=False)
     _marks: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -849,14 +849,14 @@ _MERGED = None  # a place written by several files has no single origin
 class _Node:
     """Where each part of a document was written: ``origin`` is (file, key path in that file)."""
 
-    __slots__ = ("origin", "items")
+    __slots__ = ("items", "origin")
 
     def __init__(self, origin: tuple[str, tuple] | None, items: dict | list | None = None):
         self.origin = origin
         self.items = items
 
     @classmethod
-    def of(cls, value: Any, file: str, path: tuple = ()) -> "_Node":
+    def of(cls, value: Any, file: str, path: tuple = ()) -> _Node:
         if isinstance(value, dict):
             return cls((file, path), {k: cls.of(v, file, path + (k,)) for k, v in value.items()})
         if isinstance(value, list):
@@ -1104,7 +1104,7 @@ class _Resolver:
                 self.flatten(item, node.items[i], parts + (i,), where)
 
 
-def _parser_for(resolved: ResolvedDocument) -> "_Parser":
+def _parser_for(resolved: ResolvedDocument) -> _Parser:
     return _Parser(resolved.data, resolved.source, resolved._marks, resolved._origins, resolved.sources)
 
 

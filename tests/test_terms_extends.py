@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import eth_abi
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_terms import BASE_TEXT, fake_resolver
 
 from smartsla.cli import main
 from smartsla.terms import (
+    TERMS_ABI_TYPE,
     ResolvedDocument,
     TermsError,
     _Loader,
@@ -95,10 +98,6 @@ def test_example_levels_resolve_and_encode():
     assert t.oracles.members == ("oracle-1", "oracle-2", "oracle-3") and t.oracles.fallback == "full-credit"
     assert t.measurement.down_after == 2
     assert t.services[0].probe.url == "https://api.acme.example/health"
-    from test_terms import fake_resolver  # noqa: E402 - the same check as the other examples
-    import eth_abi
-    from smartsla.terms import TERMS_ABI_TYPE
-
     chain = t.to_chain(fake_resolver, "0x" + "11" * 20, 6, now=1_700_000_000)
     eth_abi.encode([TERMS_ABI_TYPE], [chain])
     assert chain[-1] == t.document_hash()
@@ -334,8 +333,6 @@ def test_unknown_key_in_a_parent_is_reported(levels):
 
 
 def test_errors_without_extends_are_unchanged():
-    from test_terms import BASE_TEXT
-
     with pytest.raises(TermsError) as info:
         load_terms(BASE_TEXT.replace("provider: provider ", 'provider: "0x12" '), source_name="terms.yaml")
     err = info.value

@@ -112,7 +112,7 @@ def _start(terms: Terms) -> str:
     start = terms.periods.start
     if start is None:
         return "when the agreement is created (dev chains)"
-    return _dt.datetime.fromtimestamp(start, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.fromtimestamp(start, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _probe(service) -> str:
@@ -191,7 +191,7 @@ def summary(terms: Terms) -> dict[str, Any]:
 
 
 def render_summary(terms: Terms, ui: UI) -> None:
-    """Print :func:`summary` for people on ``ui.out`` (tables; nothing in --json mode is printed here)."""
+    """Print :func:`summary` for people on ``ui.out`` as tables; in --json mode, emit ``summary(terms)`` instead."""
     data = summary(terms)
     facts = Table(title=f"agreement {escape(data['agreement'])}", show_header=False, title_justify="left")
     facts.add_column("", style="bold")
