@@ -286,6 +286,24 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------- reports
 
 
+def report_signer(history: History, period: int, values: Sequence[int], root: bytes, signature: bytes) -> str | None:
+    """:meth:`Agreement.report_signer` with the chain id of the history (no RPC call per report)."""
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    from .agreement import DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPES, REPORT_TYPES
+
+    message = {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES}, "primaryType": "Report",
+               "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": history.chain_id,
+                          "verifyingContract": history.address},
+               "message": {"period": period, "values": list(values), "evidenceRoot": root}}
+    try:
+        return to_checksum_address(Account.recover_message(encode_typed_data(full_message=message),
+                                                           signature=signature))
+    except Exception:  # noqa: BLE001 - malformed signature bytes
+        return None
+
+
 def check_reports(history: History) -> list[Finding]:
     findings: list[Finding] = []
     agreement = history.agreement
@@ -304,7 +322,7 @@ def check_reports(history: History) -> list[Finding]:
                 unread += 1
                 signer = r.oracle
             else:
-                signer = agreement.report_signer(period, r.values, r.evidence_root, r.signature)
+                signer = report_signer(history, period, r.values, r.evidence_root, r.signature)
                 if signer != r.oracle:
                     problems.append(f"report {i}: the signature recovers to {signer}, the contract logged {r.oracle}")
             if signer not in oracles:
