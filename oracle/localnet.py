@@ -111,26 +111,15 @@ oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], q
 
     def start_oracle(self, i: int, peers: list[str] | None = None, grace: str = "1s", poll: str = "1s") -> None:
         peers = peers if peers is not None else [self.peer_url(j) for j in (1, 2, 3) if j != i]
-        config = self.work / f"oracle-{i}.yaml"
-        config.write_text(
-            f"rpc_url: {self.node.url}\nfactory: '{self.factory.address}'\nkey: {{env: ORACLE_KEY}}\n"
-            f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{self.ports[i - 1]}\n"
-            f"peers: {json.dumps(peers)}\nterms: [terms.yaml]\ngrace: {grace}\npoll: {poll}\n")
-        env = dict(os.environ, ORACLE_KEY="0x" + dev_key(f"oracle-{i}").hex(),
-                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        with open(self.work / f"oracle-{i}.log", "a") as log:
-            self.procs[i] = subprocess.Popen([sys.executable, "-m", "oracle.cli", "run", "--config", str(config)],
-                                             cwd=self.work, env=env, stderr=log)
+        self.procs[i] = spawn_oracle(self.work, i, self.node.url, self.factory.address, self.ports[i - 1], peers,
+                                     ["terms.yaml"], grace=grace, poll=poll)
 
     def kill_oracle(self, i: int, sig: int = signal.SIGKILL) -> None:
         self.procs[i].send_signal(sig)
         self.procs[i].wait()
 
     def events(self, i: int, kind: str) -> list[dict]:
-        """Oracle ``i``'s log records of one kind (its log is one JSON object per line)."""
-        path = self.work / f"oracle-{i}.log"
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [e for e in (json.loads(line) for line in lines if line.startswith("{")) if e["event"] == kind]
+        return oracle_events(self.work, i, kind)
 
     def wait_for(self, i: int, kind: str, timeout: float) -> dict:
         deadline = time.time() + timeout
@@ -161,3 +150,27 @@ oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], q
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def spawn_oracle(work: Path, i: int, rpc_url: str, factory: str, port: int, peers: list[str], terms_files: list[str],
+                 *, grace: str = "1s", poll: str = "1s", key: str | None = None) -> subprocess.Popen:
+    """Write ``oracle-i.yaml`` in ``work`` and start ``sla-oracle run`` on it, logging to ``oracle-i.log``.
+    The key (default: the dev account ``oracle-i``) reaches the daemon through its environment only."""
+    config = work / f"oracle-{i}.yaml"
+    config.write_text(
+        f"rpc_url: {rpc_url}\nfactory: '{factory}'\nkey: {{env: ORACLE_KEY}}\n"
+        f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{port}\n"
+        f"peers: {json.dumps(peers)}\nterms: {json.dumps([str(t) for t in terms_files])}\n"
+        f"grace: {grace}\npoll: {poll}\n")
+    env = dict(os.environ, ORACLE_KEY=key or "0x" + dev_key(f"oracle-{i}").hex(),
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with open(work / f"oracle-{i}.log", "a") as log:
+        return subprocess.Popen([sys.executable, "-m", "oracle.cli", "run", "--config", str(config)],
+                                cwd=work, env=env, stderr=log)
+
+
+def oracle_events(work: Path, i: int, kind: str) -> list[dict]:
+    """Oracle ``i``'s log records of one kind (its log is one JSON object per line)."""
+    path = work / f"oracle-{i}.log"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [e for e in (json.loads(line) for line in lines if line.startswith("{")) if e["event"] == kind]

@@ -7,7 +7,7 @@ import time
 
 from .. import node
 from ..chain import Chain
-from .common import UI, add_json_option, family
+from .common import UI, UserError, add_json_option, family
 
 EPILOG = """\
 The node is anvil on 127.0.0.1 (port from brownie-config.yaml, or $SMARTSLA_NODE_PORT). Its chain is written
@@ -38,6 +38,37 @@ def register(sub) -> None:
                            help="mine a block every SECONDS so chain time follows the clock (oracle daemons need "
                                 "it on an idle chain); default: a block per transaction")
         p.set_defaults(handler=handler)
+    fund = actions.add_parser(
+        "fund", help="give dev accounts or addresses ether for gas (dev nodes only: oracles need it to settle)",
+        description="Top up accounts with dev ether on a local node. Names are dev accounts (oracle-1, ...).")
+    fund.add_argument("accounts", nargs="+", metavar="NAME|ADDRESS")
+    fund.add_argument("--ether", default="100", help="top up to at least half of this (default %(default)s)")
+    fund.add_argument("--network", default="development", metavar="NAME")
+    add_json_option(fund)
+    fund.set_defaults(handler=run_fund)
+
+
+def run_fund(args: argparse.Namespace, ui: UI) -> int:
+    from ..units import UnitError, format_token_amount, parse_token_amount
+
+    chain = Chain.connect(args.network)
+    if not chain.is_dev:
+        raise UserError(f"{args.network} is not a dev chain: ether there comes from its own faucets")
+    try:
+        amount = parse_token_amount(args.ether, 18)
+    except UnitError as exc:
+        raise UserError(f"--ether: {exc}") from None
+    funded = {}
+    for who in args.accounts:
+        address = chain.resolve(who)
+        chain.ensure_ether(address, amount)
+        funded[who] = {"address": address, "balance": format_token_amount(chain.w3.eth.get_balance(address), 18)}
+    if args.json:
+        ui.emit_json(funded)
+    else:
+        for who, item in funded.items():
+            ui.out.print(f"{who}: {item['address']} holds {item['balance']} ETH")
+    return 0
 
 
 def _describe(info: node.NodeInfo) -> dict:

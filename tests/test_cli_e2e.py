@@ -1,0 +1,121 @@
+"""The provider, the customer, three oracle daemons and the auditor, each a separate process, on a persistent local
+node: `smartsla node start`, `factory deploy`, `create`, `fund`, `sla-oracle run` x3, `status`, `payouts`, the node
+stopped and started again with the history intact."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from oracle.localnet import free_port, oracle_events, spawn_oracle
+from oracle.targets import HttpTarget, TcpTarget
+from smartsla import penalty
+from smartsla.terms import load_terms
+from smartsla.units import parse_percent_ppm
+
+pytestmark = pytest.mark.anvil
+
+PERIOD = 20
+SCHEDULE = (("99.9%", "10%"), ("90%", "50%"), ("50%", "100%"))
+
+
+def terms_text(start: int, api_url: str, db_port: int) -> str:
+    tiers = "\n".join(f'    - {{below: "{b}", credit: "{c}"}}' for b, c in SCHEDULE)
+    return f"""\
+agreement: cli-e2e
+provider: provider
+customer: customer
+payment: {{token: test-usd, fee: "1000", bond: "200"}}
+periods: {{start: {start}, length: {PERIOD}s, count: 2}}
+services:
+  - id: api
+    objective: availability
+    target: "99.9%"
+    probe: {{type: http, url: "{api_url}", expect_status: [200], timeout: 400ms, interval: 500ms}}
+  - id: db
+    objective: availability
+    target: "99.9%"
+    probe: {{type: tcp, host: 127.0.0.1, port: {db_port}, timeout: 400ms, interval: 500ms}}
+compensation:
+  basis: combined
+  combined: min
+  schedule:
+{tiers}
+  cap: "100%"
+measurement: {{slice: 1s, down_after: 1, gaps: exclude}}
+oracles: {{members: [oracle-1, oracle-2, oracle-3], quorum: 2, deadline: 1h, fallback: no-credit}}
+"""
+
+
+def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_path):
+    deployed = devnode.run("factory", "deploy", "--json", json_out=True)
+    api, db = HttpTarget().start(), TcpTarget().start()
+    procs = []
+    try:
+        start = int(time.time()) + 20  # the daemons start and probe before the first period begins
+        terms_file = tmp_path / "terms.yaml"
+        terms_file.write_text(terms_text(start, api.url, db.port))
+        created = devnode.run("create", str(terms_file), "--yes", "--json", json_out=True)
+        address = created["agreement"]
+        assert created["document_hash"] == "0x" + load_terms(terms_file).document_hash().hex()
+        funded = devnode.run("fund", address, "--periods", "1", "--json", json_out=True)
+        assert funded["periods"] == "0..0"
+        devnode.run("bond", address, "200", "--json", json_out=True)
+
+        devnode.run("node", "fund", "oracle-1", "oracle-2", "oracle-3")  # gas for settling
+        ports = [free_port() for _ in range(3)]
+        for i in (1, 2, 3):
+            peers = [f"http://127.0.0.1:{ports[j - 1]}" for j in (1, 2, 3) if j != i]
+            procs.append(spawn_oracle(tmp_path, i, devnode.url, deployed["factory"], ports[i - 1], peers,
+                                      [str(terms_file)]))
+
+        watching = time.time() + 40
+        while time.time() < watching and not all(oracle_events(tmp_path, i, "watching") for i in (1, 2, 3)):
+            time.sleep(0.2)
+        assert time.time() < start + 6, "the oracle daemons were not watching before the outage; machine too slow?"
+        time.sleep(max(0, start + 6 - time.time()))
+        api.set_mode("down-503")  # the api is down for 5 s of the 20 s period; db stays up
+        time.sleep(5)
+        api.set_mode(None)
+
+        deadline = start + PERIOD + 60
+        status = devnode.run("status", address, "--json", json_out=True)
+        while time.time() < deadline and "settled" not in status["periods_state"]:
+            time.sleep(1)
+            status = devnode.run("status", address, "--json", json_out=True)
+        logs = "\n".join((tmp_path / f"oracle-{i}.log").read_text()[-800:] for i in (1, 2, 3))
+        assert status["periods_state"].get("settled") == 1, logs
+
+        payouts = devnode.run("payouts", address, "--json", json_out=True)
+        rows = {r["service"]: r for r in payouts["periods"] if r["period"] == 0}
+        assert set(rows) == {"api", "db"}
+        assert rows["db"]["value"] == "100%"
+        api_ppm = parse_percent_ppm(rows["api"]["value"])
+        assert 650_000 <= api_ppm <= 850_000, rows  # 5 of 20 s down, give or take the slices at the edges
+        terms = load_terms(terms_file)
+        credit = penalty.period_credit_bps(terms.credit_rules(), [api_ppm, 1_000_000])
+        assert credit == 5000
+        assert rows["api"]["credit"] == "50%"
+        assert rows["api"]["to_customer"] == "500" and rows["api"]["to_provider"] == "500"
+        assert payouts["totals"]["escrowed"] == "1200"  # the fee and the bond
+        settled_by = [e for i in (1, 2, 3) for e in oracle_events(tmp_path, i, "settled")]
+        assert len(settled_by) == 1, settled_by  # exactly one oracle sent the settling transaction
+
+        csv_text = devnode.run("payouts", address, "--csv").stdout
+        assert csv_text.splitlines()[0].startswith("period,service,value")
+        assert len(csv_text.splitlines()) == 3
+
+        # the node keeps its chain: stopped and started again, the history reads the same
+        devnode.run("node", "stop")
+        devnode.run("node", "start")
+        assert devnode.run("payouts", address, "--json", json_out=True) == payouts
+        listed = devnode.run("list", "--account", "customer", "--json", json_out=True)
+        assert [r["agreement"] for r in listed] == [address]
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=20)
+        api.stop()
+        db.stop()
