@@ -12,8 +12,8 @@ from eth_utils import is_address, to_checksum_address
 
 from ..accounts import list_keystores
 from ..deployments import record_contract, record_factory, recorded_contract
-from ..terms import Terms, format_value, load_terms
-from ..units import UnitError, format_token_amount, parse_duration_seconds, parse_token_amount
+from ..terms import Terms, load_terms
+from ..units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
 from .common import (
     UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
     add_network_option, family, open_session,
@@ -185,37 +185,20 @@ def _start_in(text: str) -> int:
         raise UserError(f"--start-in: {exc}") from None
 
 
-def summary_lines(terms: Terms, chain_terms: tuple, symbol: str, decimals: int) -> list:
-    """What the parties bind themselves to, in words and one table per schedule."""
-    from rich.table import Table
+def print_binding(ui: UI, terms: Terms, chain_terms: tuple, symbol: str, decimals: int) -> None:
+    """The terms as written (the summary of ``terms show``), then what the names and amounts become on-chain."""
+    from .terms import render_summary
 
-    from ..units import format_bps, format_seconds
-
+    render_summary(terms, ui)
     provider, customer, _, fee, bond, start, length, count = chain_terms[:8]
     oracles, quorum = chain_terms[13], chain_terms[14]
     money = lambda units: f"{format_token_amount(units, decimals)} {symbol}"  # noqa: E731
-    lines: list = [
-        f"[bold]{terms.agreement}[/] ({terms.source})",
-        f"  provider  {provider}",
-        f"  customer  {customer}",
-        f"  fee       {money(fee)} per period, {count} periods of {format_seconds(length)} from {_when(start)}",
-        f"  bond      {money(bond)} (pays credits above 100% of the fee)",
-        f"  oracles   {quorum} of {len(oracles)}: {', '.join(oracles)}",
-        f"  cap       credit at most {format_bps(terms.compensation.cap_bps)} of the fee",
-    ]
-    comp = terms.compensation
-    schedules = ([("combined", comp.objective or "availability", comp.schedule)] if comp.basis == "combined"
-                 else [(s.id, s.objective, s.tiers) for s in terms.services])
-    for name, objective, tiers in schedules:
-        worse = "above" if objective == "latency" else "below"
-        table = Table(title=f"{name}: what the customer is credited", title_justify="left")
-        table.add_column(f"{objective} {worse}")
-        table.add_column("customer gets", justify="right")
-        for tier in tiers:
-            table.add_row(format_value(objective, tier.threshold),
-                          f"{format_bps(tier.credit_bps)} of the fee ({money(fee * tier.credit_bps // 10000)})")
-        lines.append(table)
-    return lines
+    ui.out.print("[bold]as deployed[/]")
+    ui.out.print(f"  provider  {provider}\n  customer  {customer}")
+    ui.out.print(f"  fee       {money(fee)} per period; bond {money(bond)}")
+    ui.out.print(f"  periods   {count} x {format_seconds(length)}, the first from {_when(start)}")
+    ui.out.print(f"  oracles   {quorum} of " + ", ".join(oracles))
+    ui.out.print(f"  document  0x{terms.document_hash().hex()}")
 
 
 def run_create(args: argparse.Namespace, ui: UI) -> int:
@@ -238,11 +221,10 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
         token, decimals = token_for(session, terms)
     sender = account_for(args, chain)
     chain_terms = terms.to_chain(address_resolver(session), token, decimals,
-                                 now=chain.now() + _start_in(args.start_in))
+                                 now=max(chain.now(), int(time.time())) + _start_in(args.start_in))
     symbol, token_decimals = ("ETH", 18) if token is None else session.token_info(token)
     if not args.json:
-        for line in summary_lines(terms, chain_terms, symbol, token_decimals):
-            ui.out.print(line)
+        print_binding(ui, terms, chain_terms, symbol, token_decimals)
     if not ui.confirm(f"create this agreement on {args.network} from {sender.address}?", args.yes or args.json):
         ui.err.print("nothing was created")
         return 1
