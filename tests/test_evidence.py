@@ -295,3 +295,18 @@ def test_columns_build_the_same_bundle_as_samples(tmp_path_factory, rows, versio
         assert verify_bundle(base / "columns", root).ok
         # loading gives the samples back, once each
         assert sorted(load_bundle(base / "columns").columns.samples()) == sorted(set(samples))
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["api", "db"]), st.integers(0, 5),
+                               st.sampled_from([Status.UP, Status.DOWN, Status.UNKNOWN]),
+                               st.one_of(st.none(), st.integers(0, 3)), st.sampled_from(["", "b", "a", "é"])),
+                     max_size=40))
+def test_canonical_order_with_many_ties(rows):
+    """canonical() sorts by (service, time) and then only the tied rows; the result is the full five-key order."""
+    c = columns_of(rows, 0).canonical()
+    keys = [(int(s), int(t), int(x), 2 ** 32 - 1 if lat < 0 else int(lat), c.reasons[r].encode())
+            for s, t, x, lat, r in zip(c.service, c.time_us, c.status, c.latency_us, c.reason)]
+    assert keys == sorted(set(keys))
+    assert len(keys) == len({(s, t, st_, lat, r) for s, t, st_, lat, r in rows})
+    assert c.canonical().time_us.tolist() == c.time_us.tolist()          # already canonical: unchanged
