@@ -112,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"replay {'PASS' if ok else 'FAIL'}; target <= 5 s without replay: "
                   f"{'met' if median <= 5 else 'MISSED'}")
     if args.markdown:
-        lines = ["## Audit", "", f"`python -m benchmarks.audit --periods {args.periods}`: one ERC-20 agreement with "
-                 f"{args.periods} 30-day periods, 3 services, 3 oracles (3 reports per period, every 12th period by "
-                 f"the fallback), closed; {len(h.events)} events, {len(h.transactions)} agreement transactions. "
-                 "Audited from chain data on anvil; the replay re-executes the history on an anvil fork.", "",
-                 f"- machine: {machine()}", f"- chain: anvil {client}", f"- load average before the run: {load}", "",
+        intro = (f"`python -m benchmarks.audit --periods {args.periods}`: one ERC-20 agreement with {args.periods} "
+                 f"30-day periods, 3 services, 3 oracles (3 reports per period, every 12th period by the fallback), "
+                 f"closed; {len(h.events)} events, {len(h.transactions)} agreement transactions. Audited from chain "
+                 "data on anvil; the replay re-executes the history on an anvil fork.")
+        lines = ["## Audit", "", intro, "", f"- machine: {machine()}", f"- chain: anvil {client}",
+                 f"- load average before the run: {load}", "",
                  "| step | seconds |", "| --- | ---: |"]
         lines += [f"| {a.strip()} | {b} |" for a, b in rows]
         with open(args.markdown, "a") as f:

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
@@ -43,9 +44,23 @@ CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
 EIP712_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
-__all__ = ["Finding", "AuditReport", "audit", "PASS", "FAIL", "SKIP", "check_code", "check_terms", "check_reports",
-           "check_settlements", "check_funds", "check_maintenance", "check_evidence", "evidence_checker",
-           "replay_history"]
+__all__ = [
+    "FAIL",
+    "PASS",
+    "SKIP",
+    "AuditReport",
+    "Finding",
+    "audit",
+    "check_code",
+    "check_evidence",
+    "check_funds",
+    "check_maintenance",
+    "check_reports",
+    "check_settlements",
+    "check_terms",
+    "evidence_checker",
+    "replay_history",
+]
 
 
 @dataclass(frozen=True)
@@ -187,8 +202,8 @@ def check_code(contracts: Contracts, history: History) -> list[Finding]:
     clone = bytes(w3.eth.get_code(history.address, at))
     expected_clone = CLONE_PREFIX + bytes.fromhex(implementation[2:]) + CLONE_SUFFIX
     _f(findings, "code.clone", history.address,
-       [] if clone == expected_clone else [f"runtime code {clone.hex()[:120]} is not the EIP-1167 proxy of "
-                                           f"{implementation}"],
+       [] if clone == expected_clone else [(f"runtime code {clone.hex()[:120]} is not the EIP-1167 proxy of "
+                                            f"{implementation}")],
        f"EIP-1167 minimal proxy of the factory's implementation {implementation}")
 
     arts = contracts.artifacts
@@ -291,7 +306,12 @@ def report_signer(history: History, period: int, values: Sequence[int], root: by
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
-    from .agreement import DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPES, REPORT_TYPES
+    from .agreement import (
+        DOMAIN_NAME,
+        DOMAIN_VERSION,
+        EIP712_DOMAIN_TYPES,
+        REPORT_TYPES,
+    )
 
     message = {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES}, "primaryType": "Report",
                "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": history.chain_id,
@@ -552,6 +572,7 @@ def evidence_checker() -> EvidenceTools | None:
     oracle package is not installed."""
     try:
         import numpy as np
+
         from oracle import evidence as ev
         from oracle import periods as pm
     except ImportError:

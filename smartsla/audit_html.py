@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .audit import AuditReport
 
@@ -164,8 +165,9 @@ def _chart(series: Sequence[tuple[str, str, list[tuple[float, float]], str]], xr
     def Y(y: float) -> float:
         return PAD_T + (1 - (y - y0) / (y1 - y0)) * hgt
 
-    svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT + 22 * ((len(series) + 3) // 4)}' "
-           f"font-family='sans-serif' font-size='11'>",
+    height = HEIGHT + 22 * ((len(series) + 3) // 4)
+    svg = [(f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' font-family='sans-serif' "
+           "font-size='11'>"),
            f"<rect x='{PAD_L}' y='{PAD_T}' width='{w}' height='{hgt}' fill='#fff' stroke='#d0d7de'/>"]
     for k in range(5):
         y = y0 + (y1 - y0) * k / 4

@@ -13,15 +13,16 @@ balances and views read at one block (the block the logs were read up to), so th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
 from .agreement import Agreement, Contracts, PeriodRecord, PeriodState
 
-__all__ = ["EventRecord", "ReportRecord", "SettlementRecord", "History", "load_history", "HistoryError"]
+__all__ = ["EventRecord", "History", "HistoryError", "ReportRecord", "SettlementRecord", "load_history"]
 
 
 class HistoryError(LookupError):
@@ -405,7 +406,7 @@ def _get_logs(w3: Any, params: dict[str, Any], from_block: int, to_block: int) -
         query.pop("topics")
     try:
         return list(w3.eth.get_logs({**query, "fromBlock": from_block, "toBlock": to_block}))
-    except Exception as exc:  # noqa: BLE001 - providers word range limits differently
+    except Exception as exc:
         if to_block <= from_block or not _looks_like_range_limit(exc):
             raise
     middle = (from_block + to_block) // 2

@@ -10,17 +10,25 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support import make_world
 
 from oracle.evidence import build_bundle
 from oracle.periods import compute_periods
 from oracle.samples import Sample, Status
 from smartsla.agreement import Contracts
-from smartsla.audit import (FAIL, PASS, SKIP, audit, check_funds, check_reports, check_settlements,
-                            compare_with_immutables)
+from smartsla.audit import (
+    FAIL,
+    PASS,
+    SKIP,
+    audit,
+    check_funds,
+    check_reports,
+    check_settlements,
+    compare_with_immutables,
+)
 from smartsla.chain import Chain
 from smartsla.history import load_history
 from smartsla.terms import load_terms
-from support import make_world
 
 CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
 
@@ -96,8 +104,8 @@ def scenario(request, artifacts, tmp_path_factory):
         w.over(agreement, 3, agreement.terms["reportDeadline"])
         agreement.settle_by_fallback(w.stranger, 3)
         agreement.close(w.stranger)
-        yield dict(chain=chain, contracts=contracts, world=w, agreement=agreement, terms_file=terms_file,
-                   bundles=bundles, tmp=tmp)
+        yield {"chain": chain, "contracts": contracts, "world": w, "agreement": agreement, "terms_file": terms_file,
+               "bundles": bundles, "tmp": tmp}
 
 
 def verdicts(report, check: str) -> list[str]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from agreement_helpers import deploy_hostile_token
+from support import AWS_TIERS, service
+
 from smartsla.agreement import PeriodState
 from smartsla.history import HistoryError, load_history
-from support import AWS_TIERS, service
 
 FEE = 1_000 * 10**6
 DAY = 86_400

@@ -134,4 +134,4 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(parts)
 
 
-__all__ = ["register", "run", "print_report"]
+__all__ = ["print_report", "register", "run"]
