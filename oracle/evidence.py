@@ -15,12 +15,12 @@ import ctypes
 import functools
 import json
 import os
-from bisect import bisect_right
-from concurrent.futures import ThreadPoolExecutor
 import re
 import shutil
 import sys
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -687,7 +687,10 @@ def _verify_v2(directory: Path, m: dict, result: VerifyResult, expected_root) ->
     findings = result.findings
     if not _check_manifest_v2(m, findings):
         return
-    bad = lambda msg: findings.append(Finding("manifest.json", msg))  # noqa: E731
+
+    def bad(msg):
+        findings.append(Finding("manifest.json", msg))
+
     head = header_leaf_v2(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"],
                           m["values"])
     if m["header_leaf"] != _hex(head):

@@ -310,7 +310,12 @@ def test_store_columns_give_the_values_and_root_of_the_object_path(tmp_path_fact
     """What the daemon does (store -> columns -> compute_periods -> evidence root, with the previous period read
     only from each service's last up sample) equals the object path (Sample objects of both periods ->
     compute_periods; the period's Sample objects -> build_bundle)."""
-    from oracle.evidence import build_bundle, build_bundle_columns, evidence_root, verify_bundle
+    from oracle.evidence import (
+        build_bundle,
+        build_bundle_columns,
+        evidence_root,
+        verify_bundle,
+    )
     from oracle.periods import compute_periods
 
     terms = _terms(down_after)
