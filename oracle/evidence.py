@@ -1,12 +1,17 @@
 """Evidence bundles: the samples behind a period's report, committed to by the report's evidence root.
 
-A bundle is a directory with ``manifest.json``, ``tree.json`` and ``chunks/<service>/<hour>.csv``.
-The root is a keccak Merkle root over one header leaf (agreement, chain id, period, bounds, values)
-and one leaf per (service, hour) chunk of samples, so every byte of the bundle is pinned by the
-32 bytes that go on-chain in the signed report. Format and hashing: docs/evidence.md.
+Version 2 (written by the oracle): a directory with ``manifest.json`` and ``samples/<service>.bin``, each a
+service's samples as fixed-width 17-byte big-endian records in canonical order. The root is a keccak Merkle
+root over a header leaf (agreement, chain id, period, bounds, values), a reasons leaf (the probe texts the
+records index) and one service root per service, itself the root over that service's (service, hour) chunk
+leaves; so every byte of the bundle is pinned by the 32 bytes that go on-chain in the signed report. Version 1
+(CSV chunk files and tree.json) is still verified and loaded. Format and hashing: docs/evidence.md.
 
 Pairs are hashed sorted (``keccak(min(a,b) ++ max(a,b))``), as OpenZeppelin's ``MerkleProof`` does,
 so a proof is a plain list of siblings that a contract can check with ``MerkleProof.verify``.
+
+For an auditor: :func:`load_bundle` (header and per-service columns, for ``oracle.periods.compute_periods``)
+and :func:`verify_bundle`.
 """
 
 from __future__ import annotations
