@@ -409,3 +409,28 @@ def test_cli_samples_not_utf8(files, capsys):
     samples.write_bytes(b"api,1798761600,\xff\xfe\n")
     assert run_cli(["compute", str(terms), "--samples", str(samples)]) == 2
     assert "is not UTF-8 text" in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 1), st.integers(0, 1199), st.integers(0, 2)), max_size=60),
+       down_after=st.integers(1, 3))
+def test_ordered_columns_are_not_sorted_again_and_give_the_same_result(rows, down_after):
+    """Columns already ordered by (service, time, status) skip the sort; the result is the one of any order."""
+    t = make_terms(down_after=down_after)
+    svc = np.array([r[0] for r in rows], np.int64)
+    time_ = np.array([r[1] for r in rows], np.float64)
+    status = np.array([r[2] for r in rows], np.int8)
+    order = np.lexsort((status, time_, svc))
+    assert periods.is_ordered(svc[order], time_[order], status[order])
+    shuffled = compute_periods(t, SampleColumns(svc, time_, status))
+    ordered = compute_periods(t, SampleColumns(svc[order], time_[order], status[order]))
+    assert ordered == shuffled
+
+
+def test_is_ordered():
+    a = np.array([0, 0, 1, 1])
+    assert periods.is_ordered(a, np.array([1, 2, 0, 0]), np.array([0, 0, 0, 1]))
+    assert not periods.is_ordered(a, np.array([2, 1, 0, 0]))
+    assert not periods.is_ordered(a, np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
+    assert not periods.is_ordered(np.array([1, 0]))
+    assert periods.is_ordered(np.array([], np.int64)) and periods.is_ordered(np.array([3]))
