@@ -62,3 +62,24 @@ slither: build
 	$(PY) scripts/slither_input.py --stub-guard > build/slither-input.json
 	$(SLITHER_VENV)/bin/slither build/slither-input.json --compile-force-framework solc-json \
 	  --solc smartsla/solcjs-adapter.cjs --filter-paths node_modules --fail-none
+
+# brownie pins web3 7.16 and ~80 exact versions (smart-sla needs web3 8): it lives in its own environment with
+# smart-sla installed --no-deps, from the `brownie` extra and requirements/brownie-lock.txt. brownie is built from
+# its sdist as plain Python (BROWNIE_NOCOMPILE): the compiled wheel cannot read our brownie-config.yaml. See
+# docs/brownie.md.
+BROWNIE_VENV := .venv-brownie
+.PHONY: brownie-check
+
+$(BROWNIE_VENV)/.installed: pyproject.toml requirements/brownie-lock.txt
+	test -x $(BROWNIE_VENV)/bin/python || $(PYTHON) -m venv $(BROWNIE_VENV)
+	$(BROWNIE_VENV)/bin/pip install --quiet --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(BROWNIE_VENV)/bin/pip install --quiet -c requirements/brownie-lock.txt setuptools wheel
+	$(BROWNIE_VENV)/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["brownie"], sep="\n")' > $(BROWNIE_VENV)/brownie-extra.txt
+	BROWNIE_NOCOMPILE=1 $(BROWNIE_VENV)/bin/pip install --quiet --no-build-isolation --no-binary eth-brownie \
+	  -c requirements/brownie-lock.txt -r $(BROWNIE_VENV)/brownie-extra.txt
+	$(BROWNIE_VENV)/bin/pip install --quiet --no-build-isolation --no-deps -e .
+	touch $@
+
+# brownie compile (npm solc-js via scripts/brownie-solc.cjs) and brownie run scripts/deploy.py on a fresh anvil
+brownie-check: build $(BROWNIE_VENV)/.installed
+	bash scripts/brownie-check.sh
