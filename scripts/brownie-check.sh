@@ -60,9 +60,9 @@ EOF
 echo "== anvil ($anvil, $hardfork, chain $chain_id) on a free port"
 for attempt in 1 2 3 4 5; do
   port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  # a zero base fee, as when brownie launches anvil itself: brownie's development gas price is 0
+  # as `smartsla node start` runs it: two unlocked accounts, the default base fee
   "$root/$anvil" --host 127.0.0.1 --port "$port" --hardfork "$hardfork" --chain-id "$chain_id" \
-    --accounts 10 --block-base-fee-per-gas 0 --silent &
+    --accounts 2 --silent &
   anvil_pid=$!
   for _ in $(seq 100); do
     if ! kill -0 "$anvil_pid" 2>/dev/null; then break; fi
@@ -79,4 +79,9 @@ if [ -z "$anvil_pid" ]; then echo "anvil did not start" >&2; exit 1; fi
 "$brownie" networks modify development port="$port" >/dev/null
 
 echo "== brownie run scripts/deploy.py --network development (127.0.0.1:$port)"
-"$brownie" run scripts/deploy.py --network development
+"$brownie" run scripts/deploy.py --network development | tee "$work/brownie.out"
+
+echo "== the same script through the library (plain Python, embedded chain): the same addresses and gas"
+"$root/.venv/bin/python" scripts/deploy.py --network embedded | tee "$work/library.out"
+diff <(grep -E '^(factory|agreement) ' "$work/brownie.out") "$work/library.out"
+echo "brownie-check: passed"

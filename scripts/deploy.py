@@ -3,10 +3,11 @@
 Plain Python:  .venv/bin/python scripts/deploy.py [--network embedded|anvil|development] [TERMS.yaml]
 Brownie:       .venv-brownie/bin/brownie run scripts/deploy.py --network development   (see docs/brownie.md)
 
-Under brownie, ``main()`` deploys with brownie's accounts and contract containers and uses only
-``smartsla.terms`` from the library (the brownie environment has brownie's web3 7, not the library's web3 8).
-Otherwise it deploys through ``smartsla.agreement``. Either way the terms file is read and converted by
-``smartsla.terms``, and the agreement is created by the provider, starting two minutes after the latest block.
+Under ``brownie run``, ``main()`` deploys with brownie's accounts and contract containers and takes from the
+library only ``smartsla.terms`` and the dev accounts of ``smartsla.chain`` (the brownie environment has
+brownie's web3 7, not the library's web3 8). Otherwise it deploys through ``smartsla.agreement``. Either way the
+dev account "deployer" deploys, the provider creates the agreement, and its first period starts two minutes
+after the latest block.
 """
 
 from __future__ import annotations
@@ -61,30 +62,32 @@ def _deploy_with_brownie(terms_file: str | Path) -> dict:
     # SlaFactory and TestUSD are the project's contract containers, which `brownie run` adds to the module
     from brownie import SlaFactory, TestUSD, accounts, network, web3
 
+    from smartsla.chain import dev_account
     from smartsla.terms import load_terms
 
     terms = load_terms(terms_file)
-    # dev-account names (provider, customer, oracle-1, ...) become the node's unlocked accounts in order of
-    # first use; accounts[0] deploys. Addresses written in the terms file stay as they are.
-    named: dict[str, str] = {}
+    if web3.eth.get_block("latest").get("baseFeePerGas"):
+        network.gas_price("auto")  # brownie's development gas price is 0: too low for a node with a base fee
 
     def resolve(name: str, _path: str) -> str:
-        if name.startswith("0x") and len(name) == 42:
-            return name
-        if name not in named:
-            if len(named) + 1 >= len(accounts):
-                raise RuntimeError(f"no unlocked account left on {network.show_active()} for {name!r}")
-            named[name] = accounts[len(named) + 1].address
-        return named[name]
+        # dev-account names (provider, customer, oracle-1, ...) are the library's dev accounts, so smartsla's
+        # tools know them by the same names; addresses written in the terms file stay as they are
+        return name if name.startswith("0x") and len(name) == 42 else dev_account(name).address
 
-    deployer = accounts[0]
+    def sender(name: str):
+        account = accounts.add(dev_account(name).key.hex())
+        if account.balance() < 10**18:
+            accounts[0].transfer(account, 10 * 10**18)  # gas money from the node's first unlocked account
+        return account
+
+    deployer = sender("deployer")
     factory = SlaFactory.deploy({"from": deployer})
     token, decimals = None, None
     if terms.payment.token == "test-usd":
         token, decimals = TestUSD.deploy({"from": deployer}).address, 6
     start = web3.eth.get_block("latest")["timestamp"] + START_DELAY
     chain_terms = terms.to_chain(resolve, token, decimals, start=start)
-    tx = factory.create(factory.encodeTerms(chain_terms), {"from": accounts.at(resolve(terms.provider, "provider"))})
+    tx = factory.create(factory.encodeTerms(chain_terms), {"from": sender(terms.provider)})
     agreement = tx.events["AgreementCreated"]["agreement"]
     if not web3.eth.get_code(agreement):
         raise RuntimeError(f"no contract at the created agreement's address {agreement}")
