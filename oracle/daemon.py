@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import threading
@@ -223,6 +224,7 @@ class OracleDaemon:
             # samples arrived since. Never compute a second opinion for the same period.
             values, root = list(persisted.values), persisted.evidence_root
         own = sign_once(self.store, agreement, self.account, index, values, root)
+        self.write_signed_report(agreement, index, own)
         if persisted is None:
             self.metrics.reports.inc()
             log("signed", agreement=agreement.address, period=index, values=list(own.values),
@@ -245,6 +247,24 @@ class OracleDaemon:
         self.metrics.settlements.labels(outcome.status).inc()
         watched.settled.add(index)
         log(outcome.status, agreement=agreement.address, period=index, tx=outcome.tx_hash, reports=len(reports))
+
+    def write_signed_report(self, agreement: Agreement, index: int, report: SignedReport) -> None:
+        """``period-N.report.json`` beside the bundle ``period-N``: the signature over its root, so that an auditor
+        can hold this oracle to the bundle even when the contract settled without its report. Beside, not inside:
+        the bundle is exactly what was signed. Written whole or not at all, the same bytes on every call."""
+        bundle = Path(self.config.evidence_dir) / agreement.address / f"period-{index}"
+        if not bundle.is_dir():
+            return
+        body = json.dumps({"agreement": agreement.address, "chain_id": self.chain_id, "period": index,
+                           "oracle": report.signer, "values": list(report.values),
+                           "evidence_root": "0x" + report.evidence_root.hex(),
+                           "signature": "0x" + report.signature.hex()}, indent=1)
+        target = bundle.parent / f"{bundle.name}.report.json"
+        if target.exists() and target.read_text() == body:
+            return
+        tmp = bundle.parent / f".{bundle.name}.report.json.tmp"
+        tmp.write_text(body)
+        os.replace(tmp, target)
 
     def peer_report(self, peer: str, agreement: Agreement, index: int) -> SignedReport | None:
         """A peer's report, only if it is a valid signature of an oracle of this agreement: one bad peer must

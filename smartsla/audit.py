@@ -37,7 +37,7 @@ from eth_utils import keccak, to_checksum_address
 
 from . import penalty
 from .agreement import Contracts, PeriodState
-from .history import History, load_history
+from .history import History, ReportRecord, load_history
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
@@ -558,12 +558,38 @@ class LoadedBundle:
     period_end: int
     values: dict[str, int] | None        # as the manifest states them
     columns: Any                         # opaque to smartsla: handed back to ``recompute``
+    signed: dict[str, Any] | None = None  # the oracle's signed report lying beside the bundle, if any
 
 
 @dataclass
 class EvidenceTools:
     load: Callable[[str], LoadedBundle]
     recompute: Callable[..., dict[str, int]]   # (terms, bundles, maintenance, start, period) -> ppm per service
+
+
+# The oracle's signed report of a bundle ``period-N`` lies beside it as ``period-N.report.json``: the bundle is
+# exactly what was signed, the signature cannot be inside what it signs.
+SIGNED_REPORT_SUFFIX = ".report.json"
+
+
+def _signed_owner(history: History, bundle: LoadedBundle) -> tuple[str | None, str]:
+    """The oracle whose signed report (beside the bundle) vouches for this bundle, or None and why not."""
+    signed = bundle.signed
+    if signed is None:
+        return None, "no signed report lies beside the bundle (period-N.report.json)"
+    try:
+        values = [int(v) for v in signed["values"]]
+        root = bytes.fromhex(str(signed["evidence_root"]).removeprefix("0x"))
+        signature = bytes.fromhex(str(signed["signature"]).removeprefix("0x"))
+        period = int(signed["period"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return None, f"the signed report is malformed ({exc.__class__.__name__}: {exc})"
+    if period != bundle.period or root != bundle.root:
+        return None, f"the signed report is for period {period} root 0x{root.hex()[:16]}…, not this bundle's"
+    signer = history.agreement.report_signer(period, values, root, signature)
+    if signer is None or signer not in history.terms["oracles"]:
+        return None, f"the signed report is signed by {signer or 'nobody recoverable'}, not by an oracle of the agreement"
+    return signer, ""
 
 
 def evidence_checker() -> EvidenceTools | None:
@@ -579,6 +605,18 @@ def evidence_checker() -> EvidenceTools | None:
         return None
 
     def load(directory: str) -> LoadedBundle:
+        loaded = _load(directory)
+        signed_file = Path(directory).parent / f"{Path(directory).name}{SIGNED_REPORT_SUFFIX}"
+        if signed_file.exists():
+            import json
+
+            try:
+                loaded.signed = json.loads(signed_file.read_text("utf-8"))
+            except ValueError as exc:
+                loaded.problems.append(f"{signed_file.name} is not JSON: {exc}")
+        return loaded
+
+    def _load(directory: str) -> LoadedBundle:
         result = ev.verify_bundle(directory)
         problems = [str(f) for f in result.findings]
         root = bytes.fromhex(result.root[2:]) if result.root else None
@@ -631,6 +669,7 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
         for r in s.reports:
             by_root.setdefault((p, r.evidence_root), []).append(r.oracle)
     owners: dict[str, list[str]] = {b.directory: by_root.get((b.period, b.root), []) for b in bundles}
+    unused: set[str] = set()
 
     rules_services = [s[0] for s in history.agreement.terms_tuple[8]]
     ids = [bytes(i).rstrip(b"\0").decode(errors="backslashreplace") for i in rules_services]
@@ -654,13 +693,24 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
         else:
             report = next((r for r in s.reports if r.oracle in owners[b.directory]), None)
             if report is None:
-                roots = ", ".join(f"{r.oracle[:10]}… 0x{r.evidence_root.hex()[:16]}…" for r in s.reports) or "none"
-                problems.append(f"root 0x{b.root.hex() if b.root else '?'} is in no report of period {b.period} "
-                                f"(reports: {roots})")
-            elif b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
+                # an oracle's report the contract did not need (the quorum was reached without it) still binds
+                # its signer: the bundle must prove what that oracle signed
+                signer, why = _signed_owner(history, b)
+                if signer is not None:
+                    owners[b.directory] = [signer]
+                    report = ReportRecord(signer, tuple(int(v) for v in b.signed["values"]), b.root or b"",
+                                          bytes.fromhex(str(b.signed["signature"]).removeprefix("0x")))
+                    unused.add(b.directory)
+                else:
+                    roots = ", ".join(f"{r.oracle[:10]}… 0x{r.evidence_root.hex()[:16]}…" for r in s.reports)
+                    problems.append(f"root 0x{b.root.hex() if b.root else '?'} is in no report of period "
+                                    f"{b.period} (reports: {roots or 'none'}), and {why}")
+            if report is not None and b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
                 problems.append(f"the manifest's values {b.values} are not the reported {list(report.values)}")
         _f(findings, "evidence.root", subject, problems,
-           f"the root {', '.join(owners[b.directory])} signed for period {b.period}" if report else "")
+           (f"the root {', '.join(owners[b.directory])} signed for period {b.period}"
+            + (" (a report the contract did not need: the quorum was reached without it)"
+               if b.directory in unused else "")) if report else "")
         if report is None:
             continue
         if terms_doc is None:

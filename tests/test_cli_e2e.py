@@ -4,6 +4,7 @@ stopped and started again with the history intact."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -53,22 +54,22 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
     api, db = HttpTarget().start(), TcpTarget().start()
     procs = []
     try:
-        start = int(time.time()) + 20  # the daemons start and probe before the first period begins
+        # the daemons start first and find the agreement when it is created, as they would in production
+        start = int(time.time()) + 30
         terms_file = tmp_path / "terms.yaml"
         terms_file.write_text(terms_text(start, api.url, db.port))
-        created = devnode.run("create", str(terms_file), "--yes", "--json", json_out=True)
-        address = created["agreement"]
-        assert created["document_hash"] == "0x" + load_terms(terms_file).document_hash().hex()
-        funded = devnode.run("fund", address, "--periods", "1", "--json", json_out=True)
-        assert funded["periods"] == "0..0"
-        devnode.run("bond", address, "200", "--json", json_out=True)
-
         devnode.run("node", "fund", "oracle-1", "oracle-2", "oracle-3")  # gas for settling
         ports = [free_port() for _ in range(3)]
         for i in (1, 2, 3):
             peers = [f"http://127.0.0.1:{ports[j - 1]}" for j in (1, 2, 3) if j != i]
             procs.append(spawn_oracle(tmp_path, i, devnode.url, deployed["factory"], ports[i - 1], peers,
                                       [str(terms_file)]))
+        created = devnode.run("create", str(terms_file), "--yes", "--json", json_out=True)
+        address = created["agreement"]
+        assert created["document_hash"] == "0x" + load_terms(terms_file).document_hash().hex()
+        funded = devnode.run("fund", address, "--periods", "1", "--json", json_out=True)
+        assert funded["periods"] == "0..0"
+        devnode.run("bond", address, "200", "--json", json_out=True)
 
         watching = time.time() + 40
         while time.time() < watching and not all(oracle_events(tmp_path, i, "watching") for i in (1, 2, 3)):
@@ -105,6 +106,45 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
         csv_text = devnode.run("payouts", address, "--csv").stdout
         assert csv_text.splitlines()[0].startswith("period,service,value")
         assert len(csv_text.splitlines()) == 3
+
+        # the auditor: everything from the chain, the terms file and the three oracles' evidence (the third
+        # oracle may sign after the quorum of two has settled)
+        signed_by = time.time() + 30
+        while time.time() < signed_by and not all(
+                any(e["period"] == 0 for e in oracle_events(tmp_path, i, "signed")) for i in (1, 2, 3)):
+            time.sleep(0.2)
+        evidence = [str(tmp_path / f"evidence-{i}" / address) for i in (1, 2, 3)]
+        evidence_args = [arg for d in evidence for arg in ("--evidence", d)]
+        html = tmp_path / "audit.html"
+        audited = devnode.run("audit", address, "--terms", str(terms_file), *evidence_args, "--json",
+                              "--html", str(html), json_out=True)
+        failed = [f for f in audited["findings"] if f["verdict"] == "FAIL"]
+        assert audited["result"] == "PASS" and not failed, failed
+        checks = {f["check"] for f in audited["findings"] if f["verdict"] == "PASS"}
+        assert {"code.clone", "code.implementation", "terms.document-hash", "reports.signers", "settlement",
+                "funds.conservation", "evidence.root", "evidence.values"} <= checks, checks
+        assert "<svg" in html.read_text()
+
+        # a terms file that is not the one the parties signed
+        other_terms = tmp_path / "other.yaml"
+        other_terms.write_text(terms_text(start, api.url, db.port).replace('fee: "1000"', 'fee: "999"'))
+        foreign = devnode.run("audit", address, "--terms", str(other_terms), "--json", check=False)
+        assert foreign.returncode == 1
+        assert "terms.document-hash" in {f["check"] for f in json.loads(foreign.stdout)["findings"]
+                                         if f["verdict"] == "FAIL"}
+
+        # one byte of one oracle's evidence changed: the bundle no longer proves what it signed
+        bundle_files = sorted(p for p in (tmp_path / "evidence-1" / address).rglob("*")
+                              if p.is_file() and p.suffix not in (".json",))
+        victim = bundle_files[0]
+        data = bytearray(victim.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        victim.write_bytes(bytes(data))
+        forged = devnode.run("audit", address, "--terms", str(terms_file), "--evidence", evidence[0], "--json",
+                             check=False)
+        assert forged.returncode == 1, forged.stdout[-2000:]
+        forged_checks = {f["check"] for f in json.loads(forged.stdout)["findings"] if f["verdict"] == "FAIL"}
+        assert forged_checks & {"evidence.bundle", "evidence.root", "evidence.values"}, forged_checks
 
         # the node keeps its chain: stopped and started again, the history reads the same
         devnode.run("node", "stop")
