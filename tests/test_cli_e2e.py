@@ -90,7 +90,8 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
 
         payouts = devnode.run("payouts", address, "--json", json_out=True)
         rows = {r["service"]: r for r in payouts["periods"] if r["period"] == 0}
-        assert set(rows) == {"api", "db"}
+        assert set(rows) == {"api", "db", "(combined)"}
+        assert rows["(combined)"]["value"] == rows["api"]["value"]  # combined: the worst service
         assert rows["db"]["value"] == "100%"
         api_ppm = parse_percent_ppm(rows["api"]["value"])
         assert 650_000 <= api_ppm <= 850_000, rows  # 5 of 20 s down, give or take the slices at the edges
@@ -105,7 +106,7 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
 
         csv_text = devnode.run("payouts", address, "--csv").stdout
         assert csv_text.splitlines()[0].startswith("period,service,value")
-        assert len(csv_text.splitlines()) == 3
+        assert len(csv_text.splitlines()) == 4  # the header, two services and the combined value
 
         # the auditor: everything from the chain, the terms file and the three oracles' evidence (the third
         # oracle may sign after the quorum of two has settled)

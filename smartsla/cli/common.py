@@ -33,8 +33,7 @@ class UserError(Exception):
 class UI:
     json_mode: bool = False
     # piped output is read by programs and wide terminals: do not cut addresses to 80 columns
-    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True,
-                                                         width=None if sys.stdout.isatty() else 220))
+    out: Console = field(default_factory=lambda: Console(highlight=False, soft_wrap=True, width=_piped_width()))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False, soft_wrap=True))
 
     def emit_json(self, data: Any) -> None:
@@ -56,6 +55,13 @@ class UI:
         if not sys.stdin.isatty():
             raise UserError(f"{question.rstrip('?')}: needs confirmation; run on a terminal or pass --yes")
         return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _piped_width() -> int | None:
+    if sys.stdout.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() else 220
 
 
 class _QuietStatus:

@@ -9,6 +9,7 @@ import time
 
 from rich.table import Table
 
+from .. import penalty
 from ..agreement import PeriodState
 from ..units import format_bps, format_seconds, format_token_amount
 from .common import (
@@ -265,6 +266,13 @@ def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
                 "to_customer": money(s.compensation), "from_bond": money(s.compensation_from_bond),
                 "to_provider": money(s.provider_payout), "transaction": s.tx_hash, "time": s.timestamp,
             })
+        if s.values and agreement.terms_tuple[9] == penalty.BASIS_COMBINED:
+            # the credit of a combined agreement comes from this one number, not from any service's own
+            rules = penalty.CreditRules.from_chain(agreement.terms_tuple)
+            objective = "latency" if rules.combined.lower_is_better else "availability"
+            rows.append({**rows[-1], "service": "(combined)",
+                         "value": format_value(objective, penalty.combined_value(rules, list(s.values))),
+                         "target": format_value(objective, rules.combined.target)})
     totals = history.totals()
     shown_totals = {k: money(v) if isinstance(v, int) else v for k, v in totals.items()}
     shown_totals["owed_customer"] = money(agreement.owed(t["customer"]))
@@ -308,5 +316,8 @@ def run_payouts(args: argparse.Namespace, ui: UI) -> int:
     ui.out.print(table)
     if not rows:
         ui.out.print("no period is settled yet")
-    ui.out.print(" ".join(f"{k.replace('_', ' ')} {v};" for k, v in totals.items() if k != "token"))
+    shown = ("escrowed", "paid_to_customer", "paid_to_provider", "refunded", "held_now", "owed_customer",
+             "owed_provider")
+    ui.out.print("totals: " + ", ".join(f"{k.replace('_', ' ')} {totals[k]}" for k in shown if k in totals)
+                 + f" {sym}  (--json for every figure)")
     return 0
