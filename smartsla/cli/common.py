@@ -10,7 +10,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import requests
 from rich.console import Console
+from web3.exceptions import Web3Exception
 
 from ..accounts import AccountError, load_account
 from ..build import BuildError
@@ -90,6 +92,17 @@ def handle_errors(ui: UI, run: Callable[[], int]) -> int:
         ui.err.print(f"[bold red]error:[/] the contract refused: {exc.error}"
                      f"{'(' + ', '.join(map(str, exc.error_args)) + ')' if exc.error_args else ''}", soft_wrap=True)
         return 3
+    except Web3Exception as exc:
+        # the node answered, but not as asked (out of gas, nonce, a method it lacks): say what it said
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, dict):
+            detail = detail.get("message", detail)
+        ui.err.print(f"[bold red]error:[/] the node refused: {detail}", soft_wrap=True)
+        return 2
+    except requests.exceptions.ConnectionError as exc:
+        ui.err.print(f"[bold red]error:[/] lost the connection to the node ({exc.__class__.__name__}); is it "
+                     "still running? `smartsla node status`", soft_wrap=True)
+        return 2
     except KeyboardInterrupt:
         ui.err.print("interrupted")
         return 130
@@ -130,7 +143,10 @@ def account_for(args: argparse.Namespace, chain: Chain):
     spec = getattr(args, "account", None) or args.default_dev_account
     if not getattr(args, "account", None) and not chain.is_dev:
         raise UserError(f"on {chain.name} name the account that signs: --account NAME|keystore:PATH|env:VAR")
-    return load_account(spec, chain)
+    account = load_account(spec, chain)
+    # on dev chains every account gets dev ether for gas, keystore ones included, so nobody stalls on a faucet
+    chain.ensure_ether(account.address)
+    return account
 
 
 def family(sub: Any, name: str, help_text: str, description: str | None = None) -> Any:

@@ -1,0 +1,157 @@
+"""The `smartsla` command's answers to bad input and refusals, and the paths the end-to-end run does not take
+(keystores, termination by both parties' signatures, maintenance), against a real `development` node."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import DevNode
+
+from smartsla.chain import dev_key
+from smartsla.cli import main
+
+pytestmark = pytest.mark.anvil
+
+ADDRESS = "0x" + "12" * 20
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    dev = DevNode(tmp_path_factory.mktemp("cli") / "home")
+    dev.run("node", "start")
+    try:
+        factory = dev.run("factory", "deploy", "--json", json_out=True)
+        created = dev.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
+                          json_out=True)
+        dev.factory, dev.usd, dev.agreement = factory["factory"], factory["test_usd"], created["agreement"]
+        yield dev
+    finally:
+        dev.run("node", "stop", check=False)
+
+
+@pytest.fixture
+def cli(node, monkeypatch, capsys):
+    """Runs `smartsla ...` in this process against the module's node; returns (exit code, stdout, stderr)."""
+    for key in ("SMARTSLA_HOME", "SMARTSLA_NODE_PORT", "SMARTSLA_NETWORK"):
+        monkeypatch.setenv(key, node.env[key])
+    for key in ("SMARTSLA_ACCOUNT", "SMARTSLA_PASSWORD", "SMARTSLA_FACTORY"):
+        monkeypatch.delenv(key, raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_node_down_and_unknown_networks_are_named_with_the_fix(cli, monkeypatch, tmp_path):
+    code, _, err = cli("status", ADDRESS, "--network", "nowhere")
+    assert code == 2 and "unknown network 'nowhere'" in err and "development" in err
+    monkeypatch.delenv("SMARTSLA_SEPOLIA_URL", raising=False)
+    code, _, err = cli("status", ADDRESS, "--network", "sepolia")
+    assert code == 2 and "$SMARTSLA_SEPOLIA_URL" in err
+    monkeypatch.setenv("SMARTSLA_NODE_PORT", "9")  # nothing listens on the discard port
+    code, _, err = cli("status", ADDRESS)
+    assert code == 2 and "not running" in err and "smartsla node start" in err
+
+
+def test_unknown_agreements_are_refused_before_any_transaction(cli, node):
+    code, _, err = cli("status", "0x1234")
+    assert code == 2 and "not an address" in err
+    code, _, err = cli("fund", ADDRESS)
+    assert code == 2 and f"no contract at {ADDRESS}" in err.replace("\n", "")
+    code, _, err = cli("payouts", node.usd)  # a contract, but not an agreement of this factory
+    assert code == 2 and "was not created by the factory" in err
+
+
+def test_no_factory_recorded_on_a_fresh_chain(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("SMARTSLA_HOME", str(tmp_path))  # another home: its address book is empty
+    code, _, err = cli("create", "examples/aws-ec2.yaml", "--yes")
+    assert code == 2 and "no factory is recorded" in err and "smartsla factory deploy" in err
+    code, _, err = cli("list", "--factory", "0xnot")
+    assert code == 2 and "--factory '0xnot' is not an address" in err
+    code, out, _ = cli("node", "status")  # this home started no node
+    assert code == 1 and "not running" in out
+
+
+def test_missing_keys_and_keys_on_the_command_line(cli, node, monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    code, _, err = cli("fund", node.agreement, "--account", "env:NO_SUCH_KEY")
+    assert code == 2 and "NO_SUCH_KEY is not set" in err
+    raw = "0x" + dev_key("customer").hex()
+    code, out, err = cli("fund", node.agreement, "--account", raw)
+    assert code == 2 and "visible to other users" in err and raw not in out + err
+    monkeypatch.setenv("BAD_KEY", "0x1234")
+    code, out, err = cli("fund", node.agreement, "--account", "env:BAD_KEY")
+    assert code == 2 and "BAD_KEY does not hold a valid private key" in err and "0x1234" not in err
+
+
+def test_keystore_import_use_and_wrong_password(cli, node, monkeypatch):
+    key = "0x" + dev_key("customer").hex()
+    monkeypatch.setenv("CUSTOMER_KEY", key)
+    monkeypatch.setenv("SMARTSLA_PASSWORD", "correct horse")
+    code, out, err = cli("accounts", "import", "acme", "--key-env", "CUSTOMER_KEY", "--json")
+    assert code == 0, err
+    entry = json.loads(out)
+    assert key[2:] not in out + err
+    code, out, _ = cli("accounts", "list", "--json")
+    assert {"name": "acme", "address": entry["address"]}.items() <= json.loads(out)[0].items()
+    code, _, err = cli("accounts", "import", "acme", "--key-env", "CUSTOMER_KEY")
+    assert code == 2 and "exists" in err
+
+    code, out, err = cli("fund", node.agreement, "--account", "acme", "--json")  # the customer, from its keystore
+    assert code == 0, err
+    assert json.loads(out)["periods"].startswith("0..")
+    monkeypatch.setenv("SMARTSLA_PASSWORD", "wrong")
+    code, _, err = cli("fund", node.agreement, "--account", "acme")
+    assert code == 2 and "wrong password" in err
+    monkeypatch.delenv("SMARTSLA_PASSWORD")
+    code, _, err = cli("fund", node.agreement, "--account", "acme")
+    assert code == 2 and "SMARTSLA_PASSWORD" in err  # no terminal here to ask on
+
+
+def test_the_contract_refusing_is_exit_3_with_its_reason(cli, node):
+    code, _, err = cli("fund", node.agreement, "--account", "provider")
+    assert code == 3 and "NotCustomer" in err
+    code, _, err = cli("bond", node.agreement, "lots")
+    assert code == 2 and "AMOUNT" in err
+    code, _, err = cli("withdraw", node.agreement)
+    assert code == 2 and "owes" in err and "nothing" in err
+    code, _, err = cli("announce", node.agreement, "--start", "next tuesday", "--duration", "1h")
+    assert code == 2 and "--start" in err
+    code, _, err = cli("announce", node.agreement, "--start", "+1h", "--duration", "1h")
+    assert code == 3 and "InsufficientNotice" in err  # the terms ask for 48 hours' notice
+
+
+def test_create_asks_before_deploying(cli):
+    code, out, err = cli("create", "examples/aws-ec2.yaml")
+    assert code == 2 and "--yes" in err  # not a terminal: no silent deployment
+    assert "penalty schedule" in out  # but the terms were shown
+
+
+def test_termination_needs_both_signatures(cli, node):
+    created = node.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json", json_out=True)
+    address = created["agreement"]
+    assert cli("fund", address, "--periods", "3")[0] == 0
+    code, out, err = cli("terminate", "sign", address, "--active-periods", "1", "--account", "provider", "--json")
+    assert code == 0, err
+    consent = json.loads(out)
+    # the provider cannot use its own consent twice: the customer must sign
+    code, _, err = cli("terminate", "submit", address, "--active-periods", "1", "--deadline", str(consent["deadline"]),
+                       "--consent", consent["signature"], "--account", "provider")
+    assert code == 3 and "BadConsent" in err
+    code, out, err = cli("terminate", "submit", address, "--active-periods", "1", "--deadline",
+                         str(consent["deadline"]), "--consent", consent["signature"], "--account", "customer", "--json")
+    assert code == 0, err
+    code, out, _ = cli("status", address, "--json")
+    status = json.loads(out)
+    assert status["periods"]["active"] == 1 and status["escrow"] == "1000"  # two of three fees refunded
+    code, out, _ = cli("payouts", address, "--json")
+    assert json.loads(out)["totals"]["refunded"] == "2000"
+
+
+def test_family_without_action_prints_its_help(cli):
+    code, out, _ = cli("node")
+    assert code == 2 and "start" in out and "stop" in out
