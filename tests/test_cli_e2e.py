@@ -28,7 +28,7 @@ agreement: cli-e2e
 provider: provider
 customer: customer
 payment: {{token: test-usd, fee: "1000", bond: "200"}}
-periods: {{start: {start}, length: {PERIOD}s, count: 2}}
+periods: {{start: {start}, length: {PERIOD}s, count: 1}}
 services:
   - id: api
     objective: availability
