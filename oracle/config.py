@@ -89,7 +89,7 @@ def load_config(path: str | Path) -> OracleConfig:
     if not isinstance(key, dict) or not (("keystore" in key) ^ ("env" in key)):
         raise ConfigError(f"{path}: key must be {{keystore: FILE, password_env: VAR}} or {{env: VAR}}")
     key_source = KeySource(
-        keystore=(base / key["keystore"]) if "keystore" in key else None,
+        keystore=(base / Path(key["keystore"]).expanduser()) if "keystore" in key else None,
         password_env=key.get("password_env"),
         env=key.get("env"),
     )

@@ -708,7 +708,8 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
             if report is not None and b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
                 problems.append(f"the manifest's values {b.values} are not the reported {list(report.values)}")
         _f(findings, "evidence.root", subject, problems,
-           (f"the root {', '.join(owners[b.directory])} signed for period {b.period}"
+           (f"its root 0x{b.root.hex() if b.root else '?'} is what {', '.join(owners[b.directory])} signed for "
+            f"period {b.period}"
             + (" (a report the contract did not need: the quorum was reached without it)"
                if b.directory in unused else "")) if report else "")
         if report is None:

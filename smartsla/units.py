@@ -241,6 +241,21 @@ def format_seconds(seconds: int) -> str:
     return f"{seconds}s"
 
 
+def human_duration(seconds: float) -> str:
+    """An approximate duration for people: ``579`` -> ``"9m 39s"``, ``200000`` -> ``"2d 7h"``."""
+    seconds = int(round(seconds))
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        size = int(DURATION_UNITS[unit])
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return sign + " ".join(parts)
+
+
 def format_us(us: int) -> str:
     """``300000`` -> ``"300ms"``, ``1000000`` -> ``"1s"``, ``1500`` -> ``"1500us"``."""
     if us < 0:

@@ -122,13 +122,25 @@ def test_the_contract_refusing_is_exit_3_with_its_reason(cli, node):
     code, _, err = cli("announce", node.agreement, "--start", "next tuesday", "--duration", "1h")
     assert code == 2 and "--start" in err
     code, _, err = cli("announce", node.agreement, "--start", "+1h", "--duration", "1h")
-    assert code == 3 and "InsufficientNotice" in err  # the terms ask for 48 hours' notice
+    assert code == 3 and "InsufficientNotice" in err and "announced earlier" in err  # 48 hours' notice
 
 
 def test_create_asks_before_deploying(cli):
     code, out, err = cli("create", "examples/aws-ec2.yaml")
-    assert code == 2 and "--yes" in err  # not a terminal: no silent deployment
-    assert "penalty schedule" in out  # but the terms were shown
+    assert code == 2 and "--yes" in err and "terms show" in err  # not a terminal: no silent deployment
+    assert out == ""
+
+
+def test_refusals_in_words_and_the_fallback(cli, node):
+    created = node.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json", json_out=True)
+    address = created["agreement"]
+    code, _, err = cli("settle-fallback", address, "--period", "0")
+    assert code == 3 and "PeriodNotOver" in err and "period 0 runs until" in err
+    code, _, err = cli("close", address)
+    assert code == 3 and "NotYetClosable" in err and "runs until" in err
+    code, out, _ = cli("payouts", address, "--csv")
+    assert code == 0 and out.splitlines() == [
+        "period,service,value,target,credit,state,to_customer,from_bond,to_provider,transaction,time"]
 
 
 def test_termination_needs_both_signatures(cli, node):
@@ -155,3 +167,23 @@ def test_termination_needs_both_signatures(cli, node):
 def test_family_without_action_prints_its_help(cli):
     code, out, _ = cli("node")
     assert code == 2 and "start" in out and "stop" in out
+
+
+def test_fallback_settles_a_period_nobody_reported(devnode, monkeypatch):
+    from smartsla.chain import Chain
+
+    devnode.run("factory", "deploy")
+    address = devnode.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
+                          json_out=True)["agreement"]
+    assert devnode.run("fund", address, "--json", json_out=True)["periods"] == "0..0"
+    status = devnode.run("status", address, "--json", json_out=True)
+    monkeypatch.setenv("SMARTSLA_NODE_PORT", str(devnode.port))
+    with Chain.connect("development") as chain:  # no oracle reports: 30 days and the 2-day deadline pass
+        chain.travel_to(status["periods"]["first_start"] + 32 * 86400 + 1)
+    pending = devnode.run("status", address, "--json", json_out=True)["pending"]
+    assert pending[0]["period"] == 0 and pending[0]["waiting"] == "anyone may settle by fallback"
+    settled = devnode.run("settle-fallback", address, "--period", "0", "--account", "stranger", "--json",
+                          json_out=True)
+    assert settled["credit"] == "100%" and settled["to_customer"] == "1000 tUSD"  # fallback: full-credit
+    payouts = devnode.run("payouts", address, "--json", json_out=True)
+    assert payouts["periods"][0]["state"] == "settled by fallback"

@@ -20,7 +20,7 @@ DESCRIPTION = """\
 Smart service level agreements: terms in YAML, penalties in Solidity, payouts by the contract.
 
 providers:  terms check|show, factory deploy, create, fund, bond, announce, terminate
-customers:  fund, status, payouts, withdraw, list
+customers:  fund, status, payouts, withdraw, list, settle-fallback
 auditors:   audit (--replay, --html)
 everyone:   simulate (what-if on the embedded chain), node start|stop|status, accounts, build
 """

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -21,6 +22,7 @@ from ..config import ConfigError, default_network, network_names
 from ..deployments import DeploymentError
 from ..node import NodeError
 from ..terms import TermsError
+from ..units import human_duration
 
 NETWORK_ENV = "SMARTSLA_NETWORK"
 ACCOUNT_ENV = "SMARTSLA_ACCOUNT"
@@ -81,6 +83,45 @@ USER_ERRORS = (UserError, TermsError, BuildError, ChainError, ConfigError, Accou
                DeploymentError, LookupError)
 
 
+def _time(value: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(value)))
+
+
+# The contract's custom errors in words; the raw name and arguments stay in front for searching the docs.
+REVERT_WORDS: dict[str, Callable[..., str]] = {
+    "InsufficientNotice": lambda start, earliest: f"maintenance must be announced earlier: the window starts "
+                                                  f"{_time(start)}, the earliest allowed start is {_time(earliest)}",
+    "AllowanceExceeded": lambda period, used, allowance: f"period {period} would have {human_duration(used)} of "
+                                                         f"maintenance; the terms allow {human_duration(allowance)}",
+    "WindowOutsideTerm": lambda start, end: f"the window {_time(start)} .. {_time(end)} is outside the agreement",
+    "PeriodNotOver": lambda period, ends: f"period {period} runs until {_time(ends)}",
+    "DeadlineNotReached": lambda period, when: f"period {period} may be settled by fallback from {_time(when)} on; "
+                                               "until then only oracle reports settle it",
+    "PeriodAlreadySettled": lambda period: f"period {period} is already settled",
+    "NotYetClosable": lambda ends, open_: f"the agreement runs until {_time(ends)} and {open_} funded period(s) "
+                                          "are not settled yet",
+    "TerminationExpired": lambda deadline: f"the consent expired at {_time(deadline)}; sign again",
+    "NotCustomer": lambda caller: f"{caller} is not the customer; pass --account of the customer",
+    "NotProvider": lambda caller: f"{caller} is not the provider; pass --account of the provider",
+    "BadConsent": lambda expected, signer: f"a consent was signed by {signer}, but {expected} must sign it",
+    "FundingBeyondTerm": lambda first, n, active: f"periods {first}..{first + n - 1} go beyond the "
+                                                  f"{active} active period(s)",
+    "NothingToFund": lambda: "every period is funded already",
+    "AgreementClosed": lambda: "the agreement is closed",
+}
+
+
+def explain_revert(exc: Reverted) -> str:
+    shown = f"{exc.error}({', '.join(map(str, exc.error_args))})" if exc.error_args else exc.error
+    words = REVERT_WORDS.get(exc.error)
+    if words is None:
+        return shown
+    try:
+        return f"{shown}: {words(*exc.error_args)}"
+    except (TypeError, ValueError):
+        return shown
+
+
 def handle_errors(ui: UI, run: Callable[[], int]) -> int:
     try:
         return int(run() or 0)
@@ -89,9 +130,12 @@ def handle_errors(ui: UI, run: Callable[[], int]) -> int:
         ui.err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
         return 2
     except Reverted as exc:
-        ui.err.print(f"[bold red]error:[/] the contract refused: {exc.error}"
-                     f"{'(' + ', '.join(map(str, exc.error_args)) + ')' if exc.error_args else ''}", soft_wrap=True)
+        ui.err.print(f"[bold red]error:[/] the contract refused: {explain_revert(exc)}", soft_wrap=True)
         return 3
+    except BrokenPipeError:
+        # the reader (`head`, a closed pager) went away: stop quietly, and keep Python's exit flush quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Web3Exception as exc:
         # the node answered, but not as asked (out of gas, nonce, a method it lacks): say what it said
         detail = exc.args[0] if exc.args else exc

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import time
 
 from rich.table import Table
+from web3.logs import DISCARD
 
 from .. import penalty
 from ..agreement import PeriodState
-from ..units import format_bps, format_seconds, format_token_amount
+from ..units import format_bps, format_seconds, format_token_amount, human_duration
 from .common import (
-    UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
+    ACCOUNT_ENV, UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
     add_network_option, open_session,
 )
 from .provider import _dev_mint, _done, _when
@@ -30,14 +32,17 @@ STATE_WORDS = {
 
 def register(sub) -> None:
     fund = sub.add_parser("fund", help="escrow the fee for the next periods (customer)",
-                          description="Escrow the fee for the next N unfunded periods. The contract pays it out "
+                          description="Escrow the fee for the next N unfunded periods that have not begun (a "
+                                      "period that has begun can no longer be funded). The contract pays it out "
                                       "after each period, split by the measured service level.")
     fund.add_argument("agreement", metavar="AGREEMENT")
     fund.add_argument("--periods", type=int, default=1, metavar="N", help="how many periods (default %(default)s)")
     _options(fund, "customer", "the customer")
     fund.set_defaults(handler=run_fund)
 
-    status = sub.add_parser("status", help="terms, escrow, bond, the current period and what is pending")
+    status = sub.add_parser("status", help="terms, escrow, bond, the current period and what is pending",
+                            description="Where an agreement stands: parties, fee, escrow and bond, the current "
+                                        "period and its time left, periods waiting for reports, money owed.")
     status.add_argument("agreement", metavar="AGREEMENT")
     _options(status, None, None)
     status.set_defaults(handler=run_status)
@@ -50,6 +55,15 @@ def register(sub) -> None:
     _options(payouts, None, None)
     payouts.set_defaults(handler=run_payouts)
 
+    fallback = sub.add_parser(
+        "settle-fallback", help="settle an ended period the oracles did not report in time (anyone)",
+        description="After a period's end plus the report deadline of the terms, anyone may settle it without "
+                    "reports: the terms' fallback decides (full credit to the customer, or none).")
+    fallback.add_argument("agreement", metavar="AGREEMENT")
+    fallback.add_argument("--period", type=int, required=True, metavar="N")
+    _options(fallback, "customer", "the account that sends the transaction")
+    fallback.set_defaults(handler=run_fallback)
+
     withdraw = sub.add_parser(
         "withdraw", help="take money the contract keeps for you (a payment that could not be pushed)",
         description="Settlements push payments directly; when a push fails (a wallet that refuses, a token that "
@@ -59,10 +73,15 @@ def register(sub) -> None:
     _options(withdraw, "customer", "the account owed")
     withdraw.set_defaults(handler=run_withdraw)
 
-    lst = sub.add_parser("list", help="the agreements where an account is provider, customer or oracle")
-    lst.add_argument("--address", metavar="ADDRESS", help="whose agreements (default: --account's address; "
-                                                           "without either, every agreement of the factory)")
-    _options(lst, None, None)
+    lst = sub.add_parser("list", help="the agreements where an account is provider, customer or oracle",
+                         description="The agreements of the factory that name an account as provider, customer or "
+                                     "oracle; without --address or --account, every agreement of the factory.")
+    lst.add_argument("--address", metavar="ADDRESS", help="whose agreements (default: the --account's address)")
+    add_network_option(lst)
+    lst.add_argument("--account", default=os.environ.get(ACCOUNT_ENV), metavar="ACCOUNT",
+                     help=f"whose agreements: a keystore or dev-account name (default: ${ACCOUNT_ENV})")
+    add_factory_option(lst)
+    add_json_option(lst)
     lst.set_defaults(handler=run_list)
 
 
@@ -88,10 +107,22 @@ def run_fund(args: argparse.Namespace, ui: UI) -> int:
     customer = account_for(args, session.chain)
     amount = agreement.terms["fee"] * args.periods
     _dev_mint(session, agreement, customer.address, amount)
-    first = agreement.fn.nextFundable().call()
     receipt = agreement.fund(customer, args.periods)
+    # a period that has begun can no longer be funded: the contract funds from the first one not begun
+    first = agreement.contract.events.Funded().process_receipt(receipt, errors=DISCARD)[0]["args"]["firstPeriod"]
     return _done(ui, args, "funded", receipt, periods=f"{first}..{first + args.periods - 1}",
                  amount=f"{format_token_amount(amount, decimals)} {symbol}")
+
+
+def run_fallback(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    receipt = agreement.settle_by_fallback(account_for(args, session.chain), args.period)
+    settled = agreement.settlement(receipt)
+    symbol, decimals = session.token_info(agreement.token)
+    return _done(ui, args, f"period {args.period} settled by fallback", receipt,
+                 credit=format_bps(settled["creditBps"]),
+                 to_customer=f"{format_token_amount(settled['compensation'], decimals)} {symbol}")
 
 
 def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
@@ -222,9 +253,9 @@ def run_status(args: argparse.Namespace, ui: UI) -> int:
     cur = data["current_period"]
     if cur:
         out.print(f"  now: period {cur['index']} ({cur['state']}), ends {_when(cur['ends'])}, "
-                  f"{format_seconds(cur['time_left_s'])} left")
+                  f"{human_duration(cur['time_left_s'])} left")
     elif data["chain_time"] < p["first_start"]:
-        out.print(f"  not begun: the first period starts in {format_seconds(p['first_start'] - data['chain_time'])}")
+        out.print(f"  not begun: the first period starts in {human_duration(p['first_start'] - data['chain_time'])}")
     else:
         out.print("  every active period has ended" + ("; the agreement is closed" if data["closed"] else ""))
     out.print("  periods: " + ", ".join(f"{n} {w}" for w, n in data["periods_state"].items()))
@@ -239,6 +270,10 @@ def run_status(args: argparse.Namespace, ui: UI) -> int:
 
 
 # ------------------------------------------------------------------ payouts
+
+
+PAYOUT_COLUMNS = ["period", "service", "value", "target", "credit", "state", "to_customer", "from_bond",
+                  "to_provider", "transaction", "time"]
 
 
 def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
@@ -291,7 +326,7 @@ def run_payouts(args: argparse.Namespace, ui: UI) -> int:
         return 0
     if args.csv:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["period"])
+        writer = csv.DictWriter(buffer, fieldnames=PAYOUT_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
         print(buffer.getvalue(), end="")

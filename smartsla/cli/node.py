@@ -40,7 +40,8 @@ def register(sub) -> None:
         p.set_defaults(handler=handler)
     fund = actions.add_parser(
         "fund", help="give dev accounts or addresses ether for gas (dev nodes only: oracles need it to settle)",
-        description="Top up accounts with dev ether on a local node. Names are dev accounts (oracle-1, ...).")
+        description="Top up accounts with dev ether on a local node. A name is one of your keystores if one has "
+                    "that name, else a dev account (oracle-1, ...).")
     fund.add_argument("accounts", nargs="+", metavar="NAME|ADDRESS")
     fund.add_argument("--ether", default="100", help="top up to at least half of this (default %(default)s)")
     fund.add_argument("--network", default="development", metavar="NAME")
@@ -58,9 +59,12 @@ def run_fund(args: argparse.Namespace, ui: UI) -> int:
         amount = parse_token_amount(args.ether, 18)
     except UnitError as exc:
         raise UserError(f"--ether: {exc}") from None
+    from ..accounts import list_keystores
+
+    keystores = {entry.name: entry.address for entry in list_keystores()}
     funded = {}
     for who in args.accounts:
-        address = chain.resolve(who)
+        address = keystores.get(who) or chain.resolve(who)  # a keystore's name means that keystore's address
         chain.ensure_ether(address, amount)
         funded[who] = {"address": address, "balance": format_token_amount(chain.w3.eth.get_balance(address), 18)}
     if args.json:

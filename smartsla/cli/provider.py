@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from eth_utils import is_address, to_checksum_address
@@ -56,7 +57,9 @@ def register(sub) -> None:
     add_json_option(create)
     create.set_defaults(handler=run_create)
 
-    bond = sub.add_parser("bond", help="post a bond that pays credits above 100%% of the fee (provider)")
+    bond = sub.add_parser("bond", help="post a bond that pays credits above 100%% of the fee (provider)",
+                          description="Post a bond. Credits above 100%% of a period's fee are paid from it; "
+                                      "`smartsla close` returns what is left after the last period.")
     bond.add_argument("agreement", metavar="AGREEMENT")
     bond.add_argument("amount", metavar="AMOUNT", help="in token units, e.g. 500 or 0.25")
     _common_agreement_options(bond, "provider", "the provider")
@@ -97,7 +100,9 @@ def register(sub) -> None:
     _common_agreement_options(submit, "customer", "the submitting party (provider or customer)")
     submit.set_defaults(handler=run_terminate_submit)
 
-    close = sub.add_parser("close", help="after the last period: return the bond to the provider (anyone may call)")
+    close = sub.add_parser("close", help="after the last period: return the bond to the provider (anyone may call)",
+                           description="When every active period has ended and every funded one is settled, "
+                                       "return the bond left to the provider. Anyone may send it.")
     close.add_argument("agreement", metavar="AGREEMENT")
     _common_agreement_options(close, "provider", "the account that sends the transaction")
     close.set_defaults(handler=run_close)
@@ -138,8 +143,9 @@ def run_factory_deploy(args: argparse.Namespace, ui: UI) -> int:
                  f"gas {receipt['gasUsed']:,})")
     if "test_usd" in result:
         ui.out.print(f"test dollar (tUSD, 6 decimals, free to mint on dev chains) {result['test_usd']}")
-    if session.chain.kind == "embedded":
-        ui.note("[yellow]note:[/] the embedded chain ends with this command; use --network development to keep it")
+    if session.chain.kind == "embedded" or session.chain.anvil is not None:
+        ui.note(f"[yellow]note:[/] the {args.network} chain ends with this command; use --network development "
+                "to keep it")
     else:
         ui.note("recorded: later commands on this network use this factory")
     return 0
@@ -223,6 +229,9 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
     chain_terms = terms.to_chain(address_resolver(session), token, decimals,
                                  now=max(chain.now(), int(time.time())) + _start_in(args.start_in))
     symbol, token_decimals = ("ETH", 18) if token is None else session.token_info(token)
+    if not (args.yes or args.json or sys.stdin.isatty()):
+        raise UserError("create needs confirmation: run it on a terminal to see the terms and answer, or pass "
+                        "--yes (see them first with `smartsla terms show`)")
     if not args.json:
         print_binding(ui, terms, chain_terms, symbol, token_decimals)
     if not ui.confirm(f"create this agreement on {args.network} from {sender.address}?", args.yes or args.json):
@@ -341,7 +350,8 @@ def run_terminate_sign(args: argparse.Namespace, ui: UI) -> int:
         ui.emit_json(result)
     else:
         other = "customer" if role == "provider" else "provider"
-        ui.out.print(f"{role} consent to run {args.active_periods} period(s), valid until {_when(deadline)}:")
+        ui.out.print(f"{role} consent to run {args.active_periods} period(s), valid until {_when(deadline)} "
+                     f"(deadline {deadline}):")
         ui.out.print(signature)
         ui.note(f"the {other} submits it: smartsla terminate submit {agreement.address} --active-periods "
                 f"{args.active_periods} --deadline {deadline} --consent {signature}")

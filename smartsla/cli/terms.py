@@ -36,7 +36,9 @@ hash that goes on chain. Merge rules: docs/terms.md, "Multi-level terms: extends
 
 def register(sub) -> None:
     actions = family(sub, "terms", "check a terms file, or show it resolved")
-    check = actions.add_parser("check", help="validate a terms file and print its document hash")
+    check = actions.add_parser("check", help="validate a terms file and print its document hash",
+                               description="Validate a terms file (with the files it extends) and print the "
+                                           "document hash that an agreement created from it binds.")
     check.add_argument("file", metavar="TERMS.yaml")
     add_json_option(check)
     check.set_defaults(handler=run_check)
@@ -111,7 +113,7 @@ def _credit(credit_bps: int) -> str:
 def _start(terms: Terms) -> str:
     start = terms.periods.start
     if start is None:
-        return "when the agreement is created (dev chains)"
+        return "when `smartsla create` deploys it, plus --start-in (default 5 minutes)"
     return _dt.datetime.fromtimestamp(start, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
