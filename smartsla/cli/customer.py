@@ -15,8 +15,16 @@ from .. import penalty
 from ..agreement import PeriodState
 from ..units import format_bps, format_seconds, format_token_amount, human_duration
 from .common import (
-    ACCOUNT_ENV, UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
-    add_network_option, open_session,
+    ACCOUNT_ENV,
+    UI,
+    Session,
+    UserError,
+    account_for,
+    add_account_option,
+    add_factory_option,
+    add_json_option,
+    add_network_option,
+    open_session,
 )
 from .provider import _dev_mint, _done, _when
 

@@ -14,10 +14,24 @@ from eth_utils import is_address, to_checksum_address
 from ..accounts import list_keystores
 from ..deployments import record_contract, record_factory, recorded_contract
 from ..terms import Terms, load_terms
-from ..units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
+from ..units import (
+    UnitError,
+    format_seconds,
+    format_token_amount,
+    parse_duration_seconds,
+    parse_token_amount,
+)
 from .common import (
-    UI, Session, UserError, account_for, add_account_option, add_factory_option, add_json_option,
-    add_network_option, family, open_session,
+    UI,
+    Session,
+    UserError,
+    account_for,
+    add_account_option,
+    add_factory_option,
+    add_json_option,
+    add_network_option,
+    family,
+    open_session,
 )
 
 CREATE_EPILOG = """\
