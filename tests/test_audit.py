@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from smartsla.audit import (
     check_settlements,
     compare_with_immutables,
 )
+from smartsla.audit_html import _period_axis, _value_axis, render
 from smartsla.chain import Chain
 from smartsla.history import load_history
 from smartsla.terms import load_terms
@@ -257,3 +260,32 @@ def test_audit_command(scenario, tmp_path, monkeypatch, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and doc["result"] == FAIL and doc["counts"]["FAIL"] == 1
     assert cli.main(["audit", "0x1234", "--network", "embedded"]) == 2
+
+
+def test_html_plots_are_well_formed_with_integer_period_ticks(scenario):
+    evidence = [scenario["bundles"][(0, 1)], scenario["bundles"][(2, 2)]]  # one honest, the liar's
+    report = audit(scenario["contracts"], scenario["agreement"].address, terms_file=scenario["terms_file"],
+                   evidence=evidence)
+    page = render(report)
+    svgs = re.findall(r"<svg.*?</svg>", page, re.DOTALL)
+    assert len(svgs) == 4  # api, db, credit, money
+    count = report.history.terms["periodCount"]
+    for svg in svgs[:3]:  # the period plots
+        root = ET.fromstring(svg)
+        labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "xtick"]
+        assert labels and len(labels) == len(set(labels))
+        assert all(label.isdigit() and 0 <= int(label) < count for label in labels), labels
+        plot, *rects = [{k: float(r.get(k)) for k in ("x", "y", "width", "height")}
+                        for r in root.iter("{http://www.w3.org/2000/svg}rect")]
+        for r in rects:  # bars and bands inside the plot area (the legend's swatches are below it)
+            if r["y"] < plot["y"] + plot["height"]:
+                assert plot["x"] - 0.1 <= r["x"] and r["x"] + r["width"] <= plot["x"] + plot["width"] + 0.1, r
+                assert r["height"] >= 0 and r["y"] + r["height"] <= plot["y"] + plot["height"] + 0.1, r
+    ET.fromstring(svgs[3])
+    # many periods: every k-th labelled, unique integers; a zoomed, nice y range around 99.95% vs 99.9%
+    for n in (1, 3, 36, 365):
+        labels = [label for _x, label in _period_axis(n).ticks]
+        assert labels[0] == "0" and len(labels) == len(set(labels)) <= 20 and all(s.isdigit() for s in labels)
+    axis = _value_axis([99.95, 99.9], floor=0, ceiling=100, min_span=0.01, unit="%", label="")
+    assert 99.8 <= axis.lo < 99.9 and 99.95 < axis.hi <= 100
+    assert [label for _v, label in axis.ticks] == ["99.88%", "99.90%", "99.92%", "99.94%", "99.96%"]
