@@ -1,4 +1,5 @@
-"""The oracle store: append-only samples, schema versions, the report journal, and kill -9 in the middle."""
+"""The oracle store: append-only samples, sealed hour blocks, schema versions and migration, the report journal,
+and kill -9 in the middle."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from oracle import store as store_module
 from oracle.importers import (
     ImportFormatError,
     read_incidents_csv,
@@ -338,3 +341,183 @@ def test_store_columns_give_the_values_and_root_of_the_object_path(tmp_path_fact
     assert evidence_root(AGREEMENT, 1, index, start, end, columns, values) == root
     assert build_bundle_columns(base / "columns", AGREEMENT, 1, index, start, end, columns, values) == root
     assert verify_bundle(base / "columns", root).ok
+
+
+# ------------------------------------------------------------------ sealed hour blocks (schema 2)
+
+HOUR = 3600
+BASE = 1_798_761_600          # 2027-01-01T00:00:00Z, on the hour
+FIELDS = ("service", "time_us", "status", "latency_us", "reason")
+
+
+def assert_same_columns(a, b):
+    assert a.service_ids == b.service_ids
+    for f in FIELDS:
+        assert getattr(a, f).tolist() == getattr(b, f).tolist(), f
+    assert a.reasons == b.reasons
+
+
+def blocks_equal_rows(store, services, starts=None, end=None):
+    got = store.columns(services, starts, end)
+    assert_same_columns(got, store.columns_from_rows(services, starts, end))
+    return got
+
+
+sealed_samples = st.builds(
+    Sample,
+    # ~6 hours around BASE, on microseconds, some exactly on an hour; a few before 1970.
+    time=st.one_of(st.integers(-2 * HOUR * 10**6, 6 * HOUR * 10**6).map(lambda us: BASE + us / 1e6),
+                   st.integers(-2, 6).map(lambda h: float(BASE + h * HOUR)),
+                   st.integers(-10**7, 10**7).map(lambda us: us / 1e6)),
+    service=st.sampled_from(["api", "db", "x"]), status=st.sampled_from(list(Status)),
+    latency_ms=st.none() | st.sampled_from([0.0, 1.5, 12.0, 12.001]),
+    reason=st.sampled_from(["", "200 in 3 ms", "timeout", "é,%", "Z", "a\nb"]))
+steps = st.lists(st.one_of(
+    st.tuples(st.just("append"), st.lists(sealed_samples, max_size=25)),
+    st.tuples(st.just("seal"), st.integers(-3, 7).map(lambda h: BASE + h * HOUR) | st.floats(-10, 7 * HOUR).map(
+        lambda s: BASE + s), st.sampled_from([1, 3, 7, 200_000]))), max_size=8)
+bounds = st.none() | st.integers(-3 * HOUR, 7 * HOUR).map(lambda s: BASE + s) | st.integers(-20, 20).map(float)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=steps, data=st.data())
+def test_columns_from_blocks_and_rows_equal_columns_from_rows(tmp_path_factory, steps, data):
+    """Random appends (some late, for hours already sealed), random seals (any cut-off, tiny transactions),
+    random reads: blocks + rows always give exactly the columns of the rows alone."""
+    with Store(tmp_path_factory.mktemp("b") / "o.db") as store:
+        for step in steps:
+            if step[0] == "append":
+                store.append(step[1])
+            else:
+                store.seal_hours(step[1], max_rows=step[2])
+            services = data.draw(st.lists(st.sampled_from(["api", "db", "x", "missing"]), max_size=4, unique=True))
+            starts = data.draw(bounds | st.lists(bounds, min_size=len(services), max_size=len(services)))
+            end = data.draw(bounds)
+            got = blocks_equal_rows(store, services, starts, end)
+            # The other way to the unsealed rows (per service along the index, for a big backlog): the same.
+            with mock.patch.object(store_module, "ROWID_SCAN_ROWS", 0):
+                assert_same_columns(store.columns(services, starts, end), got)
+        # Everything sealed: each sample is in exactly one place.
+        store.seal_hours(BASE + 10 * HOUR)
+        everything = blocks_equal_rows(store, ["api", "db", "x"])
+        assert len(everything) == store.count()
+        before_1970 = store._db.execute("SELECT count(*) FROM samples WHERE time_us < 0").fetchone()[0]
+        assert store.seal_info()["sealed_samples"] == store.count() - before_1970
+
+
+def test_late_samples_are_read_once_then_sealed_into_a_further_block(tmp_path):
+    """The rule: a block is never rewritten. A sample that arrives for an hour already sealed is read from its
+    row (its id is above the block's through_id) and merged in canonical order; the next seal packs it into a
+    further block of that hour (seq 1), which covers only ids above the first block's."""
+    with Store(tmp_path / "o.db") as store:
+        store.append([sample(BASE + 30 * i, reason=f"200 in {i} ms") for i in range(240)])   # hours 0 and 1
+        assert store.seal_hours(BASE + 2 * HOUR + 59) == 2
+        assert store.seal_hours(BASE + 2 * HOUR + 59) == 0                                  # idempotent
+        assert store.seal_info() == {"blocks": 2, "sealed_samples": 240, "frontier": 240}
+        late = [sample(BASE + 15, status=Status.DOWN, latency=None, reason="timeout"),     # inside hour 0
+                sample(BASE + 30, latency=None, reason="late, same instant")]
+        assert store.append(late) == 2
+        assert store.append(late) == 0            # a re-import changes nothing
+        got = blocks_equal_rows(store, ["api"])
+        assert len(got) == 242
+        assert got.time_us[:4].tolist() == [BASE * 10**6, (BASE + 15) * 10**6, (BASE + 30) * 10**6,
+                                            (BASE + 30) * 10**6]
+        assert [got.reasons[r] for r in got.reason[2:4]] == ["200 in 1 ms", "late, same instant"]
+        assert store.seal_hours(BASE + 2 * HOUR) == 1
+        assert store._db.execute("SELECT hour, seq, n, through_id FROM sample_blocks ORDER BY hour, seq").fetchall() \
+            == [(BASE // HOUR, 0, 120, 240), (BASE // HOUR, 1, 2, 242), (BASE // HOUR + 1, 0, 120, 240)]
+        assert_same_columns(blocks_equal_rows(store, ["api"]), got)
+        # The hour in progress stays in rows (and pins the frontier below it) until it is complete.
+        store.append([sample(BASE + 2 * HOUR + 10)])
+        assert store.seal_hours(BASE + 2 * HOUR + 3599) == 0
+        assert store.seal_info()["frontier"] == 242
+        assert len(blocks_equal_rows(store, ["api"])) == 243
+        assert store.seal_hours(BASE + 3 * HOUR) == 1
+        assert store.seal_info() == {"blocks": 4, "sealed_samples": 243, "frontier": 243}
+
+
+def test_sealed_blocks_and_the_frontier_are_append_only(tmp_path):
+    path = tmp_path / "o.db"
+    with Store(path) as store:
+        store.append([sample(BASE + i) for i in range(10)])
+        store.seal_hours(BASE + HOUR)
+    db = sqlite3.connect(path)
+    for sql in ("UPDATE sample_blocks SET n = n", "UPDATE sample_blocks SET records = zeroblob(170)",
+                "DELETE FROM sample_blocks", "UPDATE reasons SET text = 'other'", "DELETE FROM reasons"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute(sql)
+    with pytest.raises(sqlite3.DatabaseError, match="only moves forward"):
+        db.execute("UPDATE seal_state SET frontier = 0")
+    with pytest.raises(sqlite3.DatabaseError, match="never deleted"):
+        db.execute("DELETE FROM seal_state")
+    with pytest.raises(sqlite3.IntegrityError):     # a block's records are 17 bytes each
+        db.execute("INSERT INTO sample_blocks VALUES ('api', 1, 0, 1, 2, zeroblob(33))")
+    db.close()
+
+
+SEALER = textwrap.dedent("""
+    import os, signal, sys
+    from oracle.store import Store
+    store = Store(sys.argv[1])
+    real, calls = Store._seal_group, [0]
+    def seal_group(self, *args):
+        written = real(self, *args)
+        calls[0] += 1
+        if calls[0] == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)        # inside a seal transaction, blocks written, no commit
+        return written
+    Store._seal_group = seal_group
+    store.seal_hours(float(sys.argv[3]), max_rows=int(sys.argv[4]))
+""")
+
+
+@pytest.mark.parametrize("kill_at, max_rows, committed", [(1, 100_000, 0), (5, 100_000, 0), (14, 250, 6)])
+def test_kill_9_inside_a_seal_keeps_the_store_readable(tmp_path, kill_at, max_rows, committed):
+    """A seal is one transaction per window of rows: killed inside one, the store opens, reads exactly what
+    the rows hold (blocks of committed windows + rows), and the next seal completes the job."""
+    path = tmp_path / "o.db"
+    services = ["api", "db", "web"]
+    with Store(path) as store:
+        # 6 hours x 3 services, appended in time order as the daemon does (120 a service-hour).
+        store.append([sample(BASE + 30 * i + k, svc, reason=f"{svc} {i % 5}")
+                      for i in range(6 * 120) for k, svc in enumerate(services)])
+        expected = store.columns_from_rows(services)
+    child = _child(SEALER, path, kill_at, BASE + 6 * HOUR, max_rows)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL
+    with Store(path) as store:
+        assert store.integrity_check() == "ok"
+        info = store.seal_info()
+        # One window of 100,000 rows: nothing committed. Windows of 250 rows (a block takes all its hour's rows
+        # up to the newest id): hour 0 in the first, hour 1 in the second, killed in the third.
+        assert info["blocks"] == committed
+        assert_same_columns(store.columns(services), expected)
+        assert store.seal_hours(BASE + 6 * HOUR) == 18 - info["blocks"]
+        assert store.seal_info() == {"blocks": 18, "sealed_samples": 6 * 120 * 3, "frontier": 6 * 120 * 3}
+        assert_same_columns(store.columns(services), expected)
+
+
+def test_migration_from_schema_1(tmp_path):
+    """A store written by the schema-1 code (tests/data/oracle-store-v1.db, made by the oracle before blocks
+    existed) opens, is migrated in place, keeps its samples, journal and state, and seals and reads."""
+    path = tmp_path / "o.db"
+    path.write_bytes((ROOT / "tests" / "data" / "oracle-store-v1.db").read_bytes())
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    raw.close()
+    api, db = f"{AGREEMENT.lower()}:api", f"{AGREEMENT.lower()}:db"
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.integrity_check() == "ok"
+        assert store.count() == 721
+        assert store.report(31337, AGREEMENT, 0).values == (999_500, 1_000_000)
+        assert store.get_state("last_block") == 1234
+        assert store.seal_info() == {"blocks": 0, "sealed_samples": 0, "frontier": 0}
+        before = blocks_equal_rows(store, [api, db])
+        assert store.seal_hours(BASE + 3 * HOUR) == 6
+        assert_same_columns(blocks_equal_rows(store, [api, db]), before)
+        assert len(before) == 721 and before.time_us[0] == -5_500_000     # the 1969 sample: never sealed, still read
+        store.append([sample(BASE + 3 * HOUR, api)])
+    with Store(path) as store:
+        assert store.schema_version == 2 and store.count() == 722
+        assert len(blocks_equal_rows(store, [api, db], BASE, BASE + 4 * HOUR)) == 721
