@@ -7,7 +7,7 @@ The requirement: "Period report for 100 services x 30 days x 30 s samples (8.64 
 root included: <= 5 s, with peak memory stated." The samples are those of ``benchmarks.periods`` (~1% failing
 in bursts, some unknown, probes drifting by up to a second) with a latency and a reason on every sample as
 the prober writes them ("200 in 12 ms", "HTTP 503", "control check failed"), held as
-:class:`oracle.evidence.EvidenceColumns` in the order ``Store.columns`` hands them out (by service, then time).
+:class:`smartsla.evidence.EvidenceColumns` in the order ``Store.columns`` hands them out (by service, then time).
 
 Steps, each timed on its own (wall clock, median of ``--repeat`` runs, all at full size):
 
@@ -54,11 +54,11 @@ from rich.table import Table
 
 from benchmarks.common import machine
 from benchmarks.periods import START, make_columns, make_terms
-from oracle import evidence
-from oracle.evidence import EvidenceColumns
-from oracle.periods import compute_periods
-from oracle.samples import Sample, Status
 from oracle.store import Store
+from smartsla import evidence
+from smartsla.evidence import EvidenceColumns
+from smartsla.periods import compute_periods
+from smartsla.samples import Sample, Status
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 REQUIRED_SECONDS = 5.0

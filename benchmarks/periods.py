@@ -1,4 +1,4 @@
-"""Speed and memory of the period maths (oracle/periods.py) at the size the oracle must handle.
+"""Speed and memory of the period maths (smartsla/periods.py) at the size the oracle must handle.
 
     python -m benchmarks.periods [--services 100] [--days 30] [--every 30] [--objects 1000000]
 
@@ -9,7 +9,7 @@ few maintenance windows. Timings are wall-clock of the best of ``--repeat``
 runs; peak memory is what tracemalloc saw allocated during one run (numpy
 reports its buffers to tracemalloc) and the process's maximum RSS.
 
-``--objects`` also times converting that many :class:`oracle.samples.Sample`
+``--objects`` also times converting that many :class:`smartsla.samples.Sample`
 objects to columns, the extra cost when samples arrive as objects rather than
 columns (reported per million; creating the objects is not timed).
 """
@@ -27,14 +27,14 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from oracle.periods import (
+from smartsla.periods import (
     DOWN,
     UP,
     SampleColumns,
     columns_from_samples,
     compute_periods,
 )
-from oracle.samples import Sample, Status
+from smartsla.samples import Sample, Status
 from smartsla.terms import load_terms
 
 START = 1_798_761_600

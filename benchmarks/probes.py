@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import machine
 from oracle.probes import Prober, ProbeSpec, Scheduler
-from oracle.samples import Sample, Status
 from oracle.targets import SubprocessTarget
-
+from smartsla.samples import Sample, Status
 
 TICK = os.sysconf("SC_CLK_TCK")
 

@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import machine
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.common import machine
 from oracle.localnet import LocalNet
 from oracle.targets import HttpTarget
 from smartsla.agreement import PeriodState

@@ -24,13 +24,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sla-oracle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from . import periods
+    from . import compute
 
-    periods.add_compute_parser(sub)
+    compute.add_compute_parser(sub)
 
-    from . import evidence
+    from . import evidence_cli
 
-    evidence.add_evidence_parser(sub)
+    evidence_cli.add_evidence_parser(sub)
 
     from . import importers
 

@@ -22,13 +22,13 @@ from eth_account.signers.local import LocalAccount
 
 from smartsla.agreement import Agreement, Contracts, PeriodState, SignedReport
 from smartsla.chain import Chain
+from smartsla.evidence import EvidenceColumns, build_bundle_columns
+from smartsla.periods import compute_periods
+from smartsla.samples import Sample, Status
 from smartsla.terms import Terms, load_terms
 
 from .config import OracleConfig
-from .evidence import EvidenceColumns, build_bundle_columns
-from .periods import compute_periods
 from .probes import Prober, ProbeSpec, Scheduler
-from .samples import Sample, Status
 from .server import Metrics, ReportServer, fetch_report
 from .store import Store
 from .submit import SubmitError, sign_once, submit

@@ -4,7 +4,7 @@ Every reader returns the whole file as a list, so a bad line stops the import be
 stored, and every error names ``file:line``.
 
 Incidents (``service,start,end``: the service was down during ``[start, end)``) become samples on the
-grid the period maths works on. That maths (oracle/periods.py) splits time into slices of
+grid the period maths works on. That maths (smartsla/periods.py) splits time into slices of
 ``measurement.slice`` seconds and judges each slice by the samples inside it: any DOWN makes it down,
 a slice with no sample is a gap (the terms' gaps policy). A DOWN at the incident's start and an UP
 at its end would therefore leave every slice in between as a gap, not down. So each incident yields
@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from .samples import Sample, Status
+from smartsla.samples import Sample, Status
 
 COLUMNS = ("service", "time", "status", "latency_ms", "reason")
 REQUIRED = ("service", "time", "status")

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
-from .samples import Sample, Status
+from smartsla.samples import Sample, Status
 
 # Prometheus refuses a range query when (end - start) / step > 11,000; stay well under it.
 MAX_POINTS_PER_REQUEST = 10_000

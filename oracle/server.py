@@ -16,7 +16,14 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 ReportLookup = Callable[[int, str, int], "dict[str, Any] | None"]
 _REPORT_PATH = re.compile(r"^/reports/(\d+)/(0x[0-9a-fA-F]{40})/(\d+)$")

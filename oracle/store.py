@@ -40,9 +40,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from .evidence import EvidenceColumns
-from .periods import is_ordered
-from .samples import Sample, Status
+from smartsla.evidence import EvidenceColumns
+from smartsla.periods import is_ordered
+from smartsla.samples import Sample, Status
 
 SUBMISSION_STATUSES = ("sent", "settled", "already-settled", "failed")
 FINAL_STATUSES = ("settled", "already-settled")

@@ -592,48 +592,32 @@ def _signed_owner(history: History, bundle: LoadedBundle) -> tuple[str | None, s
     return signer, ""
 
 
-def evidence_checker() -> EvidenceTools | None:
-    """The evidence format and the period maths live in ``oracle`` (one implementation, used by the oracle);
-    ``smartsla`` never imports ``oracle`` at import time, so the audit plugs them in here, lazily. None when the
-    oracle package is not installed."""
-    try:
-        import numpy as np
+def evidence_checker() -> EvidenceTools:
+    """The evidence format and the period maths the oracles use (one implementation: smartsla.evidence and
+    smartsla.periods), bound for the audit."""
+    import json
 
-        from oracle import evidence as ev
-        from oracle import periods as pm
-    except ImportError:
-        return None
+    import numpy as np
+
+    from . import evidence as ev
+    from . import periods as pm
 
     def load(directory: str) -> LoadedBundle:
-        loaded = _load(directory)
+        result = ev.verify_bundle(directory)
+        b = ev.load_bundle(directory)
+        loaded = LoadedBundle(str(directory), [str(f) for f in result.findings],
+                              bytes.fromhex(result.root[2:]) if result.root else None, b.agreement, b.chain_id,
+                              b.period, b.period_start, b.period_end, b.values, b)
         signed_file = Path(directory).parent / f"{Path(directory).name}{SIGNED_REPORT_SUFFIX}"
         if signed_file.exists():
-            import json
-
             try:
                 loaded.signed = json.loads(signed_file.read_text("utf-8"))
             except ValueError as exc:
                 loaded.problems.append(f"{signed_file.name} is not JSON: {exc}")
         return loaded
 
-    def _load(directory: str) -> LoadedBundle:
-        result = ev.verify_bundle(directory)
-        problems = [str(f) for f in result.findings]
-        root = bytes.fromhex(result.root[2:]) if result.root else None
-        if hasattr(ev, "load_bundle"):
-            b = ev.load_bundle(directory)
-            return LoadedBundle(str(directory), problems, root, b.agreement, b.chain_id, b.period, b.period_start,
-                                b.period_end, b.values, b)
-        import json
-
-        m = json.loads((Path(directory) / "manifest.json").read_text("utf-8"))
-        return LoadedBundle(str(directory), problems, root, m["agreement"], m["chain_id"], m["period"],
-                            m["period_start"], m["period_end"], m["values"], list(ev.bundle_samples(directory)))
-
     def columns(bundle: LoadedBundle, service_ids: Sequence[str]) -> Any:
-        if hasattr(bundle.columns, "sample_columns"):
-            return bundle.columns.sample_columns(service_ids)
-        return pm.columns_from_samples(bundle.columns, service_ids)
+        return bundle.columns.sample_columns(service_ids)
 
     def recompute(terms: Any, bundles: list[LoadedBundle], maintenance: list[tuple[int, int]], start: int,
                   period: int) -> dict[str, int]:
@@ -653,9 +637,6 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
     failures that began there counts) are that oracle's reported values."""
     findings: list[Finding] = []
     tools = tools or evidence_checker()
-    if tools is None:
-        return [Finding("evidence", str(d), SKIP, "the oracle package (evidence format, period maths) is not "
-                                                  "installed") for d in dirs]
     bundles: list[LoadedBundle] = []
     for d in _bundle_dirs(dirs):
         try:

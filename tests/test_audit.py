@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from support import make_world
 
-from oracle.evidence import build_bundle
-from oracle.periods import compute_periods
-from oracle.samples import Sample, Status
+from smartsla.evidence import build_bundle
+from smartsla.periods import compute_periods
+from smartsla.samples import Sample, Status
 from smartsla.agreement import Contracts
 from smartsla.audit import (
     FAIL,

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracle import evidence
+from smartsla import evidence
 from oracle.cli import main
-from oracle.evidence import (
+from smartsla.evidence import (
     BundleExistsError,
     EvidenceColumns,
     EvidenceError,
@@ -27,8 +27,8 @@ from oracle.evidence import (
     verify_bundle,
     verify_proof,
 )
-from oracle.periods import _CODE
-from oracle.samples import Sample, Status
+from smartsla.periods import _CODE
+from smartsla.samples import Sample, Status
 
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 START = 1_798_761_600          # 2027-01-01T00:00:00Z

@@ -1,8 +1,7 @@
-"""Period maths (oracle/periods.py) against a brute-force reference, rule by rule, and the compute command."""
+"""Period maths (smartsla/periods.py) against a brute-force reference, rule by rule, and the compute command."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from fractions import Fraction
 
@@ -11,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracle import periods
-from oracle.periods import SampleColumns, compute_periods, maintenance_slices
-from oracle.samples import Sample, Status
+from smartsla import periods
+from smartsla.periods import SampleColumns, compute_periods, maintenance_slices
+from smartsla.samples import Sample, Status
 from smartsla.terms import load_terms
 
 U, D, X = Status.UP, Status.DOWN, Status.UNKNOWN
@@ -276,15 +275,9 @@ oracles: {members: [o1], quorum: 1, deadline: 1d, fallback: no-credit}
 # --------------------------------------------------------------------- the CLI
 
 def run_cli(argv):
-    try:
-        from oracle import cli
-        return cli.main(argv)
-    except ImportError:
-        # oracle.cli also wires subcommands that may not exist yet in this tree
-        parser = argparse.ArgumentParser(prog="sla-oracle")
-        periods.add_compute_parser(parser.add_subparsers())
-        args = parser.parse_args(argv)
-        return args.handler(args)
+    from oracle import cli
+
+    return cli.main(argv)
 
 
 TERMS_YAML = """\

@@ -17,7 +17,7 @@ from oracle.probes import (
     Scheduler,
     _network_reason,
 )
-from oracle.samples import Sample, Status
+from smartsla.samples import Sample, Status
 
 
 def probe(spec: ProbeSpec, **prober_options) -> Sample:

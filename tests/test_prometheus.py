@@ -23,7 +23,7 @@ from oracle.targets import closed_port
 
 from oracle.cli import main
 from oracle.prometheus import PrometheusError, chunks, parse_step, query_range_samples
-from oracle.samples import Sample, Status
+from smartsla.samples import Sample, Status
 from oracle.store import Store
 
 PROMETHEUS = Path("/usr/bin/prometheus")

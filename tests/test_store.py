@@ -23,7 +23,7 @@ from oracle.importers import (
     read_samples_csv,
     read_samples_jsonl,
 )
-from oracle.samples import Sample, Status
+from smartsla.samples import Sample, Status
 from oracle.store import SCHEMA_VERSION, Store, StoreError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +135,7 @@ def test_report_journal_never_changes(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from oracle.samples import Sample, Status
+    from smartsla.samples import Sample, Status
     from oracle.store import Store
     store = Store(sys.argv[1])
     batch = 0
@@ -313,13 +313,13 @@ def test_store_columns_give_the_values_and_root_of_the_object_path(tmp_path_fact
     """What the daemon does (store -> columns -> compute_periods -> evidence root, with the previous period read
     only from each service's last up sample) equals the object path (Sample objects of both periods ->
     compute_periods; the period's Sample objects -> build_bundle)."""
-    from oracle.evidence import (
+    from smartsla.evidence import (
         build_bundle,
         build_bundle_columns,
         evidence_root,
         verify_bundle,
     )
-    from oracle.periods import compute_periods
+    from smartsla.periods import compute_periods
 
     terms = _terms(down_after)
     samples = [Sample(t, s, status, lat, r) for s, t, status, lat, r in rows]

@@ -10,7 +10,7 @@ leaves; so every byte of the bundle is pinned by the 32 bytes that go on-chain i
 Pairs are hashed sorted (``keccak(min(a,b) ++ max(a,b))``), as OpenZeppelin's ``MerkleProof`` does,
 so a proof is a plain list of siblings that a contract can check with ``MerkleProof.verify``.
 
-For an auditor: :func:`load_bundle` (header and per-service columns, for ``oracle.periods.compute_periods``)
+For an auditor: :func:`load_bundle` (header and per-service columns, for ``smartsla.periods.compute_periods``)
 and :func:`verify_bundle`.
 """
 
@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -185,7 +184,7 @@ def normalize_agreement(agreement: str) -> str:
 
 # -- columns: the same chunk bytes, vectorised (8.64 million samples in seconds) ---
 
-STATUS_BYTES = [b"up", b"down", b"unknown"]     # UP=0, DOWN=1, UNKNOWN=2 as in oracle.periods
+STATUS_BYTES = [b"up", b"down", b"unknown"]     # UP=0, DOWN=1, UNKNOWN=2 as in smartsla.periods
 _POW10 = 10 ** np.arange(18, -1, -1, dtype=np.int64)
 
 
@@ -303,7 +302,7 @@ def chunks_from_columns(service_ids, svc, t_us, status, lat_us, rid, reasons, bl
 
 # -- columns ---------------------------------------------------------------------------------------
 
-STATUS_NAMES = ("up", "down", "unknown")          # codes 0, 1, 2: oracle.periods' UP, DOWN, UNKNOWN
+STATUS_NAMES = ("up", "down", "unknown")          # codes 0, 1, 2: smartsla.periods' UP, DOWN, UNKNOWN
 _STATUS_OF = {Status.UP: 0, Status.DOWN: 1, Status.UNKNOWN: 2}
 
 
@@ -330,7 +329,7 @@ class EvidenceColumns:
     """Samples as columns: what the store hands out, what a bundle is built from and what it loads back to.
 
     ``service`` indexes ``service_ids``; ``time_us`` is unix time in integer microseconds; ``status`` is
-    0 up, 1 down, 2 unknown (``oracle.periods``' codes); ``latency_us`` is integer microseconds or -1 for
+    0 up, 1 down, 2 unknown (``smartsla.periods``' codes); ``latency_us`` is integer microseconds or -1 for
     none; ``reason`` indexes ``reasons``. :meth:`canonical` gives the one order the evidence is hashed in.
     """
 
@@ -427,7 +426,7 @@ class EvidenceColumns:
         return EvidenceColumns(self.service_ids, svc, t, st, lat, rid, tuple(texts))
 
     def sample_columns(self) -> SampleColumns:
-        """For :func:`oracle.periods.compute_periods` (service indexes unchanged; time in float seconds)."""
+        """For :func:`smartsla.periods.compute_periods` (service indexes unchanged; time in float seconds)."""
         return SampleColumns(np.asarray(self.service, np.int64), np.asarray(self.time_us) / 1_000_000,
                              np.asarray(self.status, np.int8))
 
@@ -1296,7 +1295,7 @@ class Bundle:
 
 
 def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:
-    """Read a bundle (version 1 or 2) into columns, for recomputing the period's values with oracle.periods."""
+    """Read a bundle (version 1 or 2) into columns, for recomputing the period's values with smartsla.periods."""
     bundle_dir = Path(bundle_dir)
     try:
         m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
@@ -1330,76 +1329,3 @@ def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:
 def bundle_samples(bundle_dir: str | os.PathLike) -> Iterator[Sample]:
     """The samples of a (verified) bundle, by service then time, as :class:`Sample` objects."""
     return load_bundle(bundle_dir).columns.samples()
-
-
-# -- command line ----------------------------------------------------------------------------------
-
-def parse_hour(text: str) -> int:
-    """Unix seconds or ISO-8601 (``2027-01-01T13:00Z``) of an hour's start."""
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise EvidenceError(f"hour {text!r}: give unix seconds or ISO-8601 such as 2027-01-01T13:00Z") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        value = int(parsed.timestamp())
-    if value % HOUR:
-        raise EvidenceError(f"hour {text!r} is not the start of an hour")
-    return value
-
-
-def add_evidence_parser(subparsers) -> None:
-    p = subparsers.add_parser("evidence", help="verify evidence bundles and prove chunks",
-                              description="Evidence bundles hold the samples behind a report; see docs/evidence.md.")
-    sub = p.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
-    v = sub.add_parser("verify", help="recompute every hash of a bundle",
-                       description="Exit 0 PASS, 1 FAIL (each discrepancy is printed), 2 bad input.")
-    v.add_argument("directory")
-    v.add_argument("--root", help="also require this root (e.g. the evidenceRoot of the on-chain report)")
-    v.add_argument("--json", action="store_true", help="machine-readable result")
-    v.set_defaults(handler=_verify_command)
-    pr = sub.add_parser("prove", help="print the Merkle proof of one (service, hour) chunk")
-    pr.add_argument("directory")
-    pr.add_argument("service")
-    pr.add_argument("hour", help="the hour's start: unix seconds or ISO-8601 (UTC if no zone)")
-    pr.add_argument("--json", action="store_true")
-    pr.set_defaults(handler=_prove_command)
-
-
-def _verify_command(args) -> int:
-    try:
-        if args.root is not None and not re.fullmatch(r"0x[0-9a-fA-F]{64}", args.root):
-            raise EvidenceError(f"--root {args.root!r} is not 0x and 64 hex digits")
-        result = verify_bundle(args.directory, args.root)
-    except EvidenceError as exc:
-        print(f"sla-oracle evidence verify: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        for f in result.findings:
-            print(f"FAIL {f}")
-        print(f"{'PASS' if result.ok else 'FAIL'} {result.directory}: {result.chunks} chunks, {result.samples} samples, "
-              f"root {result.root}")
-    return 0 if result.ok else 1
-
-
-def _prove_command(args) -> int:
-    try:
-        p = prove(args.directory, args.service, parse_hour(args.hour))
-    except EvidenceError as exc:
-        print(f"sla-oracle evidence prove: {exc}", file=sys.stderr)
-        return 2
-    doc = p.to_json()
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print(f"chunk  {doc['service']} {doc['hour']} ({doc['hour_start']})")
-        print(f"leaf   {doc['leaf']}")
-        for i, s in enumerate(doc["proof"]):
-            print(f"proof[{i}] {s}")
-        print(f"root   {doc['root']}  ({'verifies' if doc['valid'] else 'DOES NOT VERIFY'})")
-    return 0

@@ -1,0 +1,156 @@
+"""``sla-oracle compute``: the period maths as a command, for people checking numbers and for tests.
+
+Samples come as ``service,time,status[,latency_ms][,reason]`` (read by the importer that ``sla-oracle import``
+uses), maintenance windows as ``start,end``; the maths is :func:`smartsla.periods.compute_periods`, the one
+implementation the daemon and the auditor use too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import json
+import sys
+from collections.abc import Sequence
+
+from smartsla import units
+from smartsla.periods import (
+    PeriodResult,
+    SampleColumns,
+    columns_from_samples,
+    compute_periods,
+)
+from smartsla.terms import Terms, TermsError, load_terms
+
+from .importers import ImportFormatError, parse_time
+from .importers import read_samples_csv as read_samples_file
+
+
+class InputError(ValueError):
+    """A bad input file, located as ``file:line``."""
+
+
+
+
+def _rows(path: str):
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            yield from csv.reader(fh)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a UTF-8 CSV file ({exc})") from None
+
+
+def read_samples_csv(path: str, service_ids: Sequence[str]) -> SampleColumns:
+    """``service,time,status[,latency_ms][,reason]`` rows (a header row is optional), read by the importer that
+    ``sla-oracle import`` uses, so both accept exactly the same files."""
+    try:
+        samples = read_samples_file(path, set(service_ids))
+    except (ImportFormatError, OSError) as exc:
+        raise InputError(str(exc)) from None
+    return columns_from_samples(samples, service_ids)
+
+
+def read_maintenance_csv(path: str) -> list[tuple[float, float]]:
+    """``start,end`` rows (half-open windows); a header row is optional."""
+    out = []
+    for line, row in enumerate(_rows(path), start=1):
+        if not row or (len(row) == 1 and not row[0].strip()) or row[0].lstrip().startswith("#"):
+            continue
+        where = f"{path}:{line}"
+        if line == 1 and [c.strip().lower() for c in row] == ["start", "end"]:
+            continue
+        if len(row) != 2:
+            raise InputError(f"{where}: expected 2 columns (start,end), got {len(row)}")
+        try:
+            a, b = parse_time(row[0]), parse_time(row[1])
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        if b < a:
+            raise InputError(f"{where}: the window ends before it starts; write start,end")
+        out.append((a, b))
+    return out
+
+
+def results_json(terms: Terms, results: Sequence[PeriodResult]) -> dict:
+    return {
+        "periods": [
+            {
+                "index": r.index,
+                "values": {sid: units.format_ppm(c.ppm) for sid, c in r.services.items()},
+                "ppm": {sid: c.ppm for sid, c in r.services.items()},
+                "joint_ppm": r.joint.ppm,
+                "slices": {sid: {"up": c.up, "down": c.down, "excluded": c.excluded} for sid, c in r.services.items()},
+            }
+            for r in results
+        ]
+    }
+
+
+def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, highlight=False)
+    m = terms.measurement
+    console.print(
+        f"{terms.agreement}: slice {units.format_seconds(m.slice)}, down_after {m.down_after}, gaps {m.gaps}"
+    )
+    for r in results:
+        start = _dt.datetime.fromtimestamp(r.start, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = _dt.datetime.fromtimestamp(r.end, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        table = Table(title=f"period {r.index}  {start} .. {end}")
+        for col in ("service", "value", "up", "down", "excluded"):
+            table.add_column(col, justify="left" if col == "service" else "right")
+        rows = list(r.services.items()) + [("joint", r.joint)]
+        for sid, c in rows:
+            value = units.format_ppm(c.ppm) + ("" if c.measured else " (no data)")
+            table.add_row(sid, value, str(c.up), str(c.down), str(c.excluded))
+        console.print(table)
+
+
+def _run_compute(args: argparse.Namespace) -> int:
+    try:
+        terms = load_terms(args.terms)
+        start = None
+        if args.start is not None:
+            try:
+                start = parse_time(args.start)
+            except ValueError as exc:
+                raise InputError(f"--start: {exc}") from None
+            if start != int(start):
+                raise InputError("--start: must be a whole second")
+        elif terms.periods.start is None:
+            raise InputError(f"{args.terms}: periods.start is not set; give the first period's start with "
+                             "--start (unix seconds or ISO-8601 such as 2027-01-01T00:00:00Z)")
+        cols = read_samples_csv(args.samples, terms.service_ids)
+        windows = read_maintenance_csv(args.maintenance) if args.maintenance else []
+        results = compute_periods(terms, cols, windows, start=start)
+    except (TermsError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(results_json(terms, results), sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+    else:
+        _print_tables(terms, results, sys.stdout)
+    return 0
+
+
+def add_compute_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "compute",
+        help="compute each period's availability from samples",
+        description="Compute each period's availability per service and the joint value from a samples CSV "
+                    "(rules: docs/oracle.md, 'Period maths').",
+    )
+    parser.add_argument("terms", metavar="TERMS.yaml", help="the terms file")
+    parser.add_argument("--samples", required=True, metavar="FILE.csv",
+                        help="rows service,time,status[,latency_ms]; time unix seconds or ISO-8601; status up|down|unknown")
+    parser.add_argument("--maintenance", metavar="FILE.csv", help="announced maintenance windows: rows start,end (half-open)")
+    parser.add_argument("--start", metavar="TIME", help="first period's start when the terms have no periods.start")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.set_defaults(handler=_run_compute)
+    return parser
