@@ -76,6 +76,7 @@ class OracleDaemon:
         self.account = account
         self.metrics = Metrics()
         self.watched: dict[str, Watched] = {}
+        self._unmatched: set[str] = set()  # agreements naming this oracle whose terms file it lacks
         self.terms_by_hash: dict[bytes, Terms] = {}
         for path in config.terms:
             terms = load_terms(path)
@@ -197,8 +198,10 @@ class OracleDaemon:
             doc_hash = self._document_hash(agreement)
             terms = self.terms_by_hash.get(doc_hash)
             if terms is None:
-                log("unmatched", agreement=agreement.address, document_hash="0x" + doc_hash.hex(),
-                    hint="add the agreement's terms file to `terms` in the oracle's configuration")
+                if agreement.address not in self._unmatched:  # once, not on every poll
+                    self._unmatched.add(agreement.address)
+                    log("unmatched", agreement=agreement.address, document_hash="0x" + doc_hash.hex(),
+                        hint="add the agreement's terms file to `terms` in the oracle's configuration")
                 continue
             self.watched[agreement.address] = Watched(agreement, terms)
             specs = [probe_spec(sample_key(agreement.address, s.id), s.probe) for s in terms.services if s.probe]
@@ -364,7 +367,7 @@ def _status_command(args) -> int:
 
     try:
         config = load_config(args.config)
-        store = Store(config.store)
+        store = Store(config.store, read_only=True)
     except (ConfigError, Exception) as exc:  # noqa: BLE001
         print(f"error: {exc}", file=sys.stderr)
         return 2

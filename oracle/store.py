@@ -212,8 +212,11 @@ def _agreement_key(agreement: str) -> str:
 class Store:
     """``with Store("oracle.db") as store: store.append(samples)``."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, read_only: bool = False):
+        """``read_only`` (``sla-oracle status``, people looking): never create, migrate or write the file, so that
+        looking at a running daemon's store with another version of the tool cannot change it under the daemon."""
         self.path = Path(path)
+        self.read_only = read_only
         self._reason_ids: dict[str, int] = {}     # committed rows of the reasons table, as far as seen
         self._reason_texts: dict[int, str] = {}
         self._db = self._connect()
@@ -233,6 +236,13 @@ class Store:
         if path.is_dir():
             return self._raise("is a directory", "give the path of a database file inside it, e.g. "
                                                    f"{path / 'oracle.db'}")
+        if self.read_only:
+            if not path.is_file():
+                self._raise("does not exist", "check the path (`store` in the configuration)")
+            try:
+                return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10.0)
+            except sqlite3.Error as exc:
+                self._raise(f"cannot be opened for reading ({exc})", "check the path and its permissions")
         parent = path.parent if str(path.parent) else Path(".")
         if not parent.is_dir():
             self._raise(f"directory {parent} does not exist", f"create it (mkdir -p {parent}) or choose another path")
@@ -271,6 +281,10 @@ class Store:
             if version > SCHEMA_VERSION:
                 self._raise(f"was written by a newer sla-oracle (schema version {version}; this one knows up to "
                             f"{SCHEMA_VERSION})", "upgrade sla-oracle; do not open it with this version")
+        if self.read_only:
+            if version == 0:
+                self._raise("is an empty store", "it fills once the daemon has run")
+            return
         try:
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             db.execute("PRAGMA synchronous=FULL")

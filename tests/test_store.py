@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import shutil
 from pathlib import Path
 from unittest import mock
 
@@ -521,3 +522,16 @@ def test_migration_from_schema_1(tmp_path):
     with Store(path) as store:
         assert store.schema_version == 2 and store.count() == 722
         assert len(blocks_equal_rows(store, [api, db], BASE, BASE + 4 * HOUR)) == 721
+
+
+def test_read_only_store_never_changes_the_file(tmp_path):
+    """`sla-oracle status` looks at a running daemon's store: it must not migrate, create or write it."""
+    old = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "data" / "oracle-store-v1.db", old)
+    before = old.read_bytes()
+    with Store(old, read_only=True) as store:
+        assert store.services()
+    assert old.read_bytes() == before
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
