@@ -9,9 +9,15 @@ import time
 
 import pytest
 
+from dataclasses import replace
+
 from oracle.localnet import free_port, oracle_events, spawn_oracle
 from oracle.targets import HttpTarget, TcpTarget
 from smartsla import penalty
+from smartsla.agreement import Contracts
+from smartsla.chain import Chain, dev_account
+from smartsla.evidence import build_bundle, load_bundle
+from smartsla.samples import Status
 from smartsla.terms import load_terms
 from smartsla.units import parse_percent_ppm
 
@@ -133,6 +139,27 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
         assert foreign.returncode == 1
         assert "terms.document-hash" in {f["check"] for f in json.loads(foreign.stdout)["findings"]
                                          if f["verdict"] == "FAIL"}
+
+        # someone outside the oracle set signs a report of "all up" over a bundle of its own making
+        outsider = tmp_path / "outsider" / address
+        honest = load_bundle(tmp_path / "evidence-2" / address / "period-0")
+        all_up = [replace(smp, status=Status.UP) for smp in honest.columns.samples()]
+        root = build_bundle(outsider / "period-0", address, honest.chain_id, 0, honest.period_start,
+                            honest.period_end, all_up, {"api": 1_000_000, "db": 1_000_000})
+        with Chain.connect("outsider", url=devnode.url) as chain:
+            agreement = Contracts(chain).factory_at(deployed["factory"]).agreement(address)
+            stranger = dev_account("stranger")
+            signed = agreement.sign_report(stranger, 0, [1_000_000, 1_000_000], root)
+        (outsider / "period-0.report.json").write_text(json.dumps({
+            "agreement": address, "chain_id": honest.chain_id, "period": 0, "oracle": stranger.address,
+            "values": [1_000_000, 1_000_000], "evidence_root": "0x" + root.hex(),
+            "signature": "0x" + signed.signature.hex()}))
+        claimed = devnode.run("audit", address, "--terms", str(terms_file), "--evidence", str(outsider), "--json",
+                              check=False)
+        assert claimed.returncode == 1
+        outsider_findings = [f for f in json.loads(claimed.stdout)["findings"] if f["verdict"] == "FAIL"]
+        assert [f["check"] for f in outsider_findings] == ["evidence.root"], outsider_findings
+        assert f"signed by {stranger.address}, not by an oracle of the agreement" in outsider_findings[0]["detail"]
 
         # one byte of one oracle's evidence changed: the bundle no longer proves what it signed
         bundle_files = sorted(p for p in (tmp_path / "evidence-1" / address).rglob("*")
