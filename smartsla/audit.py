@@ -84,6 +84,7 @@ class AuditReport:
     timings: dict[str, float] = field(default_factory=dict)
     replay: dict[str, Any] | None = None         # speed and counts of the replay, when run
     evidence_values: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)  # (period, oracle) -> recomputed
+    token: tuple[str, int] | None = None         # (symbol, decimals) of the agreement's token, when it says
 
     @property
     def ok(self) -> bool:
@@ -106,6 +107,18 @@ class AuditReport:
         }
 
 
+def _token_metadata(history: History) -> tuple[str, int] | None:
+    """For people reading amounts; ERC-20 metadata is optional, so a token without it gives None."""
+    agreement = history.agreement
+    if agreement.is_eth:
+        return "ETH", 18
+    token = agreement.contracts.token(agreement.token)
+    try:
+        return str(token.functions.symbol().call()), int(token.functions.decimals().call())
+    except Exception:  # noqa: BLE001 - no metadata: amounts stay in base units
+        return None
+
+
 def _f(findings: list[Finding], check: str, subject: str, problems: list[str], ok_detail: str) -> None:
     findings.append(Finding(check, subject, FAIL if problems else PASS, "; ".join(problems) if problems else ok_detail))
 
@@ -121,7 +134,7 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
     t0 = time.perf_counter()
     history = load_history(contracts, agreement, factory, progress=say)
     timings["history"] = time.perf_counter() - t0
-    report = AuditReport(history.address, history.chain_id, [], history, timings)
+    report = AuditReport(history.address, history.chain_id, [], history, timings, token=_token_metadata(history))
     findings = report.findings
 
     def timed(name: str, fn: Callable[[], list[Finding]]) -> None:

@@ -58,7 +58,7 @@ def render(report: AuditReport) -> str:
         parts.append("<h2>Credit per period</h2>")
         parts.append(_credit_plot(h))
         parts.append("<h2>Money</h2>")
-        parts.append(_money_plot(h))
+        parts.append(_money_plot(h, report.token))
         t = h.totals()
         parts.append("<table class='facts'>" + "".join(
             f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{v:,}</td></tr>" for k, v in t.items()) + "</table>")
@@ -226,7 +226,7 @@ def _credit_plot(h: Any) -> str:
                   x_tip=lambda x: f"period {int(x)}", y_fmt=lambda y: _num(y, "%"))
 
 
-def _money_plot(h: Any) -> str:
+def _money_plot(h: Any, token: tuple[str, int] | None = None) -> str:
     """Cumulative escrowed, paid to the customer, paid to the provider, and held, over time (event by event)."""
     escrowed = to_customer = to_provider = 0
     series: dict[str, list[tuple[float, float]]] = {"escrowed": [], "paid to customer": [], "paid to provider": [],
@@ -260,9 +260,9 @@ def _money_plot(h: Any) -> str:
     if not series["escrowed"]:
         return "<p>No money has moved.</p>"
     top = max(y for pts in series.values() for _x, y in pts) or 1
-    if h.agreement.is_eth and top >= 10**12:
-        divisor, unit, short = 10**18, "ETH", " ETH"
-    else:  # the token's decimals are not in the history: base units, scaled by a power of 1000
+    if token is not None and (not h.agreement.is_eth or top >= 10**12):
+        divisor, unit, short = 10**token[1], token[0], f" {token[0]}"
+    else:  # a token without metadata: base units, scaled by a power of 1000
         power = (len(str(int(top))) - 1) // 3 * 3
         divisor = 10**power
         scale = f"×10{str(power).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))} " if power else ""
