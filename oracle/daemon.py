@@ -30,7 +30,7 @@ from smartsla.terms import Terms, load_terms
 from .config import OracleConfig
 from .probes import Prober, ProbeSpec, Scheduler
 from .server import Metrics, ReportServer, fetch_report
-from .store import Store
+from .store import Store, sealable_hour
 from .submit import SubmitError, sign_once, submit
 
 
@@ -48,10 +48,6 @@ def probe_spec(key: str, probe: Any) -> ProbeSpec:
                               interval=probe.interval)
     return ProbeSpec.tcp(key, probe.host, probe.port, timeout=probe.timeout, interval=probe.interval)
 
-
-# An hour is sealed (packed into blocks for fast period reads, see Store.seal_hours) this long after it ends, so
-# that the samples of probes still running at the hour's end are in first. Later ones are not lost either.
-SEAL_GRACE = 120
 
 
 def sample_key(agreement: str, service: str) -> str:
@@ -182,7 +178,7 @@ class OracleDaemon:
         """Once per hour (and at start, which also seals whatever an older version left as rows): pack the
         complete hours into blocks, so that a period is read from ~720 blobs per service instead of its rows.
         The samples' own clock (this machine's) decides which hours are complete, not the chain's."""
-        hour = int((time.time() - SEAL_GRACE) // 3600)
+        hour = sealable_hour(time.time())
         if hour <= self._sealed_before:
             return
         started = time.monotonic()

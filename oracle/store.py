@@ -209,6 +209,16 @@ def _agreement_key(agreement: str) -> str:
     return agreement.lower() if _ADDRESS.match(agreement) else agreement
 
 
+# An hour is sealed (packed into blocks for fast period reads, see Store.seal_hours) this long after it ends, so
+# that the samples of probes still running at the hour's end are in first. Later ones are not lost either.
+SEAL_GRACE = 120
+
+
+def sealable_hour(now: float) -> int:
+    """The unix hour (seconds // 3600) up to which every hour is complete at ``now``, grace included."""
+    return int((now - SEAL_GRACE) // 3600)
+
+
 class Store:
     """``with Store("oracle.db") as store: store.append(samples)``."""
 

@@ -535,3 +535,20 @@ def test_read_only_store_never_changes_the_file(tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
         Store(tmp_path / "missing.db", read_only=True)
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_import_command_seals_the_complete_hours_it_brings(tmp_path):
+    """History imported in bulk is read from hour blocks at once, not row by row until the daemon's next seal."""
+    import sqlite3
+
+    from oracle.cli import main as oracle_main
+
+    csv_file = tmp_path / "old.csv"
+    csv_file.write_text("".join(f"api,{1767225600 + 30 * i},up\n" for i in range(240)))  # two hours of 2026-01-01
+    db = tmp_path / "o.db"
+    assert oracle_main(["import", "--db", str(db), str(csv_file)]) == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT count(*), sum(n) FROM sample_blocks").fetchone() == (2, 240)
+    with Store(db) as store:
+        cols = store.columns(store.services(), 1767225600, 1767225600 + 7200)
+        assert len(cols.time_us) == 240
