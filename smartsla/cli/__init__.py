@@ -19,10 +19,13 @@ FAMILIES = (simulate, terms, tools, node, accounts, provider, customer, audit)
 DESCRIPTION = """\
 Smart service level agreements: terms in YAML, penalties in Solidity, payouts by the contract.
 
-providers:  terms check|show, factory deploy, create, fund, bond, announce, terminate
+providers:  terms check|show, factory deploy, create, bond, announce, terminate sign|submit, close
 customers:  fund, status, payouts, withdraw, list, settle-fallback
 auditors:   audit (--replay, --html)
-everyone:   simulate (what-if on the embedded chain), node start|stop|status, accounts, build
+everyone:   simulate (what-if on the embedded chain), node start|stop|status|fund, accounts, build
+
+Without --network, commands use $SMARTSLA_NETWORK or `development` (start it: smartsla node start).
+docs/workflows.md walks through each user's steps.
 """
 
 

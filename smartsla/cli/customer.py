@@ -38,8 +38,25 @@ STATE_WORDS = {
 }
 
 
+EPILOG = """\
+examples:
+  smartsla list --account customer
+  smartsla fund 0xAGREEMENT --periods 3
+  smartsla status 0xAGREEMENT
+  smartsla payouts 0xAGREEMENT --csv > payouts.csv
+  smartsla withdraw 0xAGREEMENT --to 0xTREASURY
+  smartsla settle-fallback 0xAGREEMENT --period 4
+
+Amounts are in the agreement's token (ETH or the ERC-20's own units). --json prints one JSON document.
+"""
+
+
+def _parser(sub, name: str, **kwargs):
+    return sub.add_parser(name, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
 def register(sub) -> None:
-    fund = sub.add_parser("fund", help="escrow the fee for the next periods (customer)",
+    fund = _parser(sub, "fund", help="escrow the fee for the next periods (customer)",
                           description="Escrow the fee for the next N unfunded periods that have not begun (a "
                                       "period that has begun can no longer be funded). The contract pays it out "
                                       "after each period, split by the measured service level.")
@@ -48,7 +65,7 @@ def register(sub) -> None:
     _options(fund, "customer", "the customer")
     fund.set_defaults(handler=run_fund)
 
-    status = sub.add_parser("status", help="terms, escrow, bond, the current period and what is pending",
+    status = _parser(sub, "status", help="terms, escrow, bond, the current period and what is pending",
                             description="Where an agreement stands: parties, fee, escrow and bond, the current "
                                         "period and its time left, periods waiting for reports, money owed.")
     status.add_argument("agreement", metavar="AGREEMENT")
@@ -63,8 +80,8 @@ def register(sub) -> None:
     _options(payouts, None, None)
     payouts.set_defaults(handler=run_payouts)
 
-    fallback = sub.add_parser(
-        "settle-fallback", help="settle an ended period the oracles did not report in time (anyone)",
+    fallback = _parser(
+        sub, "settle-fallback", help="settle an ended period the oracles did not report in time (anyone)",
         description="After a period's end plus the report deadline of the terms, anyone may settle it without "
                     "reports: the terms' fallback decides (full credit to the customer, or none).")
     fallback.add_argument("agreement", metavar="AGREEMENT")
@@ -81,7 +98,7 @@ def register(sub) -> None:
     _options(withdraw, "customer", "the account owed")
     withdraw.set_defaults(handler=run_withdraw)
 
-    lst = sub.add_parser("list", help="the agreements where an account is provider, customer or oracle",
+    lst = _parser(sub, "list", help="the agreements where an account is provider, customer or oracle",
                          description="The agreements of the factory that name an account as provider, customer or "
                                      "oracle; without --address or --account, every agreement of the factory.")
     lst.add_argument("--address", metavar="ADDRESS", help="whose agreements (default: the --account's address)")

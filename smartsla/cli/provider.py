@@ -46,6 +46,22 @@ chains dev-account names. A terms file without periods.start starts --start-in f
 """
 
 
+PROVIDER_EPILOG = """\
+examples:
+  smartsla bond 0xAGREEMENT 500
+  smartsla announce 0xAGREEMENT --start 2027-03-01T02:00:00Z --duration 30m
+  smartsla announce 0xAGREEMENT --start +49h --duration 1h
+  smartsla terminate sign 0xAGREEMENT --active-periods 4 --account provider-ops        # hands a signature over
+  smartsla terminate submit 0xAGREEMENT --active-periods 4 --deadline UNIX --consent 0xSIG --account acme
+  smartsla close 0xAGREEMENT
+
+The contract enforces the terms (notice, allowance, who may call); a refusal is explained and exits 3.
+"""
+
+
+PROVIDER_HELP = {"epilog": PROVIDER_EPILOG, "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def register(sub) -> None:
     factory = family(sub, "factory", "deploy the agreement factory (once per network)")
     deploy = factory.add_parser(
@@ -71,7 +87,7 @@ def register(sub) -> None:
     add_json_option(create)
     create.set_defaults(handler=run_create)
 
-    bond = sub.add_parser("bond", help="post a bond that pays credits above 100%% of the fee (provider)",
+    bond = sub.add_parser("bond", **PROVIDER_HELP, help="post a bond that pays credits above 100%% of the fee (provider)",
                           description="Post a bond. Credits above 100%% of a period's fee are paid from it; "
                                       "`smartsla close` returns what is left after the last period.")
     bond.add_argument("agreement", metavar="AGREEMENT")
@@ -80,7 +96,7 @@ def register(sub) -> None:
     bond.set_defaults(handler=run_bond)
 
     announce = sub.add_parser(
-        "announce", help="announce a maintenance window (provider); its slices are not counted",
+        "announce", **PROVIDER_HELP, help="announce a maintenance window (provider); its slices are not counted",
         description="Announce maintenance. The contract enforces the notice and the per-period allowance of the "
                     "terms; oracles read the window from the chain and exclude it from the measurement.")
     announce.add_argument("agreement", metavar="AGREEMENT")
@@ -92,7 +108,7 @@ def register(sub) -> None:
 
     terminate = family(sub, "terminate", "end an agreement early, with both parties' consent")
     sign = terminate.add_parser(
-        "sign", help="sign consent to end early (each party signs; the other submits)",
+        "sign", **PROVIDER_HELP, help="sign consent to end early (each party signs; the other submits)",
         description="Sign, as provider or customer, consent to lower the number of active periods. Prints the "
                     "signature to hand to the other party. Nothing is sent to the chain.")
     sign.add_argument("agreement", metavar="AGREEMENT")
@@ -104,7 +120,7 @@ def register(sub) -> None:
     _common_agreement_options(sign, "provider", "the signing party (provider or customer)")
     sign.set_defaults(handler=run_terminate_sign)
     submit = terminate.add_parser(
-        "submit", help="sign too and send the termination with the other party's consent",
+        "submit", **PROVIDER_HELP, help="sign too and send the termination with the other party's consent",
         description="Add your own consent and send the termination; refunds funded periods that have not begun.")
     submit.add_argument("agreement", metavar="AGREEMENT")
     submit.add_argument("--active-periods", type=int, required=True, metavar="N")
@@ -114,7 +130,7 @@ def register(sub) -> None:
     _common_agreement_options(submit, "customer", "the submitting party (provider or customer)")
     submit.set_defaults(handler=run_terminate_submit)
 
-    close = sub.add_parser("close", help="after the last period: return the bond to the provider (anyone may call)",
+    close = sub.add_parser("close", **PROVIDER_HELP, help="after the last period: return the bond to the provider (anyone may call)",
                            description="When every active period has ended and every funded one is settled, "
                                        "return the bond left to the provider. Anyone may send it.")
     close.add_argument("agreement", metavar="AGREEMENT")
