@@ -87,7 +87,8 @@ def register(sub) -> None:
     add_json_option(create)
     create.set_defaults(handler=run_create)
 
-    bond = sub.add_parser("bond", **PROVIDER_HELP, help="post a bond that pays credits above 100%% of the fee (provider)",
+    bond = sub.add_parser("bond", **PROVIDER_HELP,
+                          help="post a bond that pays credits above 100%% of the fee (provider)",
                           description="Post a bond. Credits above 100%% of a period's fee are paid from it; "
                                       "`smartsla close` returns what is left after the last period.")
     bond.add_argument("agreement", metavar="AGREEMENT")
@@ -130,7 +131,8 @@ def register(sub) -> None:
     _common_agreement_options(submit, "customer", "the submitting party (provider or customer)")
     submit.set_defaults(handler=run_terminate_submit)
 
-    close = sub.add_parser("close", **PROVIDER_HELP, help="after the last period: return the bond to the provider (anyone may call)",
+    close = sub.add_parser("close", **PROVIDER_HELP,
+                           help="after the last period: return the bond to the provider (anyone may call)",
                            description="When every active period has ended and every funded one is settled, "
                                        "return the bond left to the provider. Anyone may send it.")
     close.add_argument("agreement", metavar="AGREEMENT")
