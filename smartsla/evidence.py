@@ -650,17 +650,24 @@ def _check_service_file(directory: Path, entry: dict, where: str, m: dict, findi
     return merkle_root(leaves) if leaves else None
 
 
+def _check_manifest_head(m: dict, keys: set, scheme: str, scheme_hint: str, bad) -> bool:
+    """The keys, the format and the hash scheme, which every version states; False when the rest cannot be read."""
+    if set(m) != keys:
+        bad(f"keys: missing {sorted(keys - set(m))}, unexpected {sorted(set(m) - keys)}")
+        return False
+    if m["format"] != FORMAT:
+        bad(f"format {m['format']!r}, expected {FORMAT!r}")
+    if m["scheme"] != scheme:
+        bad(f"hash scheme {m['scheme']!r}; {scheme_hint}")
+        return False
+    return True
+
+
 def _check_manifest_v2(m: dict, findings: list[Finding]) -> bool:
     def bad(msg):
         findings.append(Finding("manifest.json", msg))
 
-    if set(m) != V2_MANIFEST_KEYS:
-        bad(f"keys: missing {sorted(V2_MANIFEST_KEYS - set(m))}, unexpected {sorted(set(m) - V2_MANIFEST_KEYS)}")
-        return False
-    if m["format"] != FORMAT:
-        bad(f"format {m['format']!r}, expected {FORMAT!r}")
-    if m["scheme"] != SCHEME_V2:
-        bad(f"hash scheme {m['scheme']!r}; version 2 bundles use {SCHEME_V2!r}")
+    if not _check_manifest_head(m, V2_MANIFEST_KEYS, SCHEME_V2, f"version 2 bundles use {SCHEME_V2!r}", bad):
         return False
     ok = _check_common(m, bad)
     r = m["reasons"]
@@ -986,13 +993,8 @@ def _check_manifest(m, findings: list[Finding]) -> bool:
     if not isinstance(m, dict):
         bad("is not a JSON object")
         return False
-    if set(m) != MANIFEST_KEYS:
-        bad(f"keys: missing {sorted(MANIFEST_KEYS - set(m))}, unexpected {sorted(set(m) - MANIFEST_KEYS)}")
-        return False
-    if m["format"] != FORMAT:
-        bad(f"format {m['format']!r}, expected {FORMAT!r}")
-    if m["scheme"] != SCHEME:
-        bad(f"hash scheme {m['scheme']!r}; this verifier knows {SCHEME!r} (version 1) and {SCHEME_V2!r} (version 2)")
+    if not _check_manifest_head(m, MANIFEST_KEYS, SCHEME,
+                                f"this verifier knows {SCHEME!r} (version 1) and {SCHEME_V2!r} (version 2)", bad):
         return False
     ok = _check_common(m, bad)
     if not isinstance(m["chunks"], list) or not all(isinstance(c, dict) and set(c) == CHUNK_KEYS for c in m["chunks"]):
