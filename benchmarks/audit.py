@@ -13,7 +13,6 @@ compared. The target is 5 s for the audit without replay.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import machine
+from benchmarks.common import load_average, machine, make_console
 from smartsla.agreement import Contracts, service_id
 from smartsla.audit import audit
 from smartsla.chain import Chain
@@ -77,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="audits without replay; the median is reported")
     parser.add_argument("--markdown", metavar="PATH", help="append the results as a markdown section to PATH")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = make_console()
     console.print(f"[bold]Machine:[/] {machine()}")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     with Chain.connect("anvil") as chain:
         client = chain.w3.client_version
         contracts, address, factory = setup(chain, args.periods, console)

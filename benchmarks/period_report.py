@@ -52,7 +52,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import machine
+from benchmarks.common import load_average, machine, make_console
 from benchmarks.periods import START, make_columns, make_terms
 from oracle.store import Store
 from smartsla import evidence
@@ -187,7 +187,7 @@ def run(args, console: Console) -> tuple[list[Step], dict]:
     steps = {name: Step(name, full) for name in (STEP_COMPUTE, STEP_ROOT, STEP_BUNDLE, STEP_VERIFY, STEP_SORT)}
     roots = set()
     for i in range(args.repeat):
-        info["loads"].append(" ".join(f"{x:.2f}" for x in os.getloadavg()))
+        info["loads"].append(load_average())
         with console.status(f"run {i + 1}/{args.repeat}: compute_periods"), measured(steps[STEP_COMPUTE]):
             (result,) = compute_periods(terms, columns.sample_columns(), windows)
         values = {sid: c.ppm for sid, c in result.services.items()}
@@ -218,7 +218,7 @@ def run(args, console: Console) -> tuple[list[Step], dict]:
     if store_services:
         with tempfile.TemporaryDirectory(prefix="period-report-store-", dir=tmpdir) as tmp:
             path = Path(tmp) / "oracle.db"
-            info["store_fill_load"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            info["store_fill_load"] = load_average()
             with console.status(f"filling a store with {store_services} services (not timed)"):
                 t0 = time.perf_counter()
                 n = make_store(path, columns, store_services)
@@ -230,7 +230,7 @@ def run(args, console: Console) -> tuple[list[Step], dict]:
             ids = tuple(f"s{i}" for i in range(store_services))
             expected = columns.take(columns.service < store_services).canonical()
             with Store(path) as store:
-                info["seal_load"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+                info["seal_load"] = load_average()
                 with console.status("sealing the month (timed once)"):
                     t0 = time.perf_counter()
                     blocks = store.seal_hours(period_end)
@@ -238,7 +238,7 @@ def run(args, console: Console) -> tuple[list[Step], dict]:
                 console.print(f"sealed: {blocks:,} blocks in {info['seal'][1]:.1f} s")
                 info["store_bytes"] = sum(p.stat().st_size for p in Path(tmp).iterdir())
                 for i in range(args.repeat):
-                    info.setdefault("store_loads", []).append(" ".join(f"{x:.2f}" for x in os.getloadavg()))
+                    info.setdefault("store_loads", []).append(load_average())
                     with console.status(f"run {i + 1}/{args.repeat}: Store.columns"), measured(step):
                         got = store.columns(keys, START, period_end)
                     if not same_columns(got.with_service_ids(ids), expected):
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmpdir", help="where to write the bundle (default: the system's temporary directory)")
     parser.add_argument("--markdown", metavar="PATH", help="append the results as a markdown section to PATH")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = make_console()
     console.print(f"[bold]Machine:[/] {machine('numpy ' + np.__version__)}")
     if args.evidence_services:
         console.print("note: --evidence-services is ignored; every step runs at full size")

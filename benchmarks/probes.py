@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import machine
+from benchmarks.common import load_average, machine, make_console
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.targets import SubprocessTarget
 from smartsla.samples import Sample, Status
@@ -125,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.throughput_seconds = 5, 1.5
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = make_console()
     console.print(f"[bold]Machine:[/] {machine('aiohttp ' + metadata.version('aiohttp'))}")
     # The machine may be shared: CPU/wall below 100% with neither side saturated means other processes had
     # the core, which is why throughput is also given per CPU-second of the prober.
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     console.print(f"Load average before the run: {load}")
 
     with SubprocessTarget("--http") as http, SubprocessTarget("--tcp") as tcp:

@@ -18,7 +18,6 @@ own clocks, plus one block).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import machine
+from benchmarks.common import load_average, machine, make_console
 from oracle.localnet import LocalNet
 from oracle.targets import HttpTarget
 from smartsla.agreement import PeriodState
@@ -219,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", metavar="PATH", help="append the results as a markdown section to PATH")
     args = parser.parse_args(argv)
 
-    console = Console(width=None if sys.stdout.isatty() else 150)
+    console = make_console()
     console.print(f"[bold]Machine:[/] {machine()}")
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = load_average()
     rows, client = run(args.periods, args.length, args.outage, args.grace, args.poll, args.lead, console)
     console.print(table(rows))
     summary = summarize(rows)

@@ -19,7 +19,7 @@ from ..accounts import AccountError, load_account
 from ..build import BuildError
 from ..chain import Chain, ChainError, Reverted
 from ..config import ConfigError, default_network, network_names
-from ..deployments import DeploymentError
+from ..deployments import DeploymentError, recorded_contract
 from ..node import NodeError
 from ..terms import TermsError
 from ..units import human_duration
@@ -83,24 +83,25 @@ USER_ERRORS = (UserError, TermsError, BuildError, ChainError, ConfigError, Accou
                DeploymentError, LookupError)
 
 
-def _time(value: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(value)))
+def when(timestamp: int) -> str:
+    """A chain time for people."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(timestamp)))
 
 
 # The contract's custom errors in words; the raw name and arguments stay in front for searching the docs.
 REVERT_WORDS: dict[str, Callable[..., str]] = {
     "InsufficientNotice": lambda start, earliest: f"maintenance must be announced earlier: the window starts "
-                                                  f"{_time(start)}, the earliest allowed start is {_time(earliest)}",
+                                                  f"{when(start)}, the earliest allowed start is {when(earliest)}",
     "AllowanceExceeded": lambda period, used, allowance: f"period {period} would have {human_duration(used)} of "
                                                          f"maintenance; the terms allow {human_duration(allowance)}",
-    "WindowOutsideTerm": lambda start, end: f"the window {_time(start)} .. {_time(end)} is outside the agreement",
-    "PeriodNotOver": lambda period, ends: f"period {period} runs until {_time(ends)}",
-    "DeadlineNotReached": lambda period, when: f"period {period} may be settled by fallback from {_time(when)} on; "
+    "WindowOutsideTerm": lambda start, end: f"the window {when(start)} .. {when(end)} is outside the agreement",
+    "PeriodNotOver": lambda period, ends: f"period {period} runs until {when(ends)}",
+    "DeadlineNotReached": lambda period, when: f"period {period} may be settled by fallback from {when(when)} on; "
                                                "until then only oracle reports settle it",
     "PeriodAlreadySettled": lambda period: f"period {period} is already settled",
-    "NotYetClosable": lambda ends, open_: f"the agreement runs until {_time(ends)} and {open_} funded period(s) "
+    "NotYetClosable": lambda ends, open_: f"the agreement runs until {when(ends)} and {open_} funded period(s) "
                                           "are not settled yet",
-    "TerminationExpired": lambda deadline: f"the consent expired at {_time(deadline)}; sign again",
+    "TerminationExpired": lambda deadline: f"the consent expired at {when(deadline)}; sign again",
     "NotCustomer": lambda caller: f"{caller} is not the customer; pass --account of the customer",
     "NotProvider": lambda caller: f"{caller} is not the provider; pass --account of the provider",
     "BadConsent": lambda expected, signer: f"a consent was signed by {signer}, but {expected} must sign it",
@@ -247,3 +248,32 @@ def open_session(args: argparse.Namespace) -> Session:
 
     chain = open_chain(args)
     return Session(chain, Contracts(chain), args.network)
+
+
+def tx_summary(receipt: dict) -> dict:
+    return {"transaction": "0x" + bytes(receipt["transactionHash"]).hex(), "block": receipt["blockNumber"],
+            "gas_used": receipt["gasUsed"]}
+
+
+def report_done(ui: UI, args: argparse.Namespace, what: str, receipt: dict, **extra) -> int:
+    result = {"agreement": args.agreement, "action": what, **extra, **tx_summary(receipt)}
+    if args.json:
+        ui.emit_json(result)
+    else:
+        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in extra.items())
+        ui.out.print(f"{what}: done{'; ' + shown if shown else ''} (block {receipt['blockNumber']}, "
+                     f"gas {receipt['gasUsed']:,})")
+    return 0
+
+
+def dev_mint(session: Session, agreement, holder: str, amount: int) -> None:
+    """On dev chains the test dollar is free: top the payer up so that a demo never stalls on a faucet."""
+    if agreement.is_eth or not session.chain.is_dev:
+        return
+    record = recorded_contract(session.chain, "test-usd")
+    if record is None or record.address != agreement.token:
+        return
+    token = session.contracts.token(agreement.token)
+    short = amount - token.functions.balanceOf(holder).call()
+    if short > 0:
+        session.chain.transact(session.chain.account("deployer"), token.functions.mint(holder, short))

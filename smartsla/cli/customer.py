@@ -24,9 +24,11 @@ from .common import (
     add_factory_option,
     add_json_option,
     add_network_option,
+    dev_mint,
     open_session,
+    report_done,
+    when,
 )
-from .provider import _dev_mint, _done, _when
 
 STATE_WORDS = {
     PeriodState.UNFUNDED: "not funded",
@@ -131,11 +133,11 @@ def run_fund(args: argparse.Namespace, ui: UI) -> int:
     symbol, decimals = session.token_info(agreement.token)
     customer = account_for(args, session.chain)
     amount = agreement.terms["fee"] * args.periods
-    _dev_mint(session, agreement, customer.address, amount)
+    dev_mint(session, agreement, customer.address, amount)
     receipt = agreement.fund(customer, args.periods)
     # a period that has begun can no longer be funded: the contract funds from the first one not begun
     first = agreement.contract.events.Funded().process_receipt(receipt, errors=DISCARD)[0]["args"]["firstPeriod"]
-    return _done(ui, args, "funded", receipt, periods=f"{first}..{first + args.periods - 1}",
+    return report_done(ui, args, "funded", receipt, periods=f"{first}..{first + args.periods - 1}",
                  amount=f"{format_token_amount(amount, decimals)} {symbol}")
 
 
@@ -145,7 +147,7 @@ def run_fallback(args: argparse.Namespace, ui: UI) -> int:
     receipt = agreement.settle_by_fallback(account_for(args, session.chain), args.period)
     settled = agreement.settlement(receipt)
     symbol, decimals = session.token_info(agreement.token)
-    return _done(ui, args, f"period {args.period} settled by fallback", receipt,
+    return report_done(ui, args, f"period {args.period} settled by fallback", receipt,
                  credit=format_bps(settled["creditBps"]),
                  to_customer=f"{format_token_amount(settled['compensation'], decimals)} {symbol}")
 
@@ -160,7 +162,7 @@ def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
         raise UserError(f"the agreement owes {account.address} nothing; settled money was paid directly "
                         "(see `smartsla payouts`)")
     receipt = agreement.withdraw(account, args.to)
-    return _done(ui, args, "withdrawn", receipt, amount=f"{format_token_amount(owed, decimals)} {symbol}",
+    return report_done(ui, args, "withdrawn", receipt, amount=f"{format_token_amount(owed, decimals)} {symbol}",
                  to=args.to or account.address)
 
 
@@ -195,7 +197,7 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
     for col in ("agreement", "roles" if whose else "provider", "customer" if not whose else "periods", "runs"):
         table.add_column(col)
     for r in rows:
-        runs = f"{_when(r['start'])} .. {_when(r['end'])}"
+        runs = f"{when(r['start'])} .. {when(r['end'])}"
         if whose:
             table.add_row(r["agreement"], ", ".join(r["roles"]), str(r["periods"]), runs)
         else:
@@ -267,17 +269,17 @@ def run_status(args: argparse.Namespace, ui: UI) -> int:
     sym = data["token"]
     p = data["periods"]
     out = ui.out
-    out.print(f"[bold]agreement {data['agreement']}[/] on {data['network']} (chain time {_when(data['chain_time'])})")
+    out.print(f"[bold]agreement {data['agreement']}[/] on {data['network']} (chain time {when(data['chain_time'])})")
     out.print(f"  provider {data['provider']}   customer {data['customer']}")
     out.print(f"  fee {data['fee_per_period']} {sym} per period; {p['active']} of {p['count']} periods active, "
-              f"{format_seconds(p['length_s'])} each, from {_when(p['first_start'])}")
+              f"{format_seconds(p['length_s'])} each, from {when(p['first_start'])}")
     out.print(f"  oracles {data['oracles']['quorum']} of {len(data['oracles']['members'])}; "
               f"reports due within {format_seconds(data['oracles']['report_deadline_s'])} of a period's end")
     out.print(f"  escrow {data['escrow']} {sym}, bond {data['bond']} {sym} (held in all {data['held']} {sym}); "
               f"funded through period {data['funded_through']}")
     cur = data["current_period"]
     if cur:
-        out.print(f"  now: period {cur['index']} ({cur['state']}), ends {_when(cur['ends'])}, "
+        out.print(f"  now: period {cur['index']} ({cur['state']}), ends {when(cur['ends'])}, "
                   f"{human_duration(cur['time_left_s'])} left")
     elif data["chain_time"] < p["first_start"]:
         out.print(f"  not begun: the first period starts in {human_duration(p['first_start'] - data['chain_time'])}")
@@ -285,7 +287,7 @@ def run_status(args: argparse.Namespace, ui: UI) -> int:
         out.print("  every active period has ended" + ("; the agreement is closed" if data["closed"] else ""))
     out.print("  periods: " + ", ".join(f"{n} {w}" for w, n in data["periods_state"].items()))
     for item in data["pending"]:
-        out.print(f"  [yellow]pending[/]: period {item['period']} ended {_when(item['ended'])}, "
+        out.print(f"  [yellow]pending[/]: period {item['period']} ended {when(item['ended'])}, "
                   f"{item['state']}, waiting for {item['waiting']}")
     owed = {k: v for k, v in data["owed"].items() if v != "0"}
     if owed:

@@ -30,8 +30,12 @@ from .common import (
     add_factory_option,
     add_json_option,
     add_network_option,
+    dev_mint,
     family,
     open_session,
+    report_done,
+    tx_summary,
+    when,
 )
 
 CREATE_EPILOG = """\
@@ -147,11 +151,6 @@ def _common_agreement_options(parser: argparse.ArgumentParser, default_dev: str,
     add_json_option(parser)
 
 
-def tx_summary(receipt: dict) -> dict:
-    return {"transaction": "0x" + bytes(receipt["transactionHash"]).hex(), "block": receipt["blockNumber"],
-            "gas_used": receipt["gasUsed"]}
-
-
 # ------------------------------------------------------------------ factory deploy
 
 
@@ -234,7 +233,7 @@ def print_binding(ui: UI, terms: Terms, chain_terms: tuple, symbol: str, decimal
     ui.out.print("[bold]as deployed[/]")
     ui.out.print(f"  provider  {provider}\n  customer  {customer}")
     ui.out.print(f"  fee       {money(fee)} per period; bond {money(bond)}")
-    ui.out.print(f"  periods   {count} x {format_seconds(length)}, the first from {_when(start)}")
+    ui.out.print(f"  periods   {count} x {format_seconds(length)}, the first from {when(start)}")
     ui.out.print(f"  oracles   {quorum} of " + ", ".join(oracles))
     ui.out.print(f"  document  0x{terms.document_hash().hex()}")
 
@@ -279,13 +278,9 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
         ui.emit_json(result)
     else:
         ui.out.print(f"agreement {agreement.address} created (block {receipt['blockNumber']}, "
-                     f"gas {receipt['gasUsed']:,}); first period starts {_when(agreement.terms['start'])}")
+                     f"gas {receipt['gasUsed']:,}); first period starts {when(agreement.terms['start'])}")
         ui.note(f"next: the customer funds it with `smartsla fund {agreement.address} --periods N`")
     return 0
-
-
-def _when(timestamp: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
 # ------------------------------------------------------------------ bond, announce, terminate, close
@@ -298,40 +293,16 @@ def _amount(text: str, decimals: int, what: str) -> int:
         raise UserError(f"{what}: {exc}") from None
 
 
-def _done(ui: UI, args: argparse.Namespace, what: str, receipt: dict, **extra) -> int:
-    result = {"agreement": args.agreement, "action": what, **extra, **tx_summary(receipt)}
-    if args.json:
-        ui.emit_json(result)
-    else:
-        shown = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in extra.items())
-        ui.out.print(f"{what}: done{'; ' + shown if shown else ''} (block {receipt['blockNumber']}, "
-                     f"gas {receipt['gasUsed']:,})")
-    return 0
-
-
 def run_bond(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
     symbol, decimals = session.token_info(agreement.token)
     amount = _amount(args.amount, decimals, "AMOUNT")
     provider = account_for(args, session.chain)
-    _dev_mint(session, agreement, provider.address, amount)
+    dev_mint(session, agreement, provider.address, amount)
     receipt = agreement.post_bond(provider, amount)
-    return _done(ui, args, "bond posted", receipt, amount=f"{format_token_amount(amount, decimals)} {symbol}",
+    return report_done(ui, args, "bond posted", receipt, amount=f"{format_token_amount(amount, decimals)} {symbol}",
                  bond_balance=f"{format_token_amount(agreement.bond_balance(), decimals)} {symbol}")
-
-
-def _dev_mint(session: Session, agreement, holder: str, amount: int) -> None:
-    """On dev chains the test dollar is free: top the payer up so that a demo never stalls on a faucet."""
-    if agreement.is_eth or not session.chain.is_dev:
-        return
-    record = recorded_contract(session.chain, "test-usd")
-    if record is None or record.address != agreement.token:
-        return
-    token = session.contracts.token(agreement.token)
-    short = amount - token.functions.balanceOf(holder).call()
-    if short > 0:
-        session.chain.transact(session.chain.account("deployer"), token.functions.mint(holder, short))
 
 
 def parse_time(text: str, now: int, what: str) -> int:
@@ -358,7 +329,7 @@ def run_announce(args: argparse.Namespace, ui: UI) -> int:
     except UnitError as exc:
         raise UserError(f"--duration: {exc}") from None
     receipt = agreement.announce_maintenance(account_for(args, session.chain), start, duration)
-    return _done(ui, args, "maintenance announced", receipt, start=_when(start), end=_when(start + duration))
+    return report_done(ui, args, "maintenance announced", receipt, start=when(start), end=when(start + duration))
 
 
 def _party(agreement, account) -> str:
@@ -382,7 +353,7 @@ def run_terminate_sign(args: argparse.Namespace, ui: UI) -> int:
         ui.emit_json(result)
     else:
         other = "customer" if role == "provider" else "provider"
-        ui.out.print(f"{role} consent to run {args.active_periods} period(s), valid until {_when(deadline)} "
+        ui.out.print(f"{role} consent to run {args.active_periods} period(s), valid until {when(deadline)} "
                      f"(deadline {deadline}):")
         ui.out.print(signature)
         ui.note(f"the {other} submits it: smartsla terminate submit {agreement.address} --active-periods "
@@ -402,11 +373,11 @@ def run_terminate_submit(args: argparse.Namespace, ui: UI) -> int:
     own = agreement.sign_termination(account, args.active_periods, args.deadline)
     provider_sig, customer_sig = (own, consent) if role == "provider" else (consent, own)
     receipt = agreement.terminate(account, args.active_periods, args.deadline, provider_sig, customer_sig)
-    return _done(ui, args, "terminated", receipt, active_periods=args.active_periods)
+    return report_done(ui, args, "terminated", receipt, active_periods=args.active_periods)
 
 
 def run_close(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
     receipt = agreement.close(account_for(args, session.chain))
-    return _done(ui, args, "closed", receipt)
+    return report_done(ui, args, "closed", receipt)
