@@ -32,7 +32,7 @@ node_modules/.installed: package.json package-lock.json
 setup: $(VENV)/.installed node_modules/.installed
 
 build: setup
-	$(PY) -m smartsla.build
+	$(PY) -m smartsla.chain.build
 
 # First the what-if table (embedded chain), then the live run: three oracle daemons measure a local service
 # on anvil and the contract pays from their reports.
@@ -61,7 +61,7 @@ slither: build
 	  $(SLITHER_VENV)/bin/pip install --quiet slither-analyzer==0.11.6; }
 	$(PY) scripts/slither_input.py --stub-guard > build/slither-input.json
 	$(SLITHER_VENV)/bin/slither build/slither-input.json --compile-force-framework solc-json \
-	  --solc smartsla/solcjs-adapter.cjs --filter-paths node_modules --fail-none
+	  --solc smartsla/chain/solcjs-adapter.cjs --filter-paths node_modules --fail-none
 
 # brownie pins web3 7.16 and ~80 exact versions (smart-sla needs web3 8): it lives in its own environment with
 # smart-sla installed --no-deps, from the `brownie` extra and requirements/brownie-lock.txt. brownie is built from

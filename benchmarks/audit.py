@@ -21,9 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import load_average, machine, make_console
-from smartsla.agreement import Contracts, service_id
-from smartsla.audit import audit
-from smartsla.chain import Chain
+from smartsla.audit.checks import audit
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import Contracts, service_id
 
 DAY = 86_400
 TIERS = [(999_000, 1_000), (990_000, 2_500), (950_000, 10_000)]

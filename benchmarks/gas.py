@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 from web3.logs import DISCARD
 
-from smartsla.agreement import ETH, Agreement, Contracts
-from smartsla.build import Artifact, build_dir, compile_contracts
-from smartsla.chain import DEV_ETHER, Chain, dev_account
-from smartsla.config import compiler_settings, network, project_root
+from smartsla.chain.build import Artifact, build_dir, compile_contracts
+from smartsla.chain.chain import DEV_ETHER, Chain, dev_account
+from smartsla.chain.config import compiler_settings, network, project_root
+from smartsla.onchain.client import ETH, Agreement, Contracts
 
 sys.path.insert(0, str(project_root() / "tests"))
 from support import World, make_terms, make_world, service  # noqa: E402

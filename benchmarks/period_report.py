@@ -54,11 +54,11 @@ from rich.table import Table
 
 from benchmarks.common import load_average, machine, make_console
 from benchmarks.periods import START, make_columns, make_terms
-from oracle.store import Store
-from smartsla import evidence
-from smartsla.evidence import EvidenceColumns
-from smartsla.periods import compute_periods
-from smartsla.samples import Sample, Status
+from oracle.store.store import Store
+from smartsla.evidence import bundle as evidence
+from smartsla.evidence.bundle import EvidenceColumns
+from smartsla.measure.periods import compute_periods
+from smartsla.measure.samples import Sample, Status
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 REQUIRED_SECONDS = 5.0

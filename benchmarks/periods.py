@@ -1,4 +1,4 @@
-"""Speed and memory of the period maths (smartsla/periods.py) at the size the oracle must handle.
+"""Speed and memory of the period maths (smartsla/measure/periods.py) at the size the oracle must handle.
 
     python -m benchmarks.periods [--services 100] [--days 30] [--every 30] [--objects 1000000]
 
@@ -27,15 +27,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from smartsla.periods import (
-    DOWN,
-    UP,
-    SampleColumns,
-    columns_from_samples,
-    compute_periods,
-)
-from smartsla.samples import Sample, Status
-from smartsla.terms import load_terms
+from smartsla.measure.periods import DOWN, UP, SampleColumns, columns_from_samples, compute_periods
+from smartsla.measure.samples import Sample, Status
+from smartsla.terms.parse import load_terms
 
 START = 1_798_761_600
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.probes [--duration 30] [--targets 10000] [--interval 60] [--quick]
 
-The oracle (this process) is pinned to CPU 0 and the local target (``python -m oracle.targets`` in a subprocess) to
+The oracle (this process) is pinned to CPU 0 and the local target (``python -m oracle.devnet.targets`` in a subprocess) to
 CPU 1, so "per core" means one core for the prober alone, and the target's CPU is reported separately.
 Everything is on loopback: a real network adds latency, not CPU, so these are CPU-bound ceilings.
 
@@ -27,9 +27,9 @@ from pathlib import Path
 from rich.table import Table
 
 from benchmarks.common import load_average, machine, make_console
+from oracle.devnet.targets import SubprocessTarget
 from oracle.probes import Prober, ProbeSpec, Scheduler
-from oracle.targets import SubprocessTarget
-from smartsla.samples import Sample, Status
+from smartsla.measure.samples import Sample, Status
 
 TICK = os.sysconf("SC_CLK_TCK")
 

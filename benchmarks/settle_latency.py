@@ -29,9 +29,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import load_average, machine, make_console
-from oracle.localnet import LocalNet
-from oracle.targets import HttpTarget
-from smartsla.agreement import PeriodState
+from oracle.devnet.localnet import LocalNet
+from oracle.devnet.targets import HttpTarget
+from smartsla.onchain.client import PeriodState
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import yaml
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 
-from smartsla.accounts import AccountError, decrypt_keystore, key_from_env
+from smartsla.chain.accounts import AccountError, decrypt_keystore, key_from_env
 from smartsla.units import UnitError, parse_duration_seconds
 
 ALLOWED_KEYS = {"rpc_url", "chain_id", "factory", "key", "store", "evidence_dir", "listen", "peers", "terms",

@@ -20,18 +20,17 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from smartsla.agreement import Agreement, Contracts, PeriodState, SignedReport
-from smartsla.chain import Chain
-from smartsla.evidence import EvidenceColumns, build_bundle_columns
-from smartsla.periods import compute_periods
-from smartsla.samples import Sample, Status
-from smartsla.terms import Terms, load_terms
-
-from .config import OracleConfig
-from .probes import Prober, ProbeSpec, Scheduler
-from .server import Metrics, ReportServer, fetch_report
-from .store import Store, sealable_hour
-from .submit import SubmitError, sign_once, submit
+from oracle.config import OracleConfig
+from oracle.probes import Prober, ProbeSpec, Scheduler
+from oracle.server import Metrics, ReportServer, fetch_report
+from oracle.store.store import Store, sealable_hour
+from oracle.submit import SubmitError, sign_once, submit
+from smartsla.chain.chain import Chain
+from smartsla.evidence.bundle import EvidenceColumns, build_bundle_columns
+from smartsla.measure.periods import compute_periods
+from smartsla.measure.samples import Sample, Status
+from smartsla.onchain.client import Agreement, Contracts, PeriodState, SignedReport
+from smartsla.terms.parse import Terms, load_terms
 
 
 def log(event: str, **fields: Any) -> None:
@@ -338,7 +337,7 @@ class OracleDaemon:
 
 
 def _run_command(args) -> int:
-    from .config import ConfigError, load_config
+    from oracle.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)
@@ -359,7 +358,7 @@ def _run_command(args) -> int:
 
 
 def _status_command(args) -> int:
-    from .config import ConfigError, load_config
+    from oracle.config import ConfigError, load_config
 
     try:
         config = load_config(args.config)

@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from smartsla.samples import Sample, Status
+from smartsla.measure.samples import Sample, Status
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Callable, Sequence
 
 from eth_account.signers.local import LocalAccount
 
-from smartsla.agreement import Agreement, PeriodState, SignedReport
-from smartsla.chain import Reverted
+from smartsla.chain.chain import Reverted
+from smartsla.onchain.client import Agreement, PeriodState, SignedReport
 
 DONE_ERRORS = {"PeriodAlreadySettled"}
 # Not worth retrying: the same transaction would fail the same way.

@@ -40,7 +40,7 @@ export HOME=$work/home SOLCX_BINARY_PATH=$work/solcx
 echo "== brownie compile --all (solc-js $solc_version through scripts/brownie-solc.cjs)"
 "$brownie" compile --all
 
-echo "== the same bytecode as smartsla.build"
+echo "== the same bytecode as smartsla.chain.build"
 "$py" - <<'EOF'
 import json, pathlib, sys
 ours = pathlib.Path("build/contracts")
@@ -53,7 +53,7 @@ for name in names:
     b = json.loads((theirs / f"{name}.json").read_text())
     for key in ("bytecode", "deployedBytecode"):
         if a[key].removeprefix("0x") != b[key].removeprefix("0x"):
-            sys.exit(f"{name}: brownie's {key} differs from smartsla.build's")
+            sys.exit(f"{name}: brownie's {key} differs from smartsla.chain.build's")
 print(f"{len(names)} contracts: bytecode and deployed bytecode identical")
 EOF
 

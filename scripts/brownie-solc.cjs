@@ -2,7 +2,7 @@
 // The npm `solc` (solc-js) as the "solc" that brownie finds through py-solc-x, so `brownie compile` runs
 // offline: `make brownie-check` links it as $SOLCX_BINARY_PATH/solc-v<version>. It answers the calls brownie
 // makes, `--version` and `--standard-json` (input on stdin, output on stdout). Unlike
-// smartsla/solcjs-adapter.cjs (whose input arrives with every source inlined), brownie sends only the project's
+// smartsla/chain/solcjs-adapter.cjs (whose input arrives with every source inlined), brownie sends only the project's
 // own sources and lets solc read imports from disk, so this one has an import callback: a remapped import such
 // as node_modules/@openzeppelin/... is read relative to the working folder (the project root), and only from
 // inside it or a folder given with --allow-paths / --base-path.

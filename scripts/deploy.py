@@ -39,9 +39,9 @@ def _inside_brownie() -> bool:
 
 
 def _deploy_with_library(network: str, terms_file: str | Path) -> dict:
-    from smartsla.agreement import ETH, Contracts
-    from smartsla.chain import Chain
-    from smartsla.terms import load_terms
+    from smartsla.chain.chain import Chain
+    from smartsla.onchain.client import ETH, Contracts
+    from smartsla.terms.parse import load_terms
 
     terms = load_terms(terms_file)
     with Chain.connect(network) as chain:
@@ -62,8 +62,8 @@ def _deploy_with_brownie(terms_file: str | Path) -> dict:
     # SlaFactory and TestUSD are the project's contract containers, which `brownie run` adds to the module
     from brownie import SlaFactory, TestUSD, accounts, network, web3
 
-    from smartsla.chain import dev_account
-    from smartsla.terms import load_terms
+    from smartsla.chain.chain import dev_account
+    from smartsla.terms.parse import load_terms
 
     terms = load_terms(terms_file)
     if web3.eth.get_block("latest").get("baseFeePerGas"):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from smartsla.build import collect_sources, standard_input
-from smartsla.config import compiler_settings, project_root
+from smartsla.chain.build import collect_sources, standard_input
+from smartsla.chain.config import compiler_settings, project_root
 
 GUARD = "node_modules/@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol"
 STUB = """// SPDX-License-Identifier: MIT

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, NamedTuple, Sequence, Union
 
-from .units import PPM_MAX, UINT32_MAX
+from smartsla.units import PPM_MAX, UINT32_MAX
 
 __all__ = [
     "BPS_DENOMINATOR",

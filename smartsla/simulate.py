@@ -12,10 +12,10 @@ from typing import Callable, Sequence
 
 from eth_utils import is_address
 
-from .agreement import ETH, Contracts
-from .chain import Chain
-from .terms import Terms, TermsError
-from .units import format_bps, format_token_amount
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import ETH, Contracts
+from smartsla.terms.parse import Terms, TermsError
+from smartsla.units import format_bps, format_token_amount
 
 Progress = Callable[[str], None]
 

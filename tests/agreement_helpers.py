@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
+from support import World, make_world
 from web3.logs import DISCARD
 
-from smartsla.agreement import Agreement, Contracts
-from smartsla.chain import Chain, Reverted
-from support import World, make_world
+from smartsla.chain.chain import Chain, Reverted
+from smartsla.onchain.client import Agreement, Contracts
 
 CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
 
@@ -118,7 +118,7 @@ RECEIVER_ACCEPT, RECEIVER_REENTER_RECORD, RECEIVER_REENTER_REFUSE, RECEIVER_BURN
 
 def view(chain, fn) -> Any:
     """Call a view, turning a revert into :class:`Reverted` like ``Chain.transact`` does."""
-    from smartsla.chain import _REVERT_ERRORS
+    from smartsla.chain.chain import _REVERT_ERRORS
 
     try:
         return fn.call()

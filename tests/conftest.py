@@ -12,10 +12,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from smartsla.agreement import Contracts  # noqa: E402
-from smartsla.build import compile_contracts  # noqa: E402
-from smartsla.chain import Chain  # noqa: E402
 from support import World, make_world  # noqa: E402
+
+from smartsla.chain.build import compile_contracts  # noqa: E402
+from smartsla.chain.chain import Chain  # noqa: E402
+from smartsla.onchain.client import Contracts  # noqa: E402
 
 CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
 
@@ -53,7 +54,7 @@ class DevNode:
     to run the `smartsla` command against it as a separate process, as a user would."""
 
     def __init__(self, home: Path):
-        from oracle.localnet import free_port
+        from oracle.devnet.localnet import free_port
 
         self.home = home
         self.port = free_port()

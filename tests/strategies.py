@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from smartsla.agreement import service_id
+from smartsla.onchain.client import service_id
 
 PPM = 1_000_000
 U32 = 2**32 - 1

@@ -8,8 +8,8 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from smartsla.agreement import ETH, Agreement, Contracts, Factory, service_id
-from smartsla.chain import Chain
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import ETH, Agreement, Contracts, Factory, service_id
 
 PPM = 1_000_000
 AWS_TIERS = [(999_900, 1_000), (990_000, 3_000), (950_000, 10_000)]

@@ -5,28 +5,28 @@ Amounts are derived here from the terms (fee, tiers, bond), never read back from
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
 from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_REFUSE,
     any_world,
-    chain,
-    eth_world,
-    shared_chain,
-    shared_worlds,
-    world,
     as_receiver,
+    chain,
     deploy_hostile_token,
     deploy_receiver,
+    eth_world,
     events,
     gas_paid,
     reverts,
+    shared_chain,
+    shared_worlds,
     shifted,
-    view,
     snapshot,
+    view,
+    world,
 )
-from smartsla.agreement import PeriodState, service_id
+from eth_utils import keccak
 from support import AWS_TIERS, make_terms, service
+
+from smartsla.onchain.client import PeriodState, service_id
 
 FEE = 1_000 * 10**6
 DAY = 86_400

@@ -7,8 +7,6 @@ reverts).
 
 from __future__ import annotations
 
-from eth_utils import keccak
-
 from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_ACCEPT,
     RECEIVER_BURN,
@@ -29,7 +27,9 @@ from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's
     snapshot,
     world,
 )
-from smartsla.agreement import PeriodState
+from eth_utils import keccak
+
+from smartsla.onchain.client import PeriodState
 
 FEE = 1_000 * 10**6
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

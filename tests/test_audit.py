@@ -14,11 +14,7 @@ from pathlib import Path
 import pytest
 from support import make_world
 
-from smartsla.evidence import build_bundle
-from smartsla.periods import compute_periods
-from smartsla.samples import Sample, Status
-from smartsla.agreement import Contracts
-from smartsla.audit import (
+from smartsla.audit.checks import (
     FAIL,
     PASS,
     SKIP,
@@ -28,10 +24,14 @@ from smartsla.audit import (
     check_settlements,
     compare_with_immutables,
 )
-from smartsla.audit_html import _period_axis, _value_axis, render
-from smartsla.chain import Chain
-from smartsla.history import load_history
-from smartsla.terms import load_terms
+from smartsla.audit.html import _period_axis, _value_axis, render
+from smartsla.chain.chain import Chain
+from smartsla.evidence.bundle import build_bundle
+from smartsla.measure.periods import compute_periods
+from smartsla.measure.samples import Sample, Status
+from smartsla.onchain.client import Contracts
+from smartsla.onchain.history import load_history
+from smartsla.terms.parse import load_terms
 
 CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import solcx
 
-from smartsla import build
-from smartsla.chain import AnvilProcess, Chain, ChainError
-from smartsla.config import compiler_settings, project_root
+from smartsla.chain import build
+from smartsla.chain.chain import AnvilProcess, Chain, ChainError
+from smartsla.chain.config import compiler_settings, project_root
 
 ROOT = Path(__file__).resolve().parent.parent
 

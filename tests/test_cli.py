@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import DevNode
 
-from smartsla.chain import dev_key
+from smartsla.chain.chain import dev_key
 from smartsla.cli import main
 
 pytestmark = pytest.mark.anvil
@@ -170,7 +170,7 @@ def test_family_without_action_prints_its_help(cli):
 
 
 def test_fallback_settles_a_period_nobody_reported(devnode, monkeypatch):
-    from smartsla.chain import Chain
+    from smartsla.chain.chain import Chain
 
     devnode.run("factory", "deploy")
     address = devnode.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",

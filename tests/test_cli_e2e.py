@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 
-from dataclasses import replace
-
-from oracle.localnet import free_port, oracle_events, spawn_oracle
-from oracle.targets import HttpTarget, TcpTarget
+from oracle.devnet.localnet import free_port, oracle_events, spawn_oracle
+from oracle.devnet.targets import HttpTarget, TcpTarget
 from smartsla import penalty
-from smartsla.agreement import Contracts
-from smartsla.chain import Chain, dev_account
-from smartsla.evidence import build_bundle, load_bundle
-from smartsla.samples import Status
-from smartsla.terms import load_terms
+from smartsla.chain.chain import Chain, dev_account
+from smartsla.evidence.bundle import build_bundle, load_bundle
+from smartsla.measure.samples import Status
+from smartsla.onchain.client import Contracts
+from smartsla.terms.parse import load_terms
 from smartsla.units import parse_percent_ppm
 
 pytestmark = pytest.mark.anvil

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from smartsla import penalty
-from smartsla.agreement import Contracts, PeriodState
-from smartsla.chain import Chain
 from strategies import PPM, U32, U96, caps, interesting, scales, schedules, value_vectors
 from support import World, make_terms, make_world
+
+from smartsla import penalty
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import Contracts, PeriodState
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -104,7 +104,7 @@ def test_credit_examples_pin_both_sides(env):
     # Spot values worked out by hand, so a shared misreading of the terms cannot pass unnoticed.
     aws = [[999_900, 1_000], [990_000, 3_000], [950_000, 10_000]]
     lat = [[250_000, 1_000], [500_000, 2_500], [1_000_000, 5_000]]
-    from smartsla.agreement import service_id
+    from smartsla.onchain.client import service_id
 
     per_service = {
         "services": [(service_id("a"), 999_900, 3, False, aws), (service_id("l"), 250_000, 1, True, lat)],

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartsla import evidence
 from oracle.cli import main
-from smartsla.evidence import (
+from smartsla.evidence import bundle as evidence
+from smartsla.evidence.bundle import (
     BundleExistsError,
     EvidenceColumns,
     EvidenceError,
@@ -27,8 +27,8 @@ from smartsla.evidence import (
     verify_bundle,
     verify_proof,
 )
-from smartsla.periods import _CODE
-from smartsla.samples import Sample, Status
+from smartsla.measure.periods import _CODE
+from smartsla.measure.samples import Sample, Status
 
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 START = 1_798_761_600          # 2027-01-01T00:00:00Z

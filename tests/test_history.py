@@ -6,8 +6,8 @@ import pytest
 from agreement_helpers import deploy_hostile_token
 from support import AWS_TIERS, service
 
-from smartsla.agreement import PeriodState
-from smartsla.history import HistoryError, load_history
+from smartsla.onchain.client import PeriodState
+from smartsla.onchain.history import HistoryError, load_history
 
 FEE = 1_000 * 10**6
 DAY = 86_400

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from oracle.localnet import LocalNet
+from oracle.devnet.localnet import LocalNet
+from oracle.devnet.targets import HttpTarget
 from oracle.server import ReportServer
 from smartsla import penalty
-from smartsla.agreement import PeriodState
-from oracle.targets import HttpTarget
+from smartsla.onchain.client import PeriodState
 
 pytestmark = pytest.mark.anvil
 

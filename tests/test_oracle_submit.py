@@ -6,11 +6,11 @@ import threading
 import time
 
 import pytest
+from support import make_world
 
 from oracle import submit as oracle_submit
-from smartsla.agreement import Contracts, PeriodState
-from smartsla.chain import AnvilProcess, Chain
-from support import make_world
+from smartsla.chain.chain import AnvilProcess, Chain
+from smartsla.onchain.client import Contracts, PeriodState
 
 
 class MemoryJournal:

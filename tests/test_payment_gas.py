@@ -7,9 +7,9 @@ party in full: it never succeeds with the party's payment deferred.
 from __future__ import annotations
 
 import pytest
-
-from smartsla.chain import Reverted
 from support import make_terms
+
+from smartsla.chain.chain import Reverted
 
 
 @pytest.mark.anvil

@@ -26,7 +26,7 @@ from smartsla.penalty import (
     service_credit,
     settle_period,
 )
-from smartsla.terms import load_terms
+from smartsla.terms.parse import load_terms
 
 ROOT = Path(__file__).resolve().parents[1]
 AWS = [(999_900, 1000), (990_000, 3000), (950_000, 10_000)]

@@ -1,4 +1,4 @@
-"""Period maths (smartsla/periods.py) against a brute-force reference, rule by rule, and the compute command."""
+"""Period maths (smartsla/measure/periods.py) against a brute-force reference, rule by rule, and the compute command."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from smartsla import periods
-from smartsla.periods import SampleColumns, compute_periods, maintenance_slices
-from smartsla.samples import Sample, Status
-from smartsla.terms import load_terms
+from smartsla.measure import periods
+from smartsla.measure.periods import SampleColumns, compute_periods, maintenance_slices
+from smartsla.measure.samples import Sample, Status
+from smartsla.terms.parse import load_terms
 
 U, D, X = Status.UP, Status.DOWN, Status.UNKNOWN
 

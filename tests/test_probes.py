@@ -1,4 +1,4 @@
-"""Probes, the control check and the scheduler, against the local targets of oracle/targets.py (loopback only)."""
+"""Probes, the control check and the scheduler, against the local targets of oracle/devnet/targets.py (loopback only)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import socket
 import time
 
 import pytest
-from oracle.targets import HttpTarget, SubprocessTarget, TcpTarget, closed_port, parse_schedule
 
+from oracle.devnet.targets import HttpTarget, SubprocessTarget, TcpTarget, closed_port, parse_schedule
 from oracle.probes import (
     ProbeConfigError,
     Prober,
@@ -17,7 +17,7 @@ from oracle.probes import (
     Scheduler,
     _network_reason,
 )
-from smartsla.samples import Sample, Status
+from smartsla.measure.samples import Sample, Status
 
 
 def probe(spec: ProbeSpec, **prober_options) -> Sample:

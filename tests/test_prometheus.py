@@ -19,12 +19,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from oracle.targets import closed_port
 
 from oracle.cli import main
-from oracle.prometheus import PrometheusError, chunks, parse_step, query_range_samples
-from smartsla.samples import Sample, Status
-from oracle.store import Store
+from oracle.devnet.targets import closed_port
+from oracle.importers.prometheus import PrometheusError, chunks, parse_step, query_range_samples
+from oracle.store.store import Store
+from smartsla.measure.samples import Sample, Status
 
 PROMETHEUS = Path("/usr/bin/prometheus")
 SCRAPE_INTERVAL = 1.0

@@ -11,7 +11,7 @@ import pytest
 
 from smartsla import penalty
 from smartsla.cli import main
-from smartsla.terms import load_terms
+from smartsla.terms.parse import load_terms
 from smartsla.units import format_token_amount
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,11 +1,11 @@
 """The happy path on both chains: create, fund, report, settle, and the digest the contract and the client agree on."""
 
-from smartsla.agreement import PeriodState
+from smartsla.onchain.client import PeriodState
 
 
 def test_report_digest_matches_contract(world):
     agreement = world.create()
-    from eth_account.messages import encode_typed_data, _hash_eip191_message
+    from eth_account.messages import _hash_eip191_message, encode_typed_data
 
     message = encode_typed_data(full_message=agreement.report_message(3, [999_500, 12], b"\x01" * 32))
     ours = _hash_eip191_message(message)

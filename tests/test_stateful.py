@@ -20,13 +20,13 @@ from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from strategies import U96, schedules, value_vectors
+from support import World, make_terms, make_world
 from web3.logs import DISCARD
 
 from smartsla import penalty
-from smartsla.agreement import ETH, Agreement, Contracts, PeriodState
-from smartsla.chain import Chain, Reverted
-from strategies import U96, schedules, value_vectors
-from support import World, make_terms, make_world
+from smartsla.chain.chain import Chain, Reverted
+from smartsla.onchain.client import ETH, Agreement, Contracts, PeriodState
 
 LENGTH = 8_000
 QUARTER = LENGTH // 4

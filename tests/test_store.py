@@ -4,12 +4,12 @@ and kill -9 in the middle."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import shutil
 from pathlib import Path
 from unittest import mock
 
@@ -17,15 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracle import store as store_module
-from oracle.importers import (
-    ImportFormatError,
-    read_incidents_csv,
-    read_samples_csv,
-    read_samples_jsonl,
-)
-from smartsla.samples import Sample, Status
-from oracle.store import SCHEMA_VERSION, Store, StoreError
+from oracle.importers.files import ImportFormatError, read_incidents_csv, read_samples_csv, read_samples_jsonl
+from oracle.store import store as store_module
+from oracle.store.store import SCHEMA_VERSION, Store, StoreError
+from smartsla.measure.samples import Sample, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -136,8 +131,8 @@ def test_report_journal_never_changes(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from smartsla.samples import Sample, Status
-    from oracle.store import Store
+    from smartsla.measure.samples import Sample, Status
+    from oracle.store.store import Store
     store = Store(sys.argv[1])
     batch = 0
     while True:
@@ -178,7 +173,7 @@ def test_kill_9_during_appends_loses_at_most_the_batch_in_flight(tmp_path):
 
 INTENDER = textwrap.dedent("""
     import sys, time
-    from oracle.store import Store
+    from oracle.store.store import Store
     store = Store(sys.argv[1])
     for period in range(1000):
         intent = store.intend_report(1, sys.argv[2], period, [int(sys.argv[3]), period], bytes([period % 256]) * 32)
@@ -290,7 +285,7 @@ def test_columns_are_canonical_and_per_service(tmp_path):
 
 
 def _terms(down_after):
-    from smartsla.terms import load_terms
+    from smartsla.terms.parse import load_terms
 
     return load_terms(f"""\
 agreement: a
@@ -314,13 +309,8 @@ def test_store_columns_give_the_values_and_root_of_the_object_path(tmp_path_fact
     """What the daemon does (store -> columns -> compute_periods -> evidence root, with the previous period read
     only from each service's last up sample) equals the object path (Sample objects of both periods ->
     compute_periods; the period's Sample objects -> build_bundle)."""
-    from smartsla.evidence import (
-        build_bundle,
-        build_bundle_columns,
-        evidence_root,
-        verify_bundle,
-    )
-    from smartsla.periods import compute_periods
+    from smartsla.evidence.bundle import build_bundle, build_bundle_columns, evidence_root, verify_bundle
+    from smartsla.measure.periods import compute_periods
 
     terms = _terms(down_after)
     samples = [Sample(t, s, status, lat, r) for s, t, status, lat, r in rows]
@@ -458,7 +448,7 @@ def test_sealed_blocks_and_the_frontier_are_append_only(tmp_path):
 
 SEALER = textwrap.dedent("""
     import os, signal, sys
-    from oracle.store import Store
+    from oracle.store.store import Store
     store = Store(sys.argv[1])
     real, calls = Store._seal_group, [0]
     def seal_group(self, *args):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from smartsla import units
 from smartsla.penalty import CreditRules, period_credit_bps
-from smartsla.terms import (
+from smartsla.terms.parse import (
     COMBINED_ID,
     TERMS_ABI_TYPE,
     ZERO_ADDRESS,
@@ -641,8 +641,9 @@ def test_schema_is_valid_draft_2020_12():
 
 
 def test_cap_above_contract_limit_is_rejected():
-    from smartsla.terms import TermsError, load_terms
     from pathlib import Path
+
+    from smartsla.terms.parse import TermsError, load_terms
 
     text = (Path(__file__).resolve().parent.parent / "examples" / "aws-ec2.yaml").read_text()
     bad = text.replace('compensation:\n', 'compensation:\n  cap: "10000.01%"\n', 1)

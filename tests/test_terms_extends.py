@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from test_terms import BASE_TEXT, fake_resolver
 
 from smartsla.cli import main
-from smartsla.terms import (
+from smartsla.terms.parse import (
     TERMS_ABI_TYPE,
     ResolvedDocument,
     TermsError,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from .. import __version__
-from . import accounts, audit, customer, node, provider, simulate, terms, tools
-from .common import UI, UserError, handle_errors
+from smartsla import __version__
+from smartsla.cli import accounts, audit, customer, node, provider, simulate, terms, tools
+from smartsla.cli.common import UI, UserError, handle_errors
 
 FAMILIES = (simulate, terms, tools, node, accounts, provider, customer, audit)
 

@@ -10,8 +10,8 @@ import sys
 from eth_account import Account
 from rich.table import Table
 
-from .. import accounts
-from .common import UI, UserError, add_json_option, family
+from smartsla.chain import accounts
+from smartsla.cli.common import UI, UserError, add_json_option, family
 
 EPILOG = """\
 Keystores are Web3 Secret Storage files (as geth writes them) in $SMARTSLA_HOME/keystores (~/.smartsla by

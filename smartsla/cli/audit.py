@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from .common import UI, UserError, add_factory_option, add_network_option, open_session
+from smartsla.cli.common import UI, UserError, add_factory_option, add_network_option, open_session
 
 EPILOG = """\
 examples:
@@ -49,8 +49,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace, ui: UI) -> int:
     from eth_utils import is_address
 
-    from ..audit import audit
-    from ..deployments import DeploymentError, factory_address
+    from smartsla.audit.checks import audit
+    from smartsla.chain.deployments import DeploymentError, factory_address
 
     if not is_address(args.agreement):
         raise UserError(f"AGREEMENT {args.agreement!r} is not an address (0x and 40 hex digits)")
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     finally:
         session.chain.close()
     if args.html:
-        from ..audit_html import render
+        from smartsla.audit.html import render
 
         Path(args.html).write_text(render(report), encoding="utf-8")
         if not args.json:

@@ -15,14 +15,14 @@ import requests
 from rich.console import Console
 from web3.exceptions import Web3Exception
 
-from ..accounts import AccountError, load_account
-from ..build import BuildError
-from ..chain import Chain, ChainError, Reverted
-from ..config import ConfigError, default_network, network_names
-from ..deployments import DeploymentError, recorded_contract
-from ..node import NodeError
-from ..terms import TermsError
-from ..units import human_duration
+from smartsla.chain.accounts import AccountError, load_account
+from smartsla.chain.build import BuildError
+from smartsla.chain.chain import Chain, ChainError, Reverted
+from smartsla.chain.config import ConfigError, default_network, network_names
+from smartsla.chain.deployments import DeploymentError, recorded_contract
+from smartsla.chain.node import NodeError
+from smartsla.terms.parse import TermsError
+from smartsla.units import human_duration
 
 NETWORK_ENV = "SMARTSLA_NETWORK"
 ACCOUNT_ENV = "SMARTSLA_ACCOUNT"
@@ -213,7 +213,7 @@ class Session:
     network: str
 
     def factory(self, given: str | None):
-        from ..deployments import factory_address
+        from smartsla.chain.deployments import factory_address
 
         return self.contracts.factory_at(factory_address(self.chain, given))
 
@@ -244,7 +244,7 @@ class Session:
 
 
 def open_session(args: argparse.Namespace) -> Session:
-    from ..agreement import Contracts
+    from smartsla.onchain.client import Contracts
 
     chain = open_chain(args)
     return Session(chain, Contracts(chain), args.network)

@@ -11,10 +11,8 @@ import time
 from rich.table import Table
 from web3.logs import DISCARD
 
-from .. import penalty
-from ..agreement import PeriodState
-from ..units import format_bps, format_seconds, format_token_amount, human_duration
-from .common import (
+from smartsla import penalty
+from smartsla.cli.common import (
     ACCOUNT_ENV,
     UI,
     Session,
@@ -29,6 +27,8 @@ from .common import (
     report_done,
     when,
 )
+from smartsla.onchain.client import PeriodState
+from smartsla.units import format_bps, format_seconds, format_token_amount, human_duration
 
 STATE_WORDS = {
     PeriodState.UNFUNDED: "not funded",
@@ -170,7 +170,7 @@ def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
 
 
 def run_list(args: argparse.Namespace, ui: UI) -> int:
-    from ..accounts import load_account
+    from smartsla.chain.accounts import load_account
 
     session = open_session(args)
     factory = session.factory(args.factory)
@@ -305,8 +305,8 @@ PAYOUT_COLUMNS = ["period", "service", "value", "target", "credit", "state", "to
 
 def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
     """One row per settled period and service (and one for the combined value), plus totals."""
-    from ..history import load_history
-    from ..terms import format_value
+    from smartsla.onchain.history import load_history
+    from smartsla.terms.parse import format_value
 
     history = load_history(session.contracts, agreement.address, agreement.factory.address)
     symbol, decimals = session.token_info(agreement.token)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import node
-from ..chain import Chain
-from .common import UI, UserError, add_json_option, family
+from smartsla.chain import node
+from smartsla.chain.chain import Chain
+from smartsla.cli.common import UI, UserError, add_json_option, family
 
 EPILOG = """\
 The node is anvil on 127.0.0.1 (port from brownie-config.yaml, or $SMARTSLA_NODE_PORT). Its chain is written
@@ -50,7 +50,7 @@ def register(sub) -> None:
 
 
 def run_fund(args: argparse.Namespace, ui: UI) -> int:
-    from ..units import UnitError, format_token_amount, parse_token_amount
+    from smartsla.units import UnitError, format_token_amount, parse_token_amount
 
     chain = Chain.connect(args.network)
     if not chain.is_dev:
@@ -59,7 +59,7 @@ def run_fund(args: argparse.Namespace, ui: UI) -> int:
         amount = parse_token_amount(args.ether, 18)
     except UnitError as exc:
         raise UserError(f"--ether: {exc}") from None
-    from ..accounts import list_keystores
+    from smartsla.chain.accounts import list_keystores
 
     keystores = {entry.name: entry.address for entry in list_keystores()}
     funded = {}

@@ -11,17 +11,9 @@ import time
 
 from eth_utils import is_address, to_checksum_address
 
-from ..accounts import list_keystores
-from ..deployments import record_contract, record_factory, recorded_contract
-from ..terms import Terms, load_terms
-from ..units import (
-    UnitError,
-    format_seconds,
-    format_token_amount,
-    parse_duration_seconds,
-    parse_token_amount,
-)
-from .common import (
+from smartsla.chain.accounts import list_keystores
+from smartsla.chain.deployments import record_contract, record_factory, recorded_contract
+from smartsla.cli.common import (
     UI,
     Session,
     UserError,
@@ -37,6 +29,8 @@ from .common import (
     tx_summary,
     when,
 )
+from smartsla.terms.parse import Terms, load_terms
+from smartsla.units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
 
 CREATE_EPILOG = """\
 examples:
@@ -224,7 +218,7 @@ def _start_in(text: str) -> int:
 
 def print_binding(ui: UI, terms: Terms, chain_terms: tuple, symbol: str, decimals: int) -> None:
     """The terms as written (the summary of ``terms show``), then what the names and amounts become on-chain."""
-    from .terms import render_summary
+    from smartsla.cli.terms import render_summary
 
     render_summary(terms, ui)
     provider, customer, _, fee, bond, start, length, count = chain_terms[:8]

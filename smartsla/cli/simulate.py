@@ -7,9 +7,9 @@ import json
 
 from rich.table import Table
 
-from ..terms import load_terms
-from ..units import format_bps
-from .common import UI, UserError
+from smartsla.cli.common import UI, UserError
+from smartsla.terms.parse import load_terms
+from smartsla.units import format_bps
 
 EPILOG = """\
 examples:
@@ -37,7 +37,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from ..simulate import SimulationError, parse_period_arg, simulate
+    from smartsla.simulate import SimulationError, parse_period_arg, simulate
 
     terms = load_terms(args.terms)
     try:

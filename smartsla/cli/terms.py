@@ -19,9 +19,9 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from .. import units
-from ..terms import LATENCY, Terms, format_value, load_terms
-from .common import UI, add_json_option, family
+from smartsla import units
+from smartsla.cli.common import UI, add_json_option, family
+from smartsla.terms.parse import LATENCY, Terms, format_value, load_terms
 
 SHOW_EPILOG = """\
 examples:

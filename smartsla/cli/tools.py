@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..build import compile_contracts
-from .common import UI
+from smartsla.chain.build import compile_contracts
+from smartsla.cli.common import UI
 
 
 def register(sub) -> None:

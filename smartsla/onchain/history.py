@@ -20,7 +20,7 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from .agreement import Agreement, Contracts, PeriodRecord, PeriodState
+from smartsla.onchain.client import Agreement, Contracts, PeriodRecord, PeriodState
 
 __all__ = ["EventRecord", "History", "HistoryError", "ReportRecord", "SettlementRecord", "load_history"]
 
@@ -388,7 +388,7 @@ def _event_abi(abi: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def _event_topic(event_abi: dict[str, Any]) -> bytes:
-    from .agreement import _abi_type
+    from smartsla.onchain.client import _abi_type
 
     types = ",".join(_abi_type(i) for i in event_abi["inputs"])
     return keccak(text=f"{event_abi['name']}({types})")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
-from . import __version__
+from oracle import __version__
 
 EPILOG = """\
 examples:
@@ -24,19 +23,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sla-oracle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from . import compute
+    from oracle.cli import compute
 
     compute.add_compute_parser(sub)
 
-    from . import evidence_cli
+    from oracle.cli import evidence as evidence_cli
 
     evidence_cli.add_evidence_parser(sub)
 
-    from . import importers
+    from oracle.importers import files as importers
 
     importers.add_import_parser(sub)
 
-    from . import daemon
+    from oracle import daemon
 
     daemon.add_daemon_parsers(sub)
     return parser
@@ -51,6 +50,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     return int(handler(args) or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,17 +14,11 @@ import json
 import sys
 from collections.abc import Sequence
 
+from oracle.importers.files import ImportFormatError, parse_time
+from oracle.importers.files import read_samples_csv as read_samples_file
 from smartsla import units
-from smartsla.periods import (
-    PeriodResult,
-    SampleColumns,
-    columns_from_samples,
-    compute_periods,
-)
-from smartsla.terms import Terms, TermsError, load_terms
-
-from .importers import ImportFormatError, parse_time
-from .importers import read_samples_csv as read_samples_file
+from smartsla.measure.periods import PeriodResult, SampleColumns, columns_from_samples, compute_periods
+from smartsla.terms.parse import Terms, TermsError, load_terms
 
 
 class InputError(ValueError):

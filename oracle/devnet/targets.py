@@ -8,7 +8,7 @@ In-process (a thread with its own event loop, so synchronous test code and ``asy
 
 As a subprocess (prints its port on the first line of stdout, stops on SIGTERM/SIGINT)::
 
-    python -m oracle.targets --http --schedule 0-2:up,2-4:down-503,4-:refuse
+    python -m oracle.devnet.targets --http --schedule 0-2:up,2-4:down-503,4-:refuse
 
 Everything binds 127.0.0.1. Modes:
 
@@ -339,7 +339,7 @@ def closed_port() -> int:
 
 
 class SubprocessTarget:
-    """``python -m oracle.targets`` in its own process, so its CPU is not the prober's (benchmarks)."""
+    """``python -m oracle.devnet.targets`` in its own process, so its CPU is not the prober's (benchmarks)."""
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(

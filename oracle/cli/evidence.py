@@ -7,7 +7,7 @@ import re
 import sys
 from datetime import UTC, datetime
 
-from smartsla.evidence import HOUR, EvidenceError, prove, verify_bundle
+from smartsla.evidence.bundle import HOUR, EvidenceError, prove, verify_bundle
 
 
 def parse_hour(text: str) -> int:

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Makes the npm `solc` (solc-js) answer like a native solc for the two calls py-solc-x's
 // compile_standard makes: `--version` and `--standard-json` (input on stdin, output on stdout).
-// Sources arrive with their content inlined by smartsla.build, so no import callback is needed;
+// Sources arrive with their content inlined by smartsla.chain.build, so no import callback is needed;
 // that keeps native solc and solc-js on exactly the same input.
 'use strict';
 const path = require('path');
 
 function loadSolc() {
-  const root = process.env.SMARTSLA_NODE_MODULES || path.join(__dirname, '..', 'node_modules');
+  const root = process.env.SMARTSLA_NODE_MODULES || path.join(__dirname, '..', '..', 'node_modules');
   try {
     return require(path.join(root, 'solc'));
   } catch (err) {

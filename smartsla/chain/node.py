@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .config import ConfigError, network, project_root, state_home
+from smartsla.chain.config import ConfigError, network, project_root, state_home
 
 
 class NodeError(Exception):

@@ -24,8 +24,8 @@ import jsonschema
 import yaml
 from eth_utils import is_checksum_address, keccak, to_checksum_address
 
-from . import units
-from .penalty import (
+from smartsla import units
+from smartsla.penalty import (
     BASIS_COMBINED,
     BASIS_PER_SERVICE,
     COMBINE_MIN,
@@ -34,7 +34,7 @@ from .penalty import (
     ServiceRule,
     TierRule,
 )
-from .units import UnitError
+from smartsla.units import UnitError
 
 __all__ = [
     "TermsError",

@@ -35,9 +35,9 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from . import penalty
-from .agreement import Contracts, PeriodState
-from .history import History, ReportRecord, load_history
+from smartsla import penalty
+from smartsla.onchain.client import Contracts, PeriodState
+from smartsla.onchain.history import History, ReportRecord, load_history
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
@@ -145,7 +145,7 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
 
     terms_doc = None
     if terms_file is not None:
-        from .terms import load_terms
+        from smartsla.terms.parse import load_terms
 
         terms_doc = load_terms(terms_file)
     timed("code", lambda: check_code(contracts, history))
@@ -280,7 +280,7 @@ def check_terms(contracts: Contracts, history: History, terms_doc: Any = None) -
 def _terms_file_matches(contracts: Contracts, history: History, terms_doc: Any) -> Finding:
     """The on-chain terms equal what the file gives (the document hash alone does not bind them: the factory
     takes any document hash)."""
-    from .terms import TermsError
+    from smartsla.terms.parse import TermsError
 
     onchain = history.terms
     token = onchain["token"]
@@ -319,12 +319,7 @@ def report_signer(history: History, period: int, values: Sequence[int], root: by
     from eth_account import Account
     from eth_account.messages import encode_typed_data
 
-    from .agreement import (
-        DOMAIN_NAME,
-        DOMAIN_VERSION,
-        EIP712_DOMAIN_TYPES,
-        REPORT_TYPES,
-    )
+    from smartsla.onchain.client import DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPES, REPORT_TYPES
 
     message = {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES}, "primaryType": "Report",
                "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": history.chain_id,
@@ -612,8 +607,8 @@ def evidence_checker() -> EvidenceTools:
 
     import numpy as np
 
-    from . import evidence as ev
-    from . import periods as pm
+    from smartsla.evidence import bundle as ev
+    from smartsla.measure import periods as pm
 
     def load(directory: str) -> LoadedBundle:
         result = ev.verify_bundle(directory)
@@ -759,6 +754,6 @@ def _bundle_dirs(dirs: Sequence[str | Path]) -> list[Path]:
 def replay_history(contracts: Contracts, history: History, progress: Callable[[str], None] | None = None
                    ) -> tuple[list[Finding], dict[str, Any]]:
     """Re-execute the history on a fork of the chain before the creation block and compare (smartsla.replay)."""
-    from .replay import replay
+    from smartsla.audit.replay import replay
 
     return replay(contracts, history, progress=progress)

@@ -16,14 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import units
-from .samples import Sample, Status
-from .terms import (
-    GAPS_DOWN,
-    GAPS_EXCLUDE,
-    GAPS_UP,
-    Terms,
-)
+from smartsla import units
+from smartsla.measure.samples import Sample, Status
+from smartsla.terms.parse import GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, Terms
 
 __all__ = [
     "DOWN",

@@ -19,7 +19,7 @@ from typing import Any
 import solcx
 from eth_utils import keccak
 
-from .config import compiler_settings, project_root
+from smartsla.chain.config import compiler_settings, project_root
 
 ADAPTER = Path(__file__).with_name("solcjs-adapter.cjs")
 IMPORT_RE = re.compile(r'^\s*import\s+(?:[^"\';]*?\bfrom\s+)?["\']([^"\']+)["\']', re.MULTILINE)

@@ -40,9 +40,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from smartsla.evidence import EvidenceColumns
-from smartsla.periods import is_ordered
-from smartsla.samples import Sample, Status
+from smartsla.evidence.bundle import EvidenceColumns
+from smartsla.measure.periods import is_ordered
+from smartsla.measure.samples import Sample, Status
 
 SUBMISSION_STATUSES = ("sent", "settled", "already-settled", "failed")
 FINAL_STATUSES = ("settled", "already-settled")

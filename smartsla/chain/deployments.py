@@ -14,8 +14,8 @@ from pathlib import Path
 
 from eth_utils import is_address, to_checksum_address
 
-from .chain import Chain
-from .config import state_home
+from smartsla.chain.chain import Chain
+from smartsla.chain.config import state_home
 
 
 class DeploymentError(Exception):

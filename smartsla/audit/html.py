@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .audit import AuditReport
+from smartsla.audit.checks import AuditReport
 
 WIDTH, HEIGHT = 760, 280
 PAD_R, PAD_T, PAD_B = 20, 16, 40

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from smartsla.agreement import Agreement, Contracts, PeriodState
-from smartsla.chain import AnvilProcess, Chain, dev_key
-from smartsla.terms import Terms, load_terms
+from smartsla.chain.chain import AnvilProcess, Chain, dev_key
+from smartsla.onchain.client import Agreement, Contracts, PeriodState
+from smartsla.terms.parse import Terms, load_terms
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("deployer", "provider", "customer", "oracle-1", "oracle-2", "oracle-3")
 
 

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
-from smartsla.samples import Sample, Status
+from smartsla.measure.samples import Sample, Status
 
 # Prometheus refuses a range query when (end - start) / step > 11,000; stay well under it.
 MAX_POINTS_PER_REQUEST = 10_000
@@ -69,7 +69,7 @@ def query_range_samples(base_url: str, query: str, service: str, start: float, e
     its points as samples of ``service``, sorted by time. The query must give exactly one series
     (add label matchers, or aggregate with ``min(...)``/``max(...)``); no series at all gives ``[]``."""
     # Imported here: importers loads this module inside its command, so a top-level import would be a cycle.
-    from .importers import SERVICE_ID
+    from oracle.importers.files import SERVICE_ID
 
     if not SERVICE_ID.match(service):
         raise ValueError(f"service {service!r} is not a service id (lower-case letters, digits, '_' and '-', "

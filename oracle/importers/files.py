@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from smartsla.samples import Sample, Status
+from smartsla.measure.samples import Sample, Status
 
 COLUMNS = ("service", "time", "status", "latency_ms", "reason")
 REQUIRED = ("service", "time", "status")
@@ -275,8 +275,8 @@ def add_import_parser(subparsers) -> None:
 def _import_command(args) -> int:
     import sys
 
-    from .prometheus import PrometheusError
-    from .store import Store, StoreError
+    from oracle.importers.prometheus import PrometheusError
+    from oracle.store.store import Store, StoreError
 
     try:
         if args.prometheus is not None:
@@ -301,7 +301,7 @@ def _seal(store) -> None:
     """Imported history is mostly complete hours: pack them now, so the daemon reads them fast from the start."""
     import time
 
-    from .store import sealable_hour
+    from oracle.store.store import sealable_hour
 
     store.seal_hours(sealable_hour(time.time()) * 3600)
 
@@ -309,8 +309,8 @@ def _seal(store) -> None:
 def _import_prometheus(args) -> None:
     import sys
 
-    from .prometheus import query_range_samples
-    from .store import Store
+    from oracle.importers.prometheus import query_range_samples
+    from oracle.store.store import Store
 
     if args.files:
         raise ValueError("--prometheus imports no files; run a separate import for them")

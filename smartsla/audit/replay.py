@@ -28,10 +28,10 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 
-from .agreement import Contracts
-from .chain import AnvilProcess, ChainError
-from .config import network, project_root
-from .history import History, _address_topic, _get_logs
+from smartsla.chain.chain import AnvilProcess, ChainError
+from smartsla.chain.config import network, project_root
+from smartsla.onchain.client import Contracts
+from smartsla.onchain.history import History, _address_topic, _get_logs
 
 TRANSFER = keccak(text="Transfer(address,address,uint256)")
 APPROVAL = keccak(text="Approval(address,address,uint256)")
@@ -39,7 +39,7 @@ APPROVAL = keccak(text="Approval(address,address,uint256)")
 
 def replay(contracts: Contracts, history: History, progress: Callable[[str], None] | None = None,
            binary: str | None = None) -> tuple[list, dict[str, Any]]:
-    from .audit import FAIL, PASS, Finding
+    from smartsla.audit.checks import FAIL, PASS, Finding
 
     say = progress or (lambda _m: None)
     chain = contracts.chain

@@ -17,7 +17,7 @@ class ConfigError(Exception):
 def project_root() -> Path:
     """The repository root: SMARTSLA_ROOT if set, else the folder above this package."""
     env = os.environ.get("SMARTSLA_ROOT")
-    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
 
 
 def state_home() -> Path:

@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from .config import state_home
+from smartsla.chain.config import state_home
 
 PASSWORD_ENV = "SMARTSLA_PASSWORD"
 KEYSTORE_SCRYPT_N = 2**14  # eth-account's default 2**18 takes ~1 s per unlock; 2**14 is geth's "light" setting

@@ -16,8 +16,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.logs import DISCARD
 
-from .build import Artifact, compile_contracts
-from .chain import Chain
+from smartsla.chain.build import Artifact, compile_contracts
+from smartsla.chain.chain import Chain
 
 ETH = "0x0000000000000000000000000000000000000000"
 DOMAIN_NAME = "SmartSLA"

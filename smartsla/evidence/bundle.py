@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import sha3
 
-from .periods import SampleColumns, is_ordered
-from .samples import Sample, Status
+from smartsla.measure.periods import SampleColumns, is_ordered
+from smartsla.measure.samples import Sample, Status
 
 SCHEME = "smart-sla/evidence/v1"
 FORMAT = "smart-sla-evidence"

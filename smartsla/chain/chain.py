@@ -22,7 +22,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
-from .config import ConfigError, network, project_root
+from smartsla.chain.config import ConfigError, network, project_root
 
 try:  # the embedded chain's provider reports reverts as eth-tester's own exception, not web3's
     from eth_tester.exceptions import TransactionFailed as _TesterReverted

@@ -1,0 +1,1 @@
+"""`sla-oracle import`: samples from files (CSV, JSON lines, incidents) and from Prometheus."""
