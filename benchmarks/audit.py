@@ -23,7 +23,9 @@ from rich.table import Table
 from benchmarks.common import load_average, machine, make_console
 from smartsla.audit.checks import audit
 from smartsla.chain.chain import Chain
-from smartsla.onchain.client import Contracts, service_id
+from smartsla.encoding import service_bytes32
+from smartsla.onchain.client import Contracts
+from smartsla.onchain.types import OnChainTerms, solidity_name
 
 DAY = 86_400
 TIERS = [(999_000, 1_000), (990_000, 2_500), (950_000, 10_000)]
@@ -40,12 +42,12 @@ def setup(chain: Chain, periods: int, console: Console) -> tuple[Contracts, str,
     fee = 1_000 * 10**6
     values = {"provider": provider.address, "customer": customer.address, "token": token.address, "fee": fee,
               "bond": 500 * 10**6, "start": chain.now() + 3 * DAY, "periodLength": 30 * DAY, "periodCount": periods,
-              "services": [(service_id(s), 999_000, w, False, TIERS) for s, w in (("api", 2), ("db", 1), ("queue", 1))],
+              "services": [(service_bytes32(s), 999_000, w, False, TIERS) for s, w in (("api", 2), ("db", 1), ("queue", 1))],
               "basis": 0, "combine": 0, "combined": (b"\0" * 32, 0, 0, False, []), "capBps": 15_000,
               "oracles": [o.address for o in oracles], "quorum": 2, "reportDeadline": 2 * DAY,
               "fallbackFullCredit": True, "maintenanceAllowance": 4 * 3_600, "maintenanceNotice": 2 * DAY,
               "documentHash": b"\x42" * 32}
-    agreement = factory.create(provider, tuple(values[k] for k in contracts.terms_fields))
+    agreement = factory.create(provider, OnChainTerms(*(values[solidity_name(k)] for k in OnChainTerms._fields)))
     agreement.post_bond(provider, 500 * 10**6)
     agreement.announce_maintenance(provider, agreement.period_start(0) + 5 * DAY, 3_600)
     agreement.announce_maintenance(provider, agreement.period_start(1) + 9 * DAY, 7_200)

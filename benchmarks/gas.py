@@ -27,7 +27,8 @@ from web3.logs import DISCARD
 from smartsla.chain.build import Artifact, build_dir, compile_contracts
 from smartsla.chain.chain import DEV_ETHER, Chain, dev_account
 from smartsla.chain.config import compiler_settings, network, project_root
-from smartsla.onchain.client import ETH, Agreement, Contracts
+from smartsla.constants import ETH
+from smartsla.onchain.client import Agreement, Contracts
 
 sys.path.insert(0, str(project_root() / "tests"))
 from support import World, make_terms, make_world, service  # noqa: E402
@@ -158,7 +159,7 @@ class Bench:
         w = self.world
         terms = make_terms(w, **over)
         agreement = w.factory.create(creator or w.provider, terms)
-        customer = self._account_for(agreement.terms["customer"])
+        customer = self._account_for(agreement.terms.customer)
         agreement.fund(customer, periods)
         return agreement
 
@@ -200,7 +201,7 @@ class Bench:
         w = self.world
         self.record("deploy_factory", w.factory.deploy_receipt)
         terms = make_terms(w)
-        _check(len(terms[w.contracts.terms_fields.index("services")][0][4]) == 3, "3 tiers")
+        _check(len(terms.services[0].tiers) == 3, "3 tiers")
         self.record("create_erc20", w.factory.create(w.provider, terms).create_receipt)
         self.record("create_eth", w.factory.create(w.provider, make_terms(w, token=ETH)).create_receipt)
 
@@ -217,7 +218,7 @@ class Bench:
         w = self.world
         agreement = self.funded()
         start = agreement.period_start(1) + 86_400
-        _check(start >= self.chain.now() + agreement.terms["maintenanceNotice"], "notice met")
+        _check(start >= self.chain.now() + agreement.terms.maintenance_notice, "notice met")
         self.record("announce_maintenance", agreement.announce_maintenance(w.provider, start, 3_600))
 
     def settle_steady(self) -> None:
@@ -257,7 +258,7 @@ class Bench:
     def settle_fallback(self) -> None:
         w = self.world
         agreement = self.funded()
-        self.chain.travel_to(agreement.period_end(0) + agreement.terms["reportDeadline"] + 1)
+        self.chain.travel_to(agreement.period_end(0) + agreement.terms.report_deadline + 1)
         receipt = agreement.settle_by_fallback(w.stranger, 0)
         settled = agreement.settlement(receipt)
         _check(settled["compensation"] == FEE and settled["providerPayout"] == 0, "fallback: full credit")

@@ -55,6 +55,7 @@ from rich.table import Table
 from benchmarks.common import load_average, machine, make_console
 from benchmarks.periods import START, make_columns, make_terms
 from oracle.store.store import Store
+from smartsla.encoding import to_hex
 from smartsla.evidence import bundle as evidence
 from smartsla.evidence.bundle import EvidenceColumns
 from smartsla.measure.periods import compute_periods
@@ -211,7 +212,7 @@ def run(args, console: Console) -> tuple[list[Step], dict]:
         del shuffled
     if len(roots) != 1:
         raise SystemExit(f"the root differs between steps or runs: {sorted(r.hex() for r in roots)}")
-    info["root"] = "0x" + roots.pop().hex()
+    info["root"] = to_hex(roots.pop())
     info["values_check"] = f"joint {result.joint.ppm} ppm, s0 {result.services['s0'].ppm} ppm"
 
     store_services = min(args.store_services, args.services)
@@ -251,7 +252,7 @@ def run(args, console: Console) -> tuple[list[Step], dict]:
                         got_values = {sid: c.ppm for sid, c in from_store.services.items()}
                         root = evidence.evidence_root(AGREEMENT, 31337, 0, START, period_end, context, got_values)
                     del context
-                    if store_services == args.services and "0x" + root.hex() != info["root"]:
+                    if store_services == args.services and to_hex(root) != info["root"]:
                         raise SystemExit(f"the root from the store differs: 0x{root.hex()} != {info['root']}")
                 rows_services = min(args.rows_services, store_services)
                 if rows_services:

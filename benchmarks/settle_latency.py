@@ -31,7 +31,7 @@ from rich.table import Table
 from benchmarks.common import load_average, machine, make_console
 from oracle.devnet.localnet import LocalNet
 from oracle.devnet.targets import HttpTarget
-from smartsla.onchain.client import PeriodState
+from smartsla.onchain.types import PeriodState
 
 ROOT = Path(__file__).resolve().parent.parent
 

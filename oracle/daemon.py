@@ -26,10 +26,12 @@ from oracle.server import Metrics, ReportServer, fetch_report
 from oracle.store.store import Store, sealable_hour
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
+from smartsla.encoding import to_hex
 from smartsla.evidence.bundle import EvidenceColumns, build_bundle_columns
 from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
-from smartsla.onchain.client import Agreement, Contracts, PeriodState, SignedReport
+from smartsla.onchain.client import Agreement, Contracts
+from smartsla.onchain.types import PeriodState, SignedReport
 from smartsla.terms.parse import Terms, load_terms
 
 
@@ -62,7 +64,7 @@ class Watched:
 
     @property
     def start(self) -> int:
-        return int(self.agreement.terms["start"])
+        return int(self.agreement.terms.start)
 
 
 class OracleDaemon:
@@ -195,7 +197,7 @@ class OracleDaemon:
             if terms is None:
                 if agreement.address not in self._unmatched:  # once, not on every poll
                     self._unmatched.add(agreement.address)
-                    log("unmatched", agreement=agreement.address, document_hash="0x" + doc_hash.hex(),
+                    log("unmatched", agreement=agreement.address, document_hash=to_hex(doc_hash),
                         hint="add the agreement's terms file to `terms` in the oracle's configuration")
                 continue
             self.watched[agreement.address] = Watched(agreement, terms)
@@ -205,7 +207,7 @@ class OracleDaemon:
             log("watching", agreement=agreement.address, terms=terms.agreement, probes=len(specs))
 
     def _document_hash(self, agreement: Agreement) -> bytes:
-        return bytes(agreement.terms["documentHash"])
+        return bytes(agreement.terms.document_hash)
 
     def settle_due(self, watched: Watched, now: int) -> None:
         agreement = watched.agreement
@@ -246,13 +248,13 @@ class OracleDaemon:
         if persisted is None:
             self.metrics.reports.inc()
             log("signed", agreement=agreement.address, period=index, values=list(own.values),
-                evidence_root="0x" + own.evidence_root.hex())
+                evidence_root=to_hex(own.evidence_root))
         reports = {own.signer: own}
         for peer in self.config.peers:
             report = self.peer_report(peer, agreement, index)
             if report is not None and report.signer not in reports:
                 reports[report.signer] = report
-        quorum = int(agreement.terms["quorum"])
+        quorum = int(agreement.terms.quorum)
         if len(reports) < quorum:
             log("waiting", agreement=agreement.address, period=index, reports=len(reports), quorum=quorum)
             return
@@ -275,8 +277,8 @@ class OracleDaemon:
             return
         body = json.dumps({"agreement": agreement.address, "chain_id": self.chain_id, "period": index,
                            "oracle": report.signer, "values": list(report.values),
-                           "evidence_root": "0x" + report.evidence_root.hex(),
-                           "signature": "0x" + report.signature.hex()}, indent=1)
+                           "evidence_root": to_hex(report.evidence_root),
+                           "signature": to_hex(report.signature)}, indent=1)
         target = bundle.parent / f"{bundle.name}.report.json"
         if target.exists() and target.read_text() == body:
             return
@@ -298,8 +300,8 @@ class OracleDaemon:
             log("bad-peer-report", peer=peer, period=index, reason="malformed")
             return None
         signer = agreement.report_signer(index, values, root, signature) if len(root) == 32 else None
-        if signer is None or signer not in agreement.terms["oracles"] or \
-                len(values) != len(agreement.terms["services"]):
+        if signer is None or signer not in agreement.terms.oracles or \
+                len(values) != len(agreement.terms.services):
             log("bad-peer-report", peer=peer, period=index, reason="not signed by an oracle of this agreement")
             return None
         return SignedReport(values, root, signature, signer)
@@ -329,8 +331,8 @@ class OracleDaemon:
         signature = intent.signatures.get(self.account.address) or next(iter(intent.signatures.values()), None)
         if signature is None:
             return None
-        return {"values": list(intent.values), "evidenceRoot": "0x" + intent.evidence_root.hex(),
-                "signature": "0x" + bytes(signature).hex(), "signer": self.account.address}
+        return {"values": list(intent.values), "evidenceRoot": to_hex(intent.evidence_root),
+                "signature": to_hex(bytes(signature)), "signer": self.account.address}
 
 
 # ---------------------------------------------------------------- commands

@@ -13,8 +13,9 @@ from typing import Callable, Sequence
 
 from eth_account.signers.local import LocalAccount
 
-from smartsla.chain.chain import Reverted
-from smartsla.onchain.client import Agreement, PeriodState, SignedReport
+from smartsla.chain.reverts import Reverted
+from smartsla.onchain.client import Agreement
+from smartsla.onchain.types import PeriodState, SignedReport
 
 DONE_ERRORS = {"PeriodAlreadySettled"}
 # Not worth retrying: the same transaction would fail the same way.

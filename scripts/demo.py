@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from rich.console import Console  # noqa: E402
 
-from oracle.devnet.localnet import free_port, oracle_events, spawn_oracle  # noqa: E402
+from oracle.devnet.localnet import oracle_events, spawn_oracle  # noqa: E402
 from oracle.devnet.targets import HttpTarget, TcpTarget  # noqa: E402
+from smartsla.chain.anvil import free_port
 
 console = Console(highlight=False)
 WORK = ROOT / "build" / "demo"

@@ -40,7 +40,8 @@ def _inside_brownie() -> bool:
 
 def _deploy_with_library(network: str, terms_file: str | Path) -> dict:
     from smartsla.chain.chain import Chain
-    from smartsla.onchain.client import ETH, Contracts
+    from smartsla.constants import ETH
+    from smartsla.onchain.client import Contracts
     from smartsla.terms.parse import load_terms
 
     terms = load_terms(terms_file)

@@ -14,13 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, NamedTuple, Sequence, Union
 
-from smartsla.units import PPM_MAX, UINT32_MAX
+from smartsla.constants import BASIS_COMBINED, BASIS_PER_SERVICE, BPS, COMBINE_WEIGHTED, COMBINE_WORST, PPM, UINT32_MAX
+from smartsla.onchain.types import OnChainService, OnChainTerms
 
 __all__ = [
-    "BPS_DENOMINATOR",
+    "BPS",
     "BASIS_PER_SERVICE",
     "BASIS_COMBINED",
-    "COMBINE_MIN",
+    "COMBINE_WORST",
     "COMBINE_WEIGHTED",
     "TierRule",
     "ServiceRule",
@@ -35,21 +36,6 @@ __all__ = [
     "payout",
     "settle_period",
 ]
-
-BPS_DENOMINATOR = 10_000
-BASIS_PER_SERVICE = 0
-BASIS_COMBINED = 1
-COMBINE_MIN = 0
-COMBINE_WEIGHTED = 1
-
-# Field positions in the Terms chain tuple (see smartsla.terms.TERMS_ABI_TYPE).
-_IDX_SERVICES = 8
-_IDX_BASIS = 9
-_IDX_COMBINE = 10
-_IDX_COMBINED = 11
-_IDX_CAP = 12
-_IDX_FALLBACK = 16
-_CHAIN_TUPLE_LEN = 20
 
 
 @dataclass(frozen=True)
@@ -68,18 +54,11 @@ class ServiceRule:
 
     @classmethod
     def from_chain(cls, service: Sequence) -> "ServiceRule":
-        raw_id, target, weight, lower_is_better, tiers = service
-        if isinstance(raw_id, (bytes, bytearray)):
-            # The contract takes any bytes32; ids that are not UTF-8 (never written by our tools) still get
-            # a stable, readable name instead of stopping an audit of someone else's agreement.
-            raw_id = bytes(raw_id).rstrip(b"\0").decode("utf-8", errors="backslashreplace")
-        return cls(
-            id=raw_id,
-            target=int(target),
-            weight=int(weight),
-            lower_is_better=bool(lower_is_better),
-            tiers=tuple(TierRule(int(t), int(c)) for t, c in tiers),
-        )
+        # The contract takes any bytes32; ids that are not UTF-8 (never written by our tools) still get a stable,
+        # readable name (OnChainService.name) instead of stopping an audit of someone else's agreement.
+        s = OnChainService.from_abi(service)
+        return cls(id=s.name, target=s.target, weight=s.weight, lower_is_better=s.lower_is_better,
+                   tiers=tuple(TierRule(t.threshold, t.credit_bps) for t in s.tiers))
 
 
 @dataclass(frozen=True)
@@ -88,25 +67,22 @@ class CreditRules:
 
     services: tuple[ServiceRule, ...]
     basis: int = BASIS_PER_SERVICE
-    combine: int = COMBINE_MIN
+    combine: int = COMBINE_WORST
     combined: ServiceRule | None = None
-    cap_bps: int = BPS_DENOMINATOR
+    cap_bps: int = BPS
     fallback_full_credit: bool = True
 
     @classmethod
     def from_chain(cls, terms: Sequence) -> "CreditRules":
-        if len(terms) != _CHAIN_TUPLE_LEN:
-            raise ValueError(
-                f"expected the {_CHAIN_TUPLE_LEN}-field Terms chain tuple, got {len(terms)} fields"
-            )
-        basis = int(terms[_IDX_BASIS])
+        """From on-chain terms: an :class:`OnChainTerms`, or the ABI tuple in struct order."""
+        t = terms if isinstance(terms, OnChainTerms) else OnChainTerms.from_abi(terms)
         return cls(
-            services=tuple(ServiceRule.from_chain(s) for s in terms[_IDX_SERVICES]),
-            basis=basis,
-            combine=int(terms[_IDX_COMBINE]),
-            combined=ServiceRule.from_chain(terms[_IDX_COMBINED]) if basis == BASIS_COMBINED else None,
-            cap_bps=int(terms[_IDX_CAP]),
-            fallback_full_credit=bool(terms[_IDX_FALLBACK]),
+            services=tuple(ServiceRule.from_chain(s) for s in t.services),
+            basis=t.basis,
+            combine=t.combine,
+            combined=ServiceRule.from_chain(t.combined) if t.is_combined else None,
+            cap_bps=t.cap_bps,
+            fallback_full_credit=t.fallback_full_credit,
         )
 
 
@@ -190,7 +166,7 @@ def _values(r: CreditRules, values) -> list[int]:
     if len(values) != len(r.services):
         raise ValueError(f"got {len(values)} values for {len(r.services)} services")
     for s, v in zip(r.services, values):
-        limit = UINT32_MAX if s.lower_is_better else PPM_MAX
+        limit = UINT32_MAX if s.lower_is_better else PPM
         if not 0 <= v <= limit:
             raise ValueError(f"value {v} for service {s.id!r} is outside 0..{limit}")
     return values
@@ -201,7 +177,7 @@ def combined_value(rules: RulesLike, values) -> int:
     r = _rules(rules)
     vals = _values(r, values)
     lower_is_better = r.combined.lower_is_better if r.combined else r.services[0].lower_is_better
-    if r.combine == COMBINE_MIN:
+    if r.combine == COMBINE_WORST:
         # "min" means the worst value for the customer, whichever direction is better.
         return max(vals) if lower_is_better else min(vals)
     if r.combine == COMBINE_WEIGHTED:
@@ -236,7 +212,7 @@ def period_credit_bps(rules: RulesLike, values) -> int:
 def fallback_credit_bps(rules: RulesLike) -> int:
     """Credit when the oracles missed the report deadline."""
     r = _rules(rules)
-    return min(BPS_DENOMINATOR, r.cap_bps) if r.fallback_full_credit else 0
+    return min(BPS, r.cap_bps) if r.fallback_full_credit else 0
 
 
 def payout(fee: int, credit_bps: int, bond_left: int) -> tuple[int, int, int]:
@@ -247,7 +223,7 @@ def payout(fee: int, credit_bps: int, bond_left: int) -> tuple[int, int, int]:
     """
     if fee < 0 or credit_bps < 0 or bond_left < 0:
         raise ValueError("fee, credit and bond must not be negative")
-    compensation = fee * credit_bps // BPS_DENOMINATOR
+    compensation = fee * credit_bps // BPS
     from_fee = min(compensation, fee)
     from_bond = min(compensation - from_fee, bond_left)
     return from_fee, from_bond, fee - from_fee

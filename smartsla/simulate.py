@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 from eth_utils import is_address
 
 from smartsla.chain.chain import Chain
-from smartsla.onchain.client import ETH, Contracts
+from smartsla.constants import ETH
+from smartsla.onchain.client import Contracts
 from smartsla.terms.parse import Terms, TermsError
 from smartsla.units import format_bps, format_token_amount
 

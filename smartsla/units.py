@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from smartsla.constants import PPM, UINT32_MAX, UINT64_MAX
+
 __all__ = [
     "UnitError",
     "PPM_PER_PERCENT",
     "BPS_PER_PERCENT",
-    "PPM_MAX",
-    "UINT32_MAX",
-    "UINT64_MAX",
     "DURATION_UNITS",
     "parse_percent_ppm",
     "parse_percent_bps",
@@ -42,9 +41,6 @@ class UnitError(ValueError):
 
 PPM_PER_PERCENT = 10_000
 BPS_PER_PERCENT = 100
-PPM_MAX = 1_000_000
-UINT32_MAX = 2**32 - 1
-UINT64_MAX = 2**64 - 1
 
 # Seconds per unit. Fractions so that "250ms" stays exact.
 DURATION_UNITS: dict[str, Fraction] = {
@@ -92,7 +88,7 @@ def parse_percent_ppm(text: object) -> int:
         raise UnitError(
             f"{_show(text)} is finer than 1 ppm (0.0001%); use at most 4 decimals"
         )
-    if ppm > PPM_MAX:
+    if ppm > PPM:
         raise UnitError(f"{_show(text)} is more than 100%")
     return int(ppm)
 

@@ -10,7 +10,8 @@ from eth_utils import to_checksum_address
 from support import World, make_world
 from web3.logs import DISCARD
 
-from smartsla.chain.chain import Chain, Reverted
+from smartsla.chain.chain import Chain
+from smartsla.chain.reverts import Reverted
 from smartsla.onchain.client import Agreement, Contracts
 
 CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
@@ -76,7 +77,7 @@ def gas_paid(agreement: Agreement, receipt: dict[str, Any]) -> int:
 
 
 def snapshot(agreement: Agreement, world: World, **others: str) -> dict[str, int]:
-    accounts = {"customer": agreement.terms["customer"], "provider": agreement.terms["provider"], **others}
+    accounts = {"customer": agreement.terms.customer, "provider": agreement.terms.provider, **others}
     snap = {name: agreement.balance_of(addr) for name, addr in accounts.items()}
     snap["contract"] = agreement.balance()
     return snap
@@ -118,9 +119,9 @@ RECEIVER_ACCEPT, RECEIVER_REENTER_RECORD, RECEIVER_REENTER_REFUSE, RECEIVER_BURN
 
 def view(chain, fn) -> Any:
     """Call a view, turning a revert into :class:`Reverted` like ``Chain.transact`` does."""
-    from smartsla.chain.chain import _REVERT_ERRORS
+    from smartsla.chain.reverts import REVERT_ERRORS
 
     try:
         return fn.call()
-    except _REVERT_ERRORS as exc:
+    except REVERT_ERRORS as exc:
         raise chain._revert_from(exc, {"to": fn.address, "data": fn._encode_transaction_data()}) from None

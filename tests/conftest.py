@@ -54,7 +54,7 @@ class DevNode:
     to run the `smartsla` command against it as a separate process, as a user would."""
 
     def __init__(self, home: Path):
-        from oracle.devnet.localnet import free_port
+        from smartsla.chain.anvil import free_port
 
         self.home = home
         self.port = free_port()

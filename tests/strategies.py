@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from smartsla.onchain.client import service_id
+from smartsla.encoding import service_bytes32
 
 PPM = 1_000_000
 U32 = 2**32 - 1
@@ -42,7 +42,7 @@ def scales(draw, lower: bool, cap: int, name: str = "svc", weight: int | None = 
     thresholds.sort(reverse=not lower)
     credits = sorted(draw(st.lists(st.integers(1, cap), min_size=k, max_size=k, unique=True)))
     w = draw(weights) if weight is None else weight
-    return (service_id(name), target, w, lower, [list(t) for t in zip(thresholds, credits)])
+    return (service_bytes32(name), target, w, lower, [list(t) for t in zip(thresholds, credits)])
 
 
 @st.composite

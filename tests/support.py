@@ -9,7 +9,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from smartsla.chain.chain import Chain
-from smartsla.onchain.client import ETH, Agreement, Contracts, Factory, service_id
+from smartsla.constants import ETH
+from smartsla.encoding import service_bytes32
+from smartsla.onchain.client import Agreement, Contracts, Factory
+from smartsla.onchain.types import OnChainTerms, solidity_name
 
 PPM = 1_000_000
 AWS_TIERS = [(999_900, 1_000), (990_000, 3_000), (950_000, 10_000)]
@@ -17,7 +20,7 @@ AWS_TIERS = [(999_900, 1_000), (990_000, 3_000), (950_000, 10_000)]
 
 def service(name: str = "api", target: int = 999_900, weight: int = 1, lower: bool = False,
             tiers: list[tuple[int, int]] | None = None) -> tuple:
-    return (service_id(name), target, weight, lower, list(AWS_TIERS if tiers is None else tiers))
+    return (service_bytes32(name), target, weight, lower, list(AWS_TIERS if tiers is None else tiers))
 
 
 NO_COMBINED = (b"\0" * 32, 0, 0, False, [])
@@ -50,7 +53,7 @@ def make_terms(world: "World", **over: Any) -> tuple:
     unknown = set(over) - set(values)
     assert not unknown, f"unknown terms fields {unknown}"
     values.update(over)
-    return tuple(values[name] for name in world.contracts.terms_fields)
+    return OnChainTerms(*(values[solidity_name(name)] for name in OnChainTerms._fields))
 
 
 @dataclass

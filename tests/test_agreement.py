@@ -26,7 +26,8 @@ from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's
 from eth_utils import keccak
 from support import AWS_TIERS, make_terms, service
 
-from smartsla.onchain.client import PeriodState, service_id
+from smartsla.encoding import service_bytes32
+from smartsla.onchain.types import PeriodState
 
 FEE = 1_000 * 10**6
 DAY = 86_400
@@ -52,7 +53,7 @@ def test_create_event_carries_full_terms(world):
     assert event["documentHash"] == doc
     assert bytes(event["terms"]) == encoded
     assert world.contracts.encode_terms(world.contracts.decode_terms(bytes(event["terms"]))) == encoded
-    assert agreement.terms["documentHash"] == doc and agreement.terms["periodCount"] == 5
+    assert agreement.terms.document_hash == doc and agreement.terms.period_count == 5
     assert agreement.fn.termsHash().call() == keccak(encoded)
     assert agreement.active_periods() == 5
     assert agreement.fn.factory().call() == world.factory.address
@@ -174,7 +175,7 @@ def test_funding_after_period_began_skips_it(any_world):
     record = agreement.period(1)
     assert (record.state, record.credit_bps, record.compensation, record.provider_payout) == (
         PeriodState.SETTLED_UNFUNDED, 10_000, 0, 0)
-    w.chain.travel_to(agreement.period_end(0) + agreement.terms["reportDeadline"] + 1)
+    w.chain.travel_to(agreement.period_end(0) + agreement.terms.report_deadline + 1)
     agreement.settle_by_fallback(w.stranger, 0)
     assert agreement.period(0).state == PeriodState.SETTLED_UNFUNDED
     assert snapshot(agreement, w) == before
@@ -216,7 +217,7 @@ def test_post_bond(any_world):
 
 def settle_and_check(w, agreement, period, reports, credit_bps, bond_used=0):
     """Settle from a stranger and check the exact money flow for a credit computed by the test."""
-    fee = agreement.terms["fee"]
+    fee = agreement.terms.fee
     compensation = min(credit_of(fee, credit_bps), fee) + bond_used
     before = snapshot(agreement, w)
     receipt = agreement.settle(w.stranger, period, reports)
@@ -274,7 +275,7 @@ def test_per_service_weights_round_down(world):
 
 
 def test_combined_basis_worst_and_weighted(world):
-    combined = (service_id("all"), 999_900, 1, False, list(AWS_TIERS))
+    combined = (service_bytes32("all"), 999_900, 1, False, list(AWS_TIERS))
     services = [service("api", weight=3), service("db", weight=1)]
     worst = world.create(services=services, basis=1, combine=0, combined=combined)
     weighted = world.create(services=services, basis=1, combine=1, combined=combined)
@@ -330,7 +331,7 @@ def test_settle_by_fallback(any_world):
     for agreement, _ in agreements:
         agreement.fund(w.customer, 1)
     over_cap.post_bond(w.provider, 700 * 10**6)
-    fallback_from = full.period_end(0) + full.terms["reportDeadline"]
+    fallback_from = full.period_end(0) + full.terms.report_deadline
     reverts("PeriodNotOver", full.settle_by_fallback, w.stranger, 0)
     w.chain.travel_to(fallback_from - 3_600)
     err = reverts("DeadlineNotReached", full.settle_by_fallback, w.stranger, 0)
@@ -511,12 +512,12 @@ def test_close_with_unfunded_periods_left_open(world):
 def test_announce_maintenance(world):
     agreement = world.create(start=world.chain.now() + 10 * DAY, periodCount=4)
     terms = agreement.terms
-    allowance = terms["maintenanceAllowance"]
+    allowance = terms.maintenance_allowance
     assert allowance == 4 * 3_600
     reverts("NotProvider", agreement.announce_maintenance, world.customer, agreement.period_start(1), 60)
     reverts("EmptyWindow", agreement.announce_maintenance, world.provider, agreement.period_start(1), 0)
-    err = reverts("WindowOutsideTerm", agreement.announce_maintenance, world.provider, terms["start"] - 100, 200)
-    assert err.error_args == (terms["start"] - 100, terms["start"] + 100)
+    err = reverts("WindowOutsideTerm", agreement.announce_maintenance, world.provider, terms.start - 100, 200)
+    assert err.error_args == (terms.start - 100, terms.start + 100)
     last_end = agreement.period_end(3)
     reverts("WindowOutsideTerm", agreement.announce_maintenance, world.provider, last_end - 100, 101)
     agreement.announce_maintenance(world.provider, last_end - 100, 100)

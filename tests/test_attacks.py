@@ -29,7 +29,7 @@ from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's
 )
 from eth_utils import keccak
 
-from smartsla.onchain.client import PeriodState
+from smartsla.onchain.types import PeriodState
 
 FEE = 1_000 * 10**6
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -42,7 +42,7 @@ def state_of(agreement, world, periods=3):
     return {
         "balances": snapshot(agreement, world, stranger=world.stranger.address),
         "periods": [agreement.period(i) for i in range(periods)],
-        "owed": [agreement.owed(a) for a in (agreement.terms["customer"], agreement.terms["provider"],
+        "owed": [agreement.owed(a) for a in (agreement.terms.customer, agreement.terms.provider,
                                              world.stranger.address)],
         "bond": agreement.bond_balance(),
         "counters": (agreement.active_periods(), agreement.fn.nextFundable().call(),
@@ -304,7 +304,7 @@ def test_settling_twice(world):
     err = rejected(world, agreement, "PeriodAlreadySettled", agreement.settle, world.stranger, 0,
                    world.reports(agreement, 0, [[940_000]] * 3))
     assert err.error_args == (0,)
-    world.chain.travel_to(agreement.period_end(0) + agreement.terms["reportDeadline"] + 1)
+    world.chain.travel_to(agreement.period_end(0) + agreement.terms.report_deadline + 1)
     rejected(world, agreement, "PeriodAlreadySettled", agreement.settle_by_fallback, world.stranger, 0)
 
 
@@ -366,13 +366,13 @@ def test_maintenance_without_notice(world):
     start = agreement.period_start(0) + 3_600  # 61 minutes from now: the terms ask for 48 hours
     err = rejected(world, agreement, "InsufficientNotice", agreement.announce_maintenance, world.provider, start, 600)
     assert err.error_args[0] == start
-    assert err.error_args[1] >= world.chain.now() + agreement.terms["maintenanceNotice"]
+    assert err.error_args[1] >= world.chain.now() + agreement.terms.maintenance_notice
     assert agreement.period(0).maintenance_seconds == 0
 
 
 def test_maintenance_over_allowance(world):
     agreement = world.create()
-    allowance = agreement.terms["maintenanceAllowance"]
+    allowance = agreement.terms.maintenance_allowance
     start = agreement.period_start(1) + 100
     err = rejected(world, agreement, "AllowanceExceeded", agreement.announce_maintenance, world.provider, start,
                    allowance + 1)
@@ -421,10 +421,8 @@ def test_wrong_terms_bytes(any_world):
     w = any_world
     agreement = funded(w)
     real = agreement.encoded_terms
-    terms = list(agreement.terms_tuple)
-    terms[w.contracts.terms_fields.index("fee")] = 1
-    cheaper = w.contracts.encode_terms(tuple(terms))
-    w.over(agreement, 0, extra=agreement.terms["reportDeadline"] + 100)
+    cheaper = w.contracts.encode_terms(agreement.terms._replace(fee=1))
+    w.over(agreement, 0, extra=agreement.terms.report_deadline + 100)
     before = state_of(agreement, w)
     reports = [r.as_arg() for r in w.reports(agreement, 0, [[940_000]] * 2)]
     for bad in (cheaper, real[:-32], real + bytes(32), b""):

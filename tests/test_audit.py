@@ -87,7 +87,7 @@ def scenario(request, artifacts, tmp_path_factory):
         agreement.announce_maintenance(w.provider, *window)
         maintenance = [(window[0], window[0] + window[1])]
         bundles: dict[tuple[int, int], Path] = {}
-        start = agreement.terms["start"]
+        start = agreement.terms.start
         for period, reporters in ((0, [0, 1]), (1, [0, 1, 2]), (2, [0, 1, 2])):
             w.over(agreement, period)
             p_start = agreement.period_start(period)
@@ -104,7 +104,7 @@ def scenario(request, artifacts, tmp_path_factory):
                 bundles[(k, period)] = directory
                 reports.append(agreement.sign_report(w.oracles[k], period, [values["api"], values["db"]], root))
             agreement.settle(w.stranger, period, reports)
-        w.over(agreement, 3, agreement.terms["reportDeadline"])
+        w.over(agreement, 3, agreement.terms.report_deadline)
         agreement.settle_by_fallback(w.stranger, 3)
         agreement.close(w.stranger)
         yield {"chain": chain, "contracts": contracts, "world": w, "agreement": agreement, "terms_file": terms_file,
@@ -269,7 +269,7 @@ def test_html_plots_are_well_formed_with_integer_period_ticks(scenario):
     page = render(report)
     svgs = re.findall(r"<svg.*?</svg>", page, re.DOTALL)
     assert len(svgs) == 4  # api, db, credit, money
-    count = report.history.terms["periodCount"]
+    count = report.history.terms.period_count
     for svg in svgs[:3]:  # the period plots
         root = ET.fromstring(svg)
         labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "xtick"]

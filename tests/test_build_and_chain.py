@@ -11,8 +11,10 @@ import pytest
 import solcx
 
 from smartsla.chain import build
-from smartsla.chain.chain import AnvilProcess, Chain, ChainError
+from smartsla.chain.anvil import AnvilProcess
+from smartsla.chain.chain import Chain
 from smartsla.chain.config import compiler_settings, project_root
+from smartsla.chain.reverts import ChainError
 
 ROOT = Path(__file__).resolve().parent.parent
 

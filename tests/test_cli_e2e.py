@@ -10,9 +10,10 @@ from dataclasses import replace
 
 import pytest
 
-from oracle.devnet.localnet import free_port, oracle_events, spawn_oracle
+from oracle.devnet.localnet import oracle_events, spawn_oracle
 from oracle.devnet.targets import HttpTarget, TcpTarget
 from smartsla import penalty
+from smartsla.chain.anvil import free_port
 from smartsla.chain.chain import Chain, dev_account
 from smartsla.evidence.bundle import build_bundle, load_bundle
 from smartsla.measure.samples import Status

@@ -17,7 +17,8 @@ from support import World, make_terms, make_world
 
 from smartsla import penalty
 from smartsla.chain.chain import Chain
-from smartsla.onchain.client import Contracts, PeriodState
+from smartsla.onchain.client import Contracts
+from smartsla.onchain.types import PeriodState
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -104,10 +105,10 @@ def test_credit_examples_pin_both_sides(env):
     # Spot values worked out by hand, so a shared misreading of the terms cannot pass unnoticed.
     aws = [[999_900, 1_000], [990_000, 3_000], [950_000, 10_000]]
     lat = [[250_000, 1_000], [500_000, 2_500], [1_000_000, 5_000]]
-    from smartsla.onchain.client import service_id
+    from smartsla.encoding import service_bytes32
 
     per_service = {
-        "services": [(service_id("a"), 999_900, 3, False, aws), (service_id("l"), 250_000, 1, True, lat)],
+        "services": [(service_bytes32("a"), 999_900, 3, False, aws), (service_bytes32("l"), 250_000, 1, True, lat)],
         "capBps": 10_000,
     }
     terms = env.terms(per_service)
@@ -116,10 +117,10 @@ def test_credit_examples_pin_both_sides(env):
         assert penalty.period_credit_bps(terms, list(values)) == credit
         assert env.harness.functions.periodCredit(terms, list(values)).call() == credit
     combined = {
-        "services": [(service_id("a"), 0, 1, False, []), (service_id("b"), 0, 3, False, [])],
+        "services": [(service_bytes32("a"), 0, 1, False, []), (service_bytes32("b"), 0, 3, False, [])],
         "basis": 1,
         "combine": 1,
-        "combined": (service_id("c"), 999_900, 0, False, aws),
+        "combined": (service_bytes32("c"), 999_900, 0, False, aws),
         "capBps": 10_000,
     }
     terms = env.terms(combined)
@@ -217,7 +218,7 @@ def run_end_to_end(env: Env, case: dict) -> None:
     if bond:
         agreement.post_bond(w.provider, bond)
     bond_left = bond
-    terms = agreement.terms_tuple
+    terms = agreement.terms
     for p, vectors in enumerate(case["reports"]):
         w.over(agreement, p)
         receipt = agreement.settle(w.stranger, p, w.reports(agreement, p, vectors))

@@ -6,8 +6,8 @@ import pytest
 from agreement_helpers import deploy_hostile_token
 from support import AWS_TIERS, service
 
-from smartsla.onchain.client import PeriodState
 from smartsla.onchain.history import HistoryError, load_history
+from smartsla.onchain.types import PeriodState
 
 FEE = 1_000 * 10**6
 DAY = 86_400
@@ -39,7 +39,7 @@ def test_full_history(world):
     agreement.settle(w.stranger, 0, reports)
 
     w.chain.transact(w.deployer, token.functions.setBlocked(w.customer.address, True))
-    w.over(agreement, 1, agreement.terms["reportDeadline"])
+    w.over(agreement, 1, agreement.terms.report_deadline)
     agreement.settle_by_fallback(w.deployer, 1)
     w.chain.transact(w.deployer, token.functions.setBlocked(w.customer.address, False))
     agreement.withdraw(w.customer)

@@ -14,7 +14,7 @@ from oracle.devnet.localnet import LocalNet
 from oracle.devnet.targets import HttpTarget
 from oracle.server import ReportServer
 from smartsla import penalty
-from smartsla.onchain.client import PeriodState
+from smartsla.onchain.types import PeriodState
 
 pytestmark = pytest.mark.anvil
 

@@ -9,8 +9,10 @@ import pytest
 from support import make_world
 
 from oracle import submit as oracle_submit
-from smartsla.chain.chain import AnvilProcess, Chain
-from smartsla.onchain.client import Contracts, PeriodState
+from smartsla.chain.anvil import AnvilProcess
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import Contracts
+from smartsla.onchain.types import PeriodState
 
 
 class MemoryJournal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from support import make_terms
 
-from smartsla.chain.chain import Reverted
+from smartsla.chain.reverts import Reverted
 
 
 @pytest.mark.anvil
@@ -49,7 +49,7 @@ def test_withdraw_to_zero_address_is_refused(world):
     w.over(agreement, 0)
     agreement.settle(w.stranger, 0, w.reports(agreement, 0, [[999_500], [999_500]]))
     owed = agreement.owed(w.customer.address)
-    assert owed == agreement.terms["fee"] // 10
+    assert owed == agreement.terms.fee // 10
     with pytest.raises(Reverted) as err:
         agreement.withdraw(w.customer, "0x" + "00" * 20)
     assert err.value.error == "ZeroRecipient"

@@ -8,11 +8,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from smartsla.constants import BASIS_COMBINED, BASIS_PER_SERVICE, COMBINE_WEIGHTED, COMBINE_WORST
 from smartsla.penalty import (
-    BASIS_COMBINED,
-    BASIS_PER_SERVICE,
-    COMBINE_MIN,
-    COMBINE_WEIGHTED,
     CreditRules,
     ServiceRule,
     Settlement,
@@ -107,7 +104,7 @@ def test_per_service_weighted_floor_and_cap():
 def test_combined_min_and_weighted():
     services = (avail("a", weight=3, tiers=()), avail("b", weight=1, tiers=()))
     combined = avail("combined", target=999_000, weight=0)
-    rules = CreditRules(services, BASIS_COMBINED, COMBINE_MIN, combined)
+    rules = CreditRules(services, BASIS_COMBINED, COMBINE_WORST, combined)
     assert combined_value(rules, [999_999, 989_000]) == 989_000
     assert period_credit_bps(rules, [999_999, 989_000]) == 3000
     weighted = CreditRules(services, BASIS_COMBINED, COMBINE_WEIGHTED, combined)
@@ -118,7 +115,7 @@ def test_combined_min_and_weighted():
 
 def test_combined_min_latency_is_the_highest():
     services = (latency("x", tiers=()), latency("y", tiers=()))
-    rules = CreditRules(services, BASIS_COMBINED, COMBINE_MIN, latency("combined", weight=0))
+    rules = CreditRules(services, BASIS_COMBINED, COMBINE_WORST, latency("combined", weight=0))
     assert combined_value(rules, [100_000, 600_000]) == 600_000
     assert period_credit_bps(rules, [100_000, 600_000]) == 2500
 
@@ -207,11 +204,11 @@ def rules_strategy(draw):
     cap = draw(st.integers(1, 20_000))
     if draw(st.booleans()):
         services = tuple(draw(st.lists(service_strategy(), min_size=1, max_size=5)))
-        return CreditRules(services, BASIS_PER_SERVICE, COMBINE_MIN, None, cap, draw(st.booleans()))
+        return CreditRules(services, BASIS_PER_SERVICE, COMBINE_WORST, None, cap, draw(st.booleans()))
     lib = draw(st.booleans())
     services = tuple(draw(st.lists(service_strategy(lib, with_tiers=False), min_size=1, max_size=5)))
     combined = draw(service_strategy(lib))
-    return CreditRules(services, BASIS_COMBINED, draw(st.sampled_from([COMBINE_MIN, COMBINE_WEIGHTED])),
+    return CreditRules(services, BASIS_COMBINED, draw(st.sampled_from([COMBINE_WORST, COMBINE_WEIGHTED])),
                        combined, cap, draw(st.booleans()))
 
 

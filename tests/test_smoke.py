@@ -1,6 +1,6 @@
 """The happy path on both chains: create, fund, report, settle, and the digest the contract and the client agree on."""
 
-from smartsla.onchain.client import PeriodState
+from smartsla.onchain.types import PeriodState
 
 
 def test_report_digest_matches_contract(world):
@@ -23,7 +23,7 @@ def test_terms_encoding_matches_contract(world):
 def test_settle_pays_both_parties(world):
     agreement = world.create()
     agreement.fund(world.customer, 2)
-    fee = agreement.terms["fee"]
+    fee = agreement.terms.fee
     before_customer = agreement.balance_of(world.customer.address)
     before_provider = agreement.balance_of(world.provider.address)
     world.over(agreement, 0)

@@ -25,8 +25,11 @@ from support import World, make_terms, make_world
 from web3.logs import DISCARD
 
 from smartsla import penalty
-from smartsla.chain.chain import Chain, Reverted
-from smartsla.onchain.client import ETH, Agreement, Contracts, PeriodState
+from smartsla.chain.chain import Chain
+from smartsla.chain.reverts import Reverted
+from smartsla.constants import ETH
+from smartsla.onchain.client import Agreement, Contracts
+from smartsla.onchain.types import PeriodState
 
 LENGTH = 8_000
 QUARTER = LENGTH // 4
@@ -361,7 +364,7 @@ class Machine(RuleBasedStateMachine):
 
     def _apply_settlement(self, m: Model, p: int, values, receipt, how: PeriodState) -> None:
         rec = m.periods[p]
-        terms = m.agreement.terms_tuple
+        terms = m.agreement.terms
         funded = rec.state == PeriodState.FUNDED
         want = penalty.settle_period(terms, m.fee, m.bond, values, funded=funded)
         event = m.agreement.settlement(receipt)
@@ -389,8 +392,8 @@ class Machine(RuleBasedStateMachine):
         m = self.models[i]
         p %= m.count + 1  # one past the end still checks PeriodNotActive
         a = m.agreement
-        vectors = data.draw(value_vectors({"services": [list(s) for s in a.terms["services"]],
-                                           "basis": a.terms["basis"], "combined": a.terms["combined"]},
+        vectors = data.draw(value_vectors({"services": [list(s) for s in a.terms.services],
+                                           "basis": a.terms.basis, "combined": a.terms.combined},
                                           min_size=k, max_size=k))
         reports = self.w.reports(a, p, vectors)
         call = a.fn.settle(a.encoded_terms, p, [r.as_arg() for r in reports])
@@ -402,7 +405,7 @@ class Machine(RuleBasedStateMachine):
         if outcome is not None:
             return self.send(self.settler, call, expect=outcome)
         receipt = self.send(self.settler, call)
-        values = penalty.aggregate_reports(a.terms_tuple, vectors)
+        values = penalty.aggregate_reports(a.terms, vectors)
         assert list(a.settlement(receipt)["values"]) == values
         self._apply_settlement(m, p, values, receipt, PeriodState.SETTLED)
         # At most once, by either route.

@@ -12,12 +12,11 @@ from eth_utils import keccak, to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smartsla import units
+from smartsla import constants, units
+from smartsla.constants import COMBINED_ID, ZERO_ADDRESS
 from smartsla.penalty import CreditRules, period_credit_bps
 from smartsla.terms.parse import (
-    COMBINED_ID,
     TERMS_ABI_TYPE,
-    ZERO_ADDRESS,
     TermsError,
     format_value,
     load_terms,
@@ -110,8 +109,8 @@ def test_examples_load_and_encode(path):
     assert t.source == str(path)
     chain = t.to_chain(fake_resolver, to_checksum_address("0x" + "11" * 20), 6, now=1_700_000_000)
     eth_abi.encode([TERMS_ABI_TYPE], [chain])  # every field fits its ABI type
-    assert chain[5] == 1_700_000_000  # start omitted -> now
-    assert chain[-1] == t.document_hash()
+    assert chain.start == 1_700_000_000  # start omitted -> now
+    assert chain.document_hash == t.document_hash()
     assert CreditRules.from_chain(chain) == t.credit_rules()
 
 
@@ -137,12 +136,12 @@ def test_aws_example_contents():
 def test_multi_service_example_combined():
     t = load_terms(ROOT / "examples" / "multi-service.yaml")
     chain = t.to_chain(fake_resolver, "0x" + "22" * 20, 6, now=1)
-    assert chain[9] == 1 and chain[10] == 1  # combined, weighted
-    combined = chain[11]
-    assert combined[0] == COMBINED_ID and combined[2] == 0
-    assert combined[1] == 999_000
-    assert all(s[4] == [] for s in chain[8])
-    assert chain[12] == 15_000 and chain[4] == 500 * 10**6
+    assert chain.basis == 1 and chain.combine == 1  # combined, weighted
+    combined = chain.combined
+    assert combined.id == COMBINED_ID and combined.weight == 0
+    assert combined.target == 999_000
+    assert all(s.tiers == () for s in chain.services)
+    assert chain.cap_bps == 15_000 and chain.bond == 500 * 10**6
 
 
 def test_latency_example():
@@ -151,29 +150,30 @@ def test_latency_example():
     assert s.lower_is_better and s.target == 250_000
     assert [x.threshold for x in s.tiers] == [250_000, 500_000, 1_000_000]
     chain = t.to_chain(fake_resolver, "0x" + "22" * 20, 6, now=1)
-    assert chain[8][0][3] is True
+    assert chain.services[0].lower_is_better is True
 
 
 def test_to_chain_eth_and_layout():
     t = load_terms(BASE_TEXT)
     chain = t.to_chain(fake_resolver, None, None, now=None)
     assert len(chain) == 20
-    assert chain[2] == ZERO_ADDRESS
-    assert chain[3] == 1000 * 10**18 and chain[4] == 0
-    assert chain[5] == 1798761600 and chain[6] == 2592000 and chain[7] == 12
-    assert chain[8][0][0] == b"api" + b"\0" * 29
-    assert chain[9] == 0 and chain[10] == 0
-    assert chain[11] == (b"\0" * 32, 0, 0, False, [])
-    assert chain[13] == [fake_resolver(f"oracle-{i}", "") for i in (1, 2, 3)]
-    assert chain[14] == 2 and chain[15] == 172800 and chain[16] is True
-    assert chain[17] == 14400 and chain[18] == 172800
+    # the struct's order, by position once: ABI encoding relies on it
+    assert chain[2] == chain.token == ZERO_ADDRESS
+    assert chain.fee == 1000 * 10**18 and chain.bond == 0
+    assert chain.start == 1798761600 and chain.period_length == 2592000 and chain.period_count == 12
+    assert chain.services[0].id == b"api" + b"\0" * 29
+    assert chain.basis == 0 and chain.combine == 0
+    assert chain.combined == (b"\0" * 32, 0, 0, False, ())
+    assert chain.oracles == tuple(fake_resolver(f"oracle-{i}", "") for i in (1, 2, 3))
+    assert chain.quorum == 2 and chain.report_deadline == 172800 and chain.fallback_full_credit is True
+    assert chain.maintenance_allowance == 14400 and chain.maintenance_notice == 172800
     eth_abi.encode([TERMS_ABI_TYPE], [chain])
 
 
 def test_to_chain_start_override():
     t = load_terms(BASE_TEXT)
-    assert t.to_chain(fake_resolver, now=5)[5] == 1798761600  # now only fills an omitted start
-    assert t.to_chain(fake_resolver, now=5, start=7)[5] == 7
+    assert t.to_chain(fake_resolver, now=5).start == 1798761600  # now only fills an omitted start
+    assert t.to_chain(fake_resolver, now=5, start=7).start == 7
 
 
 def test_to_chain_passes_key_paths_to_resolver():
@@ -214,7 +214,7 @@ def test_to_chain_errors():
         t2.to_chain(fake_resolver, now=5)
     with pytest.raises(TermsError, match="payment.fee: .*3 decimals but the token has only 2"):
         t2.to_chain(fake_resolver, None, 2, now=5)
-    assert t2.to_chain(fake_resolver, None, 3, now=5)[3] == 1
+    assert t2.to_chain(fake_resolver, None, 3, now=5).fee == 1
     with pytest.raises(TermsError, match="payment.token: is 0x"):
         t2.to_chain(fake_resolver, "0x" + "cd" * 20, 3, now=5)
     doc["payment"]["fee"] = str(2**96)
@@ -612,12 +612,12 @@ def test_token_amount_errors(text, fragment):
         units.parse_token_amount(text, 6)
 
 
-@given(st.integers(0, units.PPM_MAX))
+@given(st.integers(0, constants.PPM))
 def test_ppm_round_trip(ppm):
     assert units.parse_percent_ppm(units.format_ppm(ppm)) == ppm
 
 
-@given(st.integers(0, units.UINT32_MAX))
+@given(st.integers(0, constants.UINT32_MAX))
 def test_bps_and_us_round_trip(n):
     assert units.parse_percent_bps(units.format_bps(n)) == n
     assert units.parse_duration_us(units.format_us(n)) == n

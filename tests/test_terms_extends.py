@@ -100,7 +100,7 @@ def test_example_levels_resolve_and_encode():
     assert t.services[0].probe.url == "https://api.acme.example/health"
     chain = t.to_chain(fake_resolver, "0x" + "11" * 20, 6, now=1_700_000_000)
     eth_abi.encode([TERMS_ABI_TYPE], [chain])
-    assert chain[-1] == t.document_hash()
+    assert chain.document_hash == t.document_hash()
 
 
 def test_parent_levels_alone_are_not_agreements():

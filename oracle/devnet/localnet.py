@@ -10,25 +10,21 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from smartsla.chain.chain import AnvilProcess, Chain, dev_key
-from smartsla.onchain.client import Agreement, Contracts, PeriodState
+from smartsla.chain.anvil import AnvilProcess, free_port
+from smartsla.chain.chain import Chain, dev_key
+from smartsla.encoding import to_hex
+from smartsla.onchain.client import Agreement, Contracts
+from smartsla.onchain.types import PeriodState
 from smartsla.terms.parse import Terms, load_terms
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("deployer", "provider", "customer", "oracle-1", "oracle-2", "oracle-3")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalNet:
@@ -162,7 +158,7 @@ def spawn_oracle(work: Path, i: int, rpc_url: str, factory: str, port: int, peer
         f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{port}\n"
         f"peers: {json.dumps(peers)}\nterms: {json.dumps([str(t) for t in terms_files])}\n"
         f"grace: {grace}\npoll: {poll}\n")
-    env = dict(os.environ, ORACLE_KEY=key or "0x" + dev_key(f"oracle-{i}").hex(),
+    env = dict(os.environ, ORACLE_KEY=key or to_hex(dev_key(f"oracle-{i}")),
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open(work / f"oracle-{i}.log", "a") as log:
         return subprocess.Popen([sys.executable, "-m", "oracle.cli", "run", "--config", str(config)],

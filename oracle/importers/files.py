@@ -20,16 +20,15 @@ import csv
 import functools
 import json
 import math
-import re
 from collections.abc import Collection, Iterable
-from datetime import datetime
 from pathlib import Path
 
+from smartsla.constants import SERVICE_ID
+from smartsla.encoding import parse_time
 from smartsla.measure.samples import Sample, Status
 
 COLUMNS = ("service", "time", "status", "latency_ms", "reason")
 REQUIRED = ("service", "time", "status")
-SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class ImportFormatError(ValueError):
@@ -50,31 +49,6 @@ def _utf8_only(reader):
         except UnicodeDecodeError:
             raise _err(Path(path), None, "is not UTF-8 text; save it as UTF-8") from None
     return wrapper
-
-
-def parse_time(text: object) -> float:
-    """Unix seconds (a number) or ISO-8601 with a time zone, e.g. ``2027-01-01T00:00:00Z``."""
-    if isinstance(text, bool):  # JSON true is an int to Python; still not a time
-        raise ValueError(f"time {text!r} is not a number or an ISO-8601 date")  # noqa: TRY004
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        s = str(text).strip()
-        try:
-            value = float(s)
-        except ValueError:
-            try:
-                parsed = datetime.fromisoformat(s)
-            except ValueError:
-                raise ValueError(f"time {s!r} is neither unix seconds nor ISO-8601 "
-                                 "(e.g. 2027-01-01T00:00:00Z)") from None
-            if parsed.tzinfo is None:
-                # A local time would be off by the importer's offset: refuse rather than guess.
-                raise ValueError(f"time {s!r} has no time zone; add Z for UTC or an offset such as +01:00") from None
-            value = parsed.timestamp()
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"time {text!r} is not a time after 1970")
-    return value
 
 
 def _sample(fields: dict, services: Collection[str] | None) -> Sample:

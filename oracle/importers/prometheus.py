@@ -21,6 +21,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
+from smartsla.constants import SERVICE_ID
 from smartsla.measure.samples import Sample, Status
 
 # Prometheus refuses a range query when (end - start) / step > 11,000; stay well under it.
@@ -68,9 +69,6 @@ def query_range_samples(base_url: str, query: str, service: str, start: float, e
     """Evaluate ``query`` on ``[start, end]`` (unix seconds, both included) every ``step`` and return
     its points as samples of ``service``, sorted by time. The query must give exactly one series
     (add label matchers, or aggregate with ``min(...)``/``max(...)``); no series at all gives ``[]``."""
-    # Imported here: importers loads this module inside its command, so a top-level import would be a cycle.
-    from oracle.importers.files import SERVICE_ID
-
     if not SERVICE_ID.match(service):
         raise ValueError(f"service {service!r} is not a service id (lower-case letters, digits, '_' and '-', "
                          "at most 32)")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time as _time
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +39,8 @@ from typing import Any, Self
 
 import numpy as np
 
+from smartsla.constants import HOUR_US, NO_LATENCY
+from smartsla.encoding import address_key, seconds_to_us
 from smartsla.evidence.bundle import EvidenceColumns
 from smartsla.measure.periods import is_ordered
 from smartsla.measure.samples import Sample, Status
@@ -147,7 +148,6 @@ MIGRATIONS: list[list[str]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 APPLICATION = "smart-sla oracle store"
 
-HOUR_US = 3_600 * 1_000_000
 # A sealed block's sample: microseconds into its hour, status code (0 up, 1 down, 2 unknown), latency in
 # microseconds (-1: none), number in the reasons table. Little-endian, packed: 17 bytes.
 BLOCK_RECORD = np.dtype([("dt", "<u4"), ("status", "u1"), ("latency", "<i8"), ("reason", "<u4")])
@@ -156,12 +156,10 @@ assert BLOCK_RECORD.itemsize == 17
 # the (service, time) index instead of walking up the ids.
 ROWID_SCAN_ROWS = 1_000_000
 _MIN_US, _MAX_US = -2 ** 63, 2 ** 63 - 1
-_NO_LATENCY = 0xFFFF_FFFF
 _STATUS_SQL = "CASE status WHEN 'up' THEN 0 WHEN 'down' THEN 1 ELSE 2 END"
 # The evidence's canonical order within one service (reasons compare as UTF-8 bytes, as SQLite's BINARY does).
 _CANONICAL_SQL = f"time_us, {_STATUS_SQL}, latency_us IS NULL, latency_us, reason"
 
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class StoreError(Exception):
@@ -196,17 +194,6 @@ def _ranks(texts: list[str]) -> np.ndarray:
     rank = np.zeros(len(texts), np.int64)
     rank[sorted(range(len(texts)), key=lambda i: texts[i].encode("utf-8"))] = np.arange(len(texts))
     return rank
-
-
-def _to_us(value: float) -> int:
-    return round(value * 1_000_000)
-
-
-def _agreement_key(agreement: str) -> str:
-    # The same contract spelled with and without its checksum must be one journal key, or the
-    # "never sign twice" promise could be dodged by a change of case.
-    agreement = str(agreement)
-    return agreement.lower() if _ADDRESS.match(agreement) else agreement
 
 
 # An hour is sealed (packed into blocks for fast period reads, see Store.seal_hours) this long after it ends, so
@@ -387,10 +374,10 @@ class Store:
     def _row(s: Sample) -> tuple:
         if not isinstance(s, Sample):
             raise TypeError(f"expected a Sample, got {type(s).__name__}")
-        latency = None if s.latency_ms is None else _to_us(s.latency_ms / 1000)
+        latency = None if s.latency_ms is None else seconds_to_us(s.latency_ms / 1000)
         if latency is not None and latency < 0:
             raise ValueError(f"negative latency in {s}")
-        return (s.service, _to_us(s.time), Status(s.status).value, latency, s.reason or "")
+        return (s.service, seconds_to_us(s.time), Status(s.status).value, latency, s.reason or "")
 
     def samples(self, service: str | None = None, start: float | None = None,
                 end: float | None = None) -> Iterator[Sample]:
@@ -401,10 +388,10 @@ class Store:
             params.append(service)
         if start is not None:
             where.append("time_us >= ?")
-            params.append(_to_us(start))
+            params.append(seconds_to_us(start))
         if end is not None:
             where.append("time_us < ?")
-            params.append(_to_us(end))
+            params.append(seconds_to_us(end))
         sql = "SELECT service, time_us, status, latency_us, reason FROM samples"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -429,7 +416,7 @@ class Store:
         """
         if max_rows < 1:
             raise ValueError("max_rows must be at least 1")
-        cutoff = _to_us(before) // HOUR_US * HOUR_US
+        cutoff = seconds_to_us(before) // HOUR_US * HOUR_US
         if cutoff <= 0:
             return 0
         lo: int | None = None
@@ -520,8 +507,8 @@ class Store:
         if len(starts) != len(services):
             raise ValueError(f"{len(starts)} start times for {len(services)} services")
         services = tuple(services)
-        los = [_MIN_US if s is None else _to_us(s) for s in starts]
-        hi = _to_us(end) if end is not None else _MAX_US
+        los = [_MIN_US if s is None else seconds_to_us(s) for s in starts]
+        hi = seconds_to_us(end) if end is not None else _MAX_US
         db = self._db
         if db is None:
             raise StoreError(f"{self.path}: store is closed")
@@ -642,7 +629,7 @@ class Store:
                     r_svc, r_t, r_st, r_lat, r_rid = r_svc[keep], r_t[keep], r_st[keep], r_lat[keep], r_rid[keep]
             texts = list(index)
             rank = _ranks(texts)
-            keys = (r_svc, r_t, r_st, np.where(r_lat < 0, _NO_LATENCY, r_lat), rank[r_rid])
+            keys = (r_svc, r_t, r_st, np.where(r_lat < 0, NO_LATENCY, r_lat), rank[r_rid])
             if not is_ordered(*keys):
                 order = np.lexsort(keys[::-1])
                 r_svc, r_t, r_st, r_lat, r_rid = r_svc[order], r_t[order], r_st[order], r_lat[order], r_rid[order]
@@ -660,7 +647,7 @@ class Store:
             rank = _ranks(texts)
             for s in sorted(unordered):
                 a, b = np.searchsorted(svc, [s, s + 1])
-                o = a + np.lexsort((rank[rid[a:b]], np.where(lat[a:b] < 0, _NO_LATENCY, lat[a:b]), st[a:b], t[a:b]))
+                o = a + np.lexsort((rank[rid[a:b]], np.where(lat[a:b] < 0, NO_LATENCY, lat[a:b]), st[a:b], t[a:b]))
                 t[a:b], st[a:b], lat[a:b], rid[a:b] = t[o], st[o], lat[o], rid[o]
         return EvidenceColumns(services, svc, t, st, lat, rid, tuple(texts)).canonical()
 
@@ -673,14 +660,14 @@ class Store:
             raise ValueError(f"{len(starts)} start times for {len(services)} services")
         sql = (f"SELECT time_us, {_STATUS_SQL}, ifnull(latency_us, -1), reason FROM samples "
                "WHERE service = ? AND time_us >= ? AND time_us < ? ORDER BY time_us")
-        hi = _to_us(end) if end is not None else _MAX_US
+        hi = seconds_to_us(end) if end is not None else _MAX_US
         db = self._db
         reasons: dict[str, int] = {}
         cols: list[list[np.ndarray]] = [[], [], [], [], []]
         db.execute("BEGIN")
         try:
             for i, (service, lo) in enumerate(zip(services, starts)):
-                rows = db.execute(sql, (service, _MIN_US if lo is None else _to_us(lo), hi)).fetchall()
+                rows = db.execute(sql, (service, _MIN_US if lo is None else seconds_to_us(lo), hi)).fetchall()
                 if not rows:
                     continue
                 n = len(rows)
@@ -703,7 +690,7 @@ class Store:
         row = self._db.execute(
             "SELECT time_us FROM samples WHERE service = ? AND status = 'up' AND time_us >= ? AND time_us < ? "
             "ORDER BY time_us DESC LIMIT 1",
-            (service, -2 ** 63 if not_before is None else _to_us(not_before), _to_us(before))).fetchone()
+            (service, -2 ** 63 if not_before is None else seconds_to_us(not_before), seconds_to_us(before))).fetchone()
         return None if row is None else row[0] / 1_000_000
 
     def services(self) -> list[str]:
@@ -751,7 +738,7 @@ class Store:
             # First signature wins: a re-signature of the same message is equivalent, and keeping the
             # first means the journal shows what may already have been broadcast.
             db.execute("INSERT OR IGNORE INTO signatures VALUES (?, ?, ?, ?, ?, ?)",
-                       (*key, _agreement_key(signer), bytes(signature), _time.time()))
+                       (*key, address_key(signer), bytes(signature), _time.time()))
 
         self._write(record)
 
@@ -792,7 +779,7 @@ class Store:
             raise ValueError(f"chain id {chain_id} out of range")
         if not 0 <= period < 2 ** 63:
             raise ValueError(f"period {period} out of range")
-        return chain_id, _agreement_key(agreement), period
+        return chain_id, address_key(agreement), period
 
     @staticmethod
     def _fetch(db: sqlite3.Connection, key: tuple) -> ReportIntent | None:

@@ -36,8 +36,11 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
 from smartsla import penalty
-from smartsla.onchain.client import Contracts, PeriodState
+from smartsla.encoding import to_hex
+from smartsla.onchain import eip712
+from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import History, ReportRecord, load_history
+from smartsla.onchain.types import PeriodState
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
@@ -108,15 +111,9 @@ class AuditReport:
 
 
 def _token_metadata(history: History) -> tuple[str, int] | None:
-    """For people reading amounts; ERC-20 metadata is optional, so a token without it gives None."""
-    agreement = history.agreement
-    if agreement.is_eth:
-        return "ETH", 18
-    token = agreement.contracts.token(agreement.token)
-    try:
-        return str(token.functions.symbol().call()), int(token.functions.decimals().call())
-    except Exception:  # noqa: BLE001 - no metadata: amounts stay in base units
-        return None
+    """For people reading amounts; a token without ERC-20 metadata gives None (amounts stay in base units)."""
+    info = history.agreement.contracts.token_info(history.agreement.token)
+    return (info.symbol, info.decimals) if info.has_metadata else None
 
 
 def _f(findings: list[Finding], check: str, subject: str, problems: list[str], ok_detail: str) -> None:
@@ -255,14 +252,14 @@ def check_terms(contracts: Contracts, history: History, terms_doc: Any = None) -
     problems = []
     if computed != history.terms_hash:
         problems.append(f"the creation log's termsHash 0x{history.terms_hash.hex()} is not keccak of its terms "
-                        f"0x{computed.hex()}")
+                        f"{to_hex(computed)}")
     if history.views.get("termsHash") != computed:
         problems.append(f"the agreement stores termsHash 0x{history.views['termsHash'].hex()}, the terms in the "
                         f"creation log hash to 0x{computed.hex()}")
-    doc_in_terms = bytes(history.terms["documentHash"])
+    doc_in_terms = bytes(history.terms.document_hash)
     if doc_in_terms != history.document_hash:
         problems.append(f"the event's documentHash 0x{history.document_hash.hex()} is not the terms' "
-                        f"0x{doc_in_terms.hex()}")
+                        f"{to_hex(doc_in_terms)}")
     _f(findings, "terms.hash", history.address, problems, f"termsHash 0x{computed.hex()} = keccak(terms in the "
                                                           "creation log) = the agreement's stored hash")
     if terms_doc is None:
@@ -283,7 +280,7 @@ def _terms_file_matches(contracts: Contracts, history: History, terms_doc: Any) 
     from smartsla.terms.parse import TermsError
 
     onchain = history.terms
-    token = onchain["token"]
+    token = onchain.token
     is_eth = int(token, 16) == 0
     decimals = 18 if is_eth else terms_doc.payment.known_decimals
     try:
@@ -292,22 +289,20 @@ def _terms_file_matches(contracts: Contracts, history: History, terms_doc: Any) 
         expected = terms_doc.to_chain(
             lambda value, _path: contracts.chain.resolve(value),
             token_address=None if terms_doc.payment.token == "ETH" else token,
-            token_decimals=decimals, now=onchain["start"])
+            token_decimals=decimals, now=onchain.start)
     except (TermsError, Exception) as exc:  # noqa: BLE001 - a name that is not an address on this chain, ...
         return Finding("terms.file", str(terms_doc.source), FAIL, f"the file cannot give these terms: {exc}")
     if contracts.encode_terms(expected) == history.encoded_terms:
         return Finding("terms.file", str(terms_doc.source), PASS, "the file gives exactly the on-chain terms")
     got = contracts.decode_terms(contracts.encode_terms(expected))
-    chain_tuple = history.agreement.terms_tuple
-    diffs = [f"{name}: file {_show(a)}, chain {_show(b)}"
-             for name, a, b in zip(contracts.terms_fields, got, chain_tuple) if a != b]
+    diffs = [f"{name}: file {_show(a)}, chain {_show(b)}" for name, a, b in got.differences(history.terms)]
     return Finding("terms.file", str(terms_doc.source), FAIL, "the on-chain terms differ from the file: " +
                    "; ".join(diffs))
 
 
 def _show(value: Any) -> str:
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return to_hex(value)
     return str(value)
 
 
@@ -316,28 +311,15 @@ def _show(value: Any) -> str:
 
 def report_signer(history: History, period: int, values: Sequence[int], root: bytes, signature: bytes) -> str | None:
     """:meth:`Agreement.report_signer` with the chain id of the history (no RPC call per report)."""
-    from eth_account import Account
-    from eth_account.messages import encode_typed_data
-
-    from smartsla.onchain.client import DOMAIN_NAME, DOMAIN_VERSION, EIP712_DOMAIN_TYPES, REPORT_TYPES
-
-    message = {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES}, "primaryType": "Report",
-               "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": history.chain_id,
-                          "verifyingContract": history.address},
-               "message": {"period": period, "values": list(values), "evidenceRoot": root}}
-    try:
-        return to_checksum_address(Account.recover_message(encode_typed_data(full_message=message),
-                                                           signature=signature))
-    except Exception:  # noqa: BLE001 - malformed signature bytes
-        return None
+    return eip712.recover(eip712.report_message(history.chain_id, history.address, period, values, root), signature)
 
 
 def check_reports(history: History) -> list[Finding]:
     findings: list[Finding] = []
     agreement = history.agreement
-    oracles = set(history.terms["oracles"])
-    quorum = history.terms["quorum"]
-    rules = penalty.CreditRules.from_chain(agreement.terms_tuple)
+    oracles = set(history.terms.oracles)
+    quorum = history.terms.quorum
+    rules = penalty.CreditRules.from_chain(agreement.terms)
     for period, s in sorted(history.settlements.items()):
         if not s.reports:
             continue
@@ -381,11 +363,11 @@ def check_reports(history: History) -> list[Finding]:
 def check_settlements(history: History) -> list[Finding]:
     findings: list[Finding] = []
     terms = history.terms
-    rules = penalty.CreditRules.from_chain(history.agreement.terms_tuple)
-    fee = terms["fee"]
+    rules = penalty.CreditRules.from_chain(history.terms)
+    fee = terms.fee
     bond = 0
     funded: set[int] = set()
-    active = terms["periodCount"]
+    active = terms.period_count
     for e in history.events:
         a = e.args
         if e.name == "Funded":
@@ -423,8 +405,8 @@ def check_settlements(history: History) -> list[Finding]:
                 problems.append(f"period {period} settled while only {active} periods were active")
             if s.timestamp < end:
                 problems.append(f"settled at {s.timestamp}, before the period ended at {end}")
-            if by_fallback and s.timestamp < end + terms["reportDeadline"]:
-                problems.append(f"fallback at {s.timestamp}, before the deadline {end + terms['reportDeadline']}")
+            if by_fallback and s.timestamp < end + terms.report_deadline:
+                problems.append(f"fallback at {s.timestamp}, before the deadline {end + terms.report_deadline}")
             if period < len(history.periods):
                 rec = history.periods[period]
                 if (rec.state, rec.credit_bps, rec.compensation, rec.provider_payout) != (
@@ -447,19 +429,19 @@ def check_settlements(history: History) -> list[Finding]:
 def check_funds(history: History) -> list[Finding]:
     findings: list[Finding] = []
     terms = history.terms
-    fee = terms["fee"]
+    fee = terms.fee
     problems = []
     funded: set[int] = set()
     for f in history.fundings:
         a = f.args
         if a["amount"] != fee * a["periods"]:
             problems.append(f"deposit in tx {f.tx_hash}: {a['amount']} for {a['periods']} periods of fee {fee}")
-        if a["customer"] != terms["customer"]:
+        if a["customer"] != terms.customer:
             problems.append(f"deposit in tx {f.tx_hash} from {a['customer']}, not the customer")
         periods = set(range(a["firstPeriod"], a["firstPeriod"] + a["periods"]))
         if periods & funded:
             problems.append(f"deposit in tx {f.tx_hash} funds periods already funded: {sorted(periods & funded)}")
-        started = 0 if f.timestamp < terms["start"] else (f.timestamp - terms["start"]) // terms["periodLength"] + 1
+        started = 0 if f.timestamp < terms.start else (f.timestamp - terms.start) // terms.period_length + 1
         if a["firstPeriod"] < started:
             problems.append(f"deposit in tx {f.tx_hash} funds period {a['firstPeriod']}, which had begun")
         funded |= periods
@@ -526,19 +508,19 @@ def check_funds(history: History) -> list[Finding]:
 def check_maintenance(history: History) -> list[Finding]:
     terms = history.terms
     problems = []
-    used = [0] * terms["periodCount"]
+    used = [0] * terms.period_count
     announcements = [e for e in history.events if e.name == "MaintenanceAnnounced"]
     for e in announcements:
         start, end = e.args["start"], e.args["end"]
-        if start < e.timestamp + terms["maintenanceNotice"]:
+        if start < e.timestamp + terms.maintenance_notice:
             problems.append(f"window [{start}, {end}) announced at {e.timestamp}, less than "
-                            f"{terms['maintenanceNotice']} s ahead")
-        for p in range(terms["periodCount"]):
+                            f"{terms.maintenance_notice} s ahead")
+        for p in range(terms.period_count):
             a, b = history.agreement.period_start(p), history.agreement.period_end(p)
             used[p] += max(0, min(end, b) - max(start, a))
     for p, seconds in enumerate(used):
-        if seconds > terms["maintenanceAllowance"]:
-            problems.append(f"period {p}: {seconds} s of maintenance, allowance {terms['maintenanceAllowance']} s")
+        if seconds > terms.maintenance_allowance:
+            problems.append(f"period {p}: {seconds} s of maintenance, allowance {terms.maintenance_allowance} s")
         if p < len(history.periods) and history.periods[p].maintenance_seconds != seconds:
             problems.append(f"period {p}: the contract counts {history.periods[p].maintenance_seconds} s, the "
                             f"windows give {seconds} s")
@@ -595,7 +577,7 @@ def _signed_owner(history: History, bundle: LoadedBundle) -> tuple[str | None, s
     if period != bundle.period or root != bundle.root:
         return None, f"the signed report is for period {period} root 0x{root.hex()[:16]}…, not this bundle's"
     signer = history.agreement.report_signer(period, values, root, signature)
-    if signer is None or signer not in history.terms["oracles"]:
+    if signer is None or signer not in history.terms.oracles:
         return None, f"the signed report is signed by {signer or 'nobody recoverable'}, not by an oracle of the agreement"
     return signer, ""
 
@@ -660,8 +642,7 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
     owners: dict[str, list[str]] = {b.directory: by_root.get((b.period, b.root), []) for b in bundles}
     unused: set[str] = set()
 
-    rules_services = [s[0] for s in history.agreement.terms_tuple[8]]
-    ids = [bytes(i).rstrip(b"\0").decode(errors="backslashreplace") for i in rules_services]
+    ids = list(history.terms.service_names)
     for b in bundles:
         subject = b.directory
         _f(findings, "evidence.bundle", subject, [f"does not verify: {p}" for p in b.problems[:5]] +
@@ -710,7 +691,7 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
         context = [x for x in bundles if x.period == b.period - 1 and set(owners[x.directory]) &
                    set(owners[b.directory]) and not x.problems][:1]
         try:
-            ppm = tools.recompute(terms_doc, [*context, b], history.maintenance, history.terms["start"], b.period)
+            ppm = tools.recompute(terms_doc, [*context, b], history.maintenance, history.terms.start, b.period)
         except Exception as exc:  # noqa: BLE001 - bad samples for these terms
             findings.append(Finding("evidence.values", subject, FAIL, f"cannot recompute: {exc}"))
             continue
@@ -720,8 +701,7 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
         problems = []
         checked = []
         for i, sid in enumerate(ids):
-            service = history.agreement.terms_tuple[8][i]
-            if service[3]:  # lower is better: a latency value, not computed by the period maths
+            if history.terms.services[i].lower_is_better:  # a latency value, not computed by the period maths
                 continue
             checked.append(sid)
             if ppm.get(sid) != report.values[i]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smartsla.audit.checks import AuditReport
+from smartsla.encoding import to_hex
 
 WIDTH, HEIGHT = 760, 280
 PAD_R, PAD_T, PAD_B = 20, 16, 40
@@ -29,11 +30,11 @@ def render(report: AuditReport) -> str:
         terms = h.terms
         rows = [("chain id", h.chain_id), ("factory", h.factory),
                 ("created", f"block {h.created_block}, {_time(h.created_at)}, by {h.created_by}"),
-                ("provider", terms["provider"]), ("customer", terms["customer"]),
-                ("token", "ETH" if h.agreement.is_eth else terms["token"]), ("fee per period", terms["fee"]),
-                ("periods", f"{terms['periodCount']} of {terms['periodLength']} s from {_time(terms['start'])}"),
-                ("oracles", f"{terms['quorum']} of {len(terms['oracles'])}: " + ", ".join(terms["oracles"])),
-                ("document hash", "0x" + h.document_hash.hex()), ("read up to block", h.to_block)]
+                ("provider", terms.provider), ("customer", terms.customer),
+                ("token", "ETH" if h.agreement.is_eth else terms.token), ("fee per period", terms.fee),
+                ("periods", f"{terms.period_count} of {terms.period_length} s from {_time(terms.start)}"),
+                ("oracles", f"{terms.quorum} of {len(terms.oracles)}: " + ", ".join(terms.oracles)),
+                ("document hash", to_hex(h.document_hash)), ("read up to block", h.to_block)]
         parts.append("<table class='facts'>" + "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows) + "</table>")
     parts.append(f"<p>{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped; audited in "
@@ -127,7 +128,7 @@ def _period_status(h: Any, p: int) -> tuple[str, str]:
 
 def _bands(h: Any) -> list[_Band]:
     out = []
-    for p in range(h.terms["periodCount"]):
+    for p in range(h.terms.period_count):
         kind, words = _period_status(h, p)
         if kind == "open":
             out.append(_Band(p, NOT_SETTLED, f"period {p}: {words}"))
@@ -149,15 +150,14 @@ def _band_legend(bands: Sequence[_Band]) -> list[tuple[str, str, str, str]]:
 def _service_plots(report: AuditReport) -> list[str]:
     h = report.history
     out = []
-    services = h.agreement.terms_tuple[8]
-    count = h.terms["periodCount"]
+    services = h.terms.services
+    count = h.terms.period_count
     bands = _bands(h)
     xaxis = _period_axis(count)
     oracles = sorted({r.oracle for s in h.settlements.values() for r in s.reports} |
                      {o for _p, o in report.evidence_values})
     for i, service in enumerate(services):
-        sid = bytes(service[0]).rstrip(b"\0").decode(errors="backslashreplace")
-        target, lower = int(service[1]), bool(service[3])
+        sid, target, lower = service.name, service.target, service.lower_is_better
         scale, unit = (1000, "ms") if lower else (10_000, "%")
 
         def v(raw: float, scale: float = scale) -> float:
@@ -196,7 +196,7 @@ def _service_plots(report: AuditReport) -> list[str]:
             yaxis = _value_axis(values, floor=0, min_span=1.0, unit=" ms", label="latency (ms, lower is better)")
         else:
             yaxis = _value_axis(values, floor=0, ceiling=100, min_span=0.01, unit="%", label="availability (%)")
-        tiers = [v(int(t[0])) for t in service[4]]
+        tiers = [v(t.threshold) for t in service.tiers]
         fmt = _ms if lower else _pct
         hlines = [(t, "credit tier", "#8c959f", "2,3") for t in tiers if yaxis.lo <= t <= yaxis.hi and t != v(target)]
         hlines.append((v(target), f"target {fmt(target)}", "#cf222e", "6,3"))
@@ -208,7 +208,7 @@ def _service_plots(report: AuditReport) -> list[str]:
 
 def _credit_plot(h: Any) -> str:
     bands = _bands(h)
-    xaxis = _period_axis(h.terms["periodCount"])
+    xaxis = _period_axis(h.terms.period_count)
     normal, fallback = [], []
     hollow = set()
     for p, s in sorted(h.settlements.items()):

@@ -28,8 +28,10 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 
-from smartsla.chain.chain import AnvilProcess, ChainError
+from smartsla.chain.anvil import AnvilProcess
 from smartsla.chain.config import network, project_root
+from smartsla.chain.reverts import ChainError
+from smartsla.encoding import to_hex
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import History, _address_topic, _get_logs
 
@@ -76,13 +78,13 @@ def replay(contracts: Contracts, history: History, progress: Callable[[str], Non
                 say(f"replaying transaction {i + 1} of {len(txs)}")
             request("evm_setNextBlockTimestamp", [max(ts, last_ts)])
             last_ts = max(ts, last_ts)
-            send = {"from": tx["from"], "data": _hex(tx["input"]), "value": hex(int(tx["value"])),
+            send = {"from": tx["from"], "data": to_hex(tx["input"]), "value": hex(int(tx["value"])),
                     "gas": hex(int(tx["gas"])), "gasPrice": "0x0"}
             if tx.get("to"):
                 send["to"] = tx["to"]
             answer = request("eth_sendTransaction", [send])
             if "error" in answer:
-                mismatches.append(f"tx {_hex(tx['hash'])} (block {tx['blockNumber']}): the fork refused it: "
+                mismatches.append(f"tx {to_hex(tx['hash'])} (block {tx['blockNumber']}): the fork refused it: "
                                   f"{answer['error'].get('message')}")
                 continue
             got = fork.eth.wait_for_transaction_receipt(answer["result"], timeout=60)
@@ -90,9 +92,9 @@ def replay(contracts: Contracts, history: History, progress: Callable[[str], Non
             gas_replayed += int(got["gasUsed"])
             problem = _compare_receipts(receipt, got)
             if problem:
-                mismatches.append(f"tx {_hex(tx['hash'])} (block {tx['blockNumber']}): {problem}")
+                mismatches.append(f"tx {to_hex(tx['hash'])} (block {tx['blockNumber']}): {problem}")
         run_seconds = time.perf_counter() - t_run
-        agreement_txs = sum(1 for tx, _, _ in txs if _hex(tx["hash"]) in set(history.transactions))
+        agreement_txs = sum(1 for tx, _, _ in txs if to_hex(tx["hash"]) in set(history.transactions))
         findings.append(Finding("replay.transactions", history.address, FAIL if mismatches else PASS,
                                 "; ".join(mismatches[:10]) + (f"; ... {len(mismatches) - 10} more"
                                                                if len(mismatches) > 10 else "") if mismatches else
@@ -117,24 +119,18 @@ def replay(contracts: Contracts, history: History, progress: Callable[[str], Non
             bridge.close()
 
 
-def _hex(value: Any) -> str:
-    if isinstance(value, str):
-        return value if value.startswith("0x") else "0x" + value
-    return "0x" + bytes(value).hex()
-
-
 def _transactions(w3: Any, history: History) -> list[tuple[Any, Any, int]]:
     """(transaction, original receipt, block timestamp) in chain order."""
     hashes = set(history.transactions)
     created = w3.eth.get_block(history.created_block, full_transactions=True)
     for t in created["transactions"]:  # in block order
-        if _hex(t["hash"]) == history.created_tx:
+        if to_hex(t["hash"]) == history.created_tx:
             break
         if t.get("to") and to_checksum_address(t["to"]) == history.factory:
-            hashes.add(_hex(t["hash"]))
+            hashes.add(to_hex(t["hash"]))
     if not history.agreement.is_eth:
         token = history.agreement.token
-        watched = [history.address, history.terms["customer"], history.terms["provider"]]
+        watched = [history.address, history.terms.customer, history.terms.provider]
         topics = [_address_topic(a) for a in watched]
         for topic0 in (TRANSFER, APPROVAL):
             for position in (1, 2):
@@ -142,7 +138,7 @@ def _transactions(w3: Any, history: History) -> list[tuple[Any, Any, int]]:
                 query_topics[position] = topics
                 for log in _get_logs(w3, {"address": token, "topics": query_topics}, history.created_block,
                                      history.to_block):
-                    hashes.add(_hex(log["transactionHash"]))
+                    hashes.add(to_hex(log["transactionHash"]))
     rows = []
     times: dict[int, int] = {}
     for h in hashes:
@@ -159,7 +155,7 @@ def _transactions(w3: Any, history: History) -> list[tuple[Any, Any, int]]:
 
 
 def _log_key(log: Any) -> tuple[str, tuple[str, ...], str]:
-    return (to_checksum_address(log["address"]), tuple(_hex(t) for t in log["topics"]), _hex(log["data"]))
+    return (to_checksum_address(log["address"]), tuple(to_hex(t) for t in log["topics"]), to_hex(log["data"]))
 
 
 def _compare_receipts(original: Any, replayed: Any) -> str | None:
@@ -271,9 +267,9 @@ def _rpc_format(value: Any, key: str = "") -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        return "0x" + value.to_bytes(256, "big").hex() if key == "logs_bloom" else hex(value)
+        return to_hex(value.to_bytes(256, "big")) if key == "logs_bloom" else hex(value)
     if isinstance(value, (bytes, bytearray, HexBytes)):
-        return "0x" + bytes(value).hex()
+        return to_hex(bytes(value))
     if hasattr(value, "items"):
         return {_camel(k): _rpc_format(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -296,7 +292,7 @@ def _tester_params(method: str, params: list[Any]) -> list[Any]:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, HexBytes)):
-        return "0x" + bytes(value).hex()
+        return to_hex(bytes(value))
     if isinstance(value, int):
         return hex(value)
     if hasattr(value, "items"):

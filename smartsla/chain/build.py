@@ -20,6 +20,7 @@ import solcx
 from eth_utils import keccak
 
 from smartsla.chain.config import compiler_settings, project_root
+from smartsla.encoding import to_hex
 
 ADAPTER = Path(__file__).with_name("solcjs-adapter.cjs")
 IMPORT_RE = re.compile(r'^\s*import\s+(?:[^"\';]*?\bfrom\s+)?["\']([^"\']+)["\']', re.MULTILINE)
@@ -137,7 +138,7 @@ def compile_contracts(force: bool = False, quiet: bool = True) -> dict[str, Arti
         raise BuildError(f"compilation failed:\n{exc.message if hasattr(exc, 'message') else exc}") from exc
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    source_hashes = {unit: "0x" + keccak(text=text).hex() for unit, text in sources.items()}
+    source_hashes = {unit: to_hex(keccak(text=text)) for unit, text in sources.items()}
     written = set()
     for unit, contracts in output.get("contracts", {}).items():
         if not unit.startswith("contracts/"):

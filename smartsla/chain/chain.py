@@ -6,48 +6,20 @@ Reverts are turned into :class:`Reverted` carrying the contract's custom error n
 
 from __future__ import annotations
 
-import ast
 import os
-import shutil
-import socket
-import subprocess
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError
 
+from smartsla.chain.anvil import AnvilProcess
 from smartsla.chain.config import ConfigError, network, project_root
-
-try:  # the embedded chain's provider reports reverts as eth-tester's own exception, not web3's
-    from eth_tester.exceptions import TransactionFailed as _TesterReverted
-except ImportError:  # pragma: no cover - eth-tester is only needed for the embedded chain
-    class _TesterReverted(Exception):
-        pass
-
-_REVERT_ERRORS = (ContractCustomError, ContractLogicError, ContractPanicError, _TesterReverted)
+from smartsla.chain.reverts import REVERT_ERRORS, ChainError, RevertDecoding, Reverted
 
 DEV_ETHER = 10**23  # 100,000 ETH: plenty for gas and ETH-denominated fees on a dev chain
-
-
-class ChainError(Exception):
-    """The chain could not be reached or started; the message says what to do."""
-
-
-class Reverted(Exception):
-    """A transaction or call reverted. ``error`` is the custom error's name when it could be decoded."""
-
-    def __init__(self, error: str, args: tuple = (), raw: str = ""):
-        self.error = error
-        self.error_args = tuple(args)
-        self.raw = raw
-        shown = f"{error}({', '.join(map(str, args))})" if args else error
-        super().__init__(f"reverted: {shown}")
 
 
 def dev_key(name: str) -> bytes:
@@ -60,82 +32,8 @@ def dev_account(name: str) -> LocalAccount:
     return Account.from_key(dev_key(name))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
-class AnvilProcess:
-    """An anvil started by us on 127.0.0.1 and stopped by PID."""
-
-    process: subprocess.Popen
-    url: str
-
-    @classmethod
-    def start(cls, binary: str | None = None, hardfork: str = "cancun", chain_id: int = 31337,
-              port: int | None = None, state_file: str | Path | None = None,
-              block_time: float | None = None, fork_url: str | None = None, fork_block: int | None = None,
-              extra_args: tuple[str, ...] = ()) -> "AnvilProcess":
-        """Start anvil on 127.0.0.1 (on ``port``, or a free one). With ``state_file`` the chain is loaded from it
-        if it exists and written back to it when anvil stops, so a node can be stopped and brought back. With
-        ``fork_url`` it forks that chain at ``fork_block`` (the audit's replay); ``extra_args`` go to anvil as
-        they are."""
-        binary = binary or str(project_root() / network("anvil")["binary"])
-        if not Path(binary).exists() and not shutil.which(binary):
-            raise ChainError(f"anvil not found at {binary}: run `npm ci` in the project root")
-        extra: list[str] = []
-        if block_time:
-            # a block every `block_time` seconds, so block time follows the wall clock without traffic
-            extra += ["--block-time", str(block_time)]
-        if state_file is not None:
-            extra += ["--dump-state", str(state_file)]
-            if Path(state_file).exists():
-                extra += ["--load-state", str(state_file)]
-        if fork_url is not None:
-            extra += ["--fork-url", fork_url]
-            if fork_block is not None:
-                extra += ["--fork-block-number", str(int(fork_block))]
-        extra += list(extra_args)
-        last_error: Exception | None = None
-        for _ in range(1 if port else 5):  # a free port can be taken between our probe and anvil's bind
-            chosen = port or _free_port()
-            proc = subprocess.Popen(
-                [binary, "--host", "127.0.0.1", "--port", str(chosen), "--hardfork", hardfork,
-                 "--chain-id", str(chain_id), "--silent", "--accounts", "2", *extra],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )
-            url = f"http://127.0.0.1:{chosen}"
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    last_error = ChainError(f"anvil exited: {proc.stderr.read().decode(errors='replace')[-400:]}")
-                    break
-                try:
-                    with socket.create_connection(("127.0.0.1", chosen), timeout=0.2):
-                        return cls(proc, url)
-                except OSError:
-                    time.sleep(0.02)
-            else:
-                proc.kill()
-                last_error = ChainError("anvil did not open its port within 10 s")
-        raise last_error or ChainError("could not start anvil")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
-
-
-@dataclass
-class Chain:
+class Chain(RevertDecoding):
     w3: Web3
     kind: str  # embedded | anvil | rpc
     name: str
@@ -288,70 +186,6 @@ class Chain:
 
     # ------------------------------------------------------------ transactions
 
-    def register_errors(self, abi: list[dict[str, Any]]) -> None:
-        for item in abi:
-            if item.get("type") == "error":
-                types = [i["type"] if not i["type"].startswith("tuple") else _tuple_type(i) for i in item["inputs"]]
-                selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
-                self._error_abis[selector] = (item["name"], types)
-
-    def decode_revert(self, data: Any) -> Reverted:
-        raw = data if isinstance(data, str) else (data.hex() if isinstance(data, (bytes, bytearray)) else str(data))
-        raw = raw if raw.startswith("0x") else "0x" + raw
-        try:
-            payload = bytes.fromhex(raw[2:])
-        except ValueError:
-            return Reverted(str(data), raw=raw)
-        if len(payload) >= 4 and payload[:4] in self._error_abis:
-            name, types = self._error_abis[payload[:4]]
-            try:
-                args = self.w3.codec.decode(types, payload[4:])
-            except Exception:  # noqa: BLE001 - undecodable arguments still name the error
-                args = ()
-            return Reverted(name, tuple(args), raw)
-        return Reverted(f"unknown revert {raw[:10]}", raw=raw)
-
-    def _revert_from(self, exc: Exception, tx: dict[str, Any] | None = None) -> Reverted:
-        if isinstance(exc, _TesterReverted):
-            return self._revert_from_tester(exc, tx)
-        data = getattr(exc, "data", None)
-        if isinstance(exc, ContractPanicError):
-            return Reverted("Panic", (str(exc),), str(data))
-        if isinstance(exc, ContractCustomError) and data:
-            return self.decode_revert(data)
-        if isinstance(exc, ContractLogicError):
-            if data and isinstance(data, str) and data.startswith("0x") and len(data) >= 10 and not data.startswith("0x08c379a0"):
-                return self.decode_revert(data)
-            return Reverted(str(exc.message if hasattr(exc, "message") else exc).removeprefix("execution reverted: "))
-        return Reverted(str(exc))
-
-    def _revert_from_tester(self, exc: Exception, tx: dict[str, Any] | None) -> Reverted:
-        # The embedded chain's provider reports a revert as "execution reverted: " plus either the revert
-        # data's bytes repr or, when the data happens to decode as one string (which custom errors whose
-        # first argument is a string do), that string with the selector lost. Re-running the call on
-        # eth-tester itself gives the raw data.
-        raw = _tester_revert_bytes(exc)
-        if raw is None and tx is not None:
-            tester = getattr(self.w3.provider, "ethereum_tester", None)
-            params = {k: tx[k] for k in ("from", "to", "data", "value") if tx.get(k) is not None}
-            try:
-                tester.call(params, "latest")
-            except _TesterReverted as again:
-                raw = _tester_revert_bytes(again)
-            except Exception:  # noqa: BLE001 - fall back to the provider's message
-                pass
-        if raw is None:
-            first = exc.args[0] if exc.args else ""
-            return Reverted(str(first).removeprefix("execution reverted: "))
-        if raw[:4] == bytes.fromhex("08c379a0"):  # Error(string): the reason, as on the other chains
-            try:
-                return Reverted(self.w3.codec.decode(["string"], raw[4:])[0])
-            except Exception:  # noqa: BLE001 - malformed reason: show the raw data
-                pass
-        if raw[:4] == bytes.fromhex("4e487b71") and len(raw) >= 36:
-            return Reverted("Panic", (int.from_bytes(raw[4:36], "big"),), "0x" + raw.hex())
-        return self.decode_revert(raw) if raw else Reverted("execution reverted")
-
     def transact(self, sender: LocalAccount, call: Any = None, *, to: str | None = None,
                  value: int = 0, data: bytes | None = None, gas: int | None = None) -> dict[str, Any]:
         """Sign and send one transaction; return its receipt. A revert raises :class:`Reverted` and sends nothing.
@@ -363,7 +197,7 @@ class Chain:
         if call is not None:
             try:
                 tx = call.build_transaction({**tx, "gas": 1})  # placeholder gas: we estimate below
-            except _REVERT_ERRORS as exc:
+            except REVERT_ERRORS as exc:
                 raise self._revert_from(exc, tx) from None
             tx.pop("gas", None)
         else:
@@ -374,7 +208,7 @@ class Chain:
         if gas is None:
             try:
                 estimate = self.w3.eth.estimate_gas(tx)
-            except _REVERT_ERRORS as exc:
+            except REVERT_ERRORS as exc:
                 raise self._revert_from(exc, tx) from None
             gas = min(int(estimate * 1.25) + 20_000, 30_000_000)
         tx["gas"] = gas
@@ -415,30 +249,6 @@ def _single_run_gas_estimate(state: Any, transaction: Any) -> int:
     finally:
         state.revert(snapshot)
     return min(state.gas_limit, used * 3 // 2 + 50_000)
-
-
-def _tuple_type(item: dict[str, Any]) -> str:
-    inner = ",".join(_tuple_type(c) if c["type"].startswith("tuple") else c["type"] for c in item["components"])
-    return f"({inner}){item['type'][len('tuple'):]}"
-
-
-def _tester_revert_bytes(exc: Exception) -> bytes | None:
-    """The raw revert data in an eth-tester exception, if it is there rather than a decoded reason."""
-    first: Any = exc.args[0] if exc.args else None
-    while isinstance(first, Exception):
-        first = first.args[0] if first.args else None
-    if isinstance(first, (bytes, bytearray)):
-        return bytes(first)
-    if not isinstance(first, str):
-        return None
-    text = first.removeprefix("execution reverted: ")
-    if text[:2] not in ("b'", 'b"'):
-        return None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return value if isinstance(value, bytes) else None
 
 
 def connect(name: str = "embedded", url: str | None = None) -> Chain:

@@ -17,10 +17,12 @@ from web3.exceptions import Web3Exception
 
 from smartsla.chain.accounts import AccountError, load_account
 from smartsla.chain.build import BuildError
-from smartsla.chain.chain import Chain, ChainError, Reverted
+from smartsla.chain.chain import Chain
 from smartsla.chain.config import ConfigError, default_network, network_names
 from smartsla.chain.deployments import DeploymentError, recorded_contract
 from smartsla.chain.node import NodeError
+from smartsla.chain.reverts import ChainError, Reverted
+from smartsla.encoding import to_hex
 from smartsla.terms.parse import TermsError
 from smartsla.units import human_duration
 
@@ -96,7 +98,7 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
                                                          f"maintenance; the terms allow {human_duration(allowance)}",
     "WindowOutsideTerm": lambda start, end: f"the window {when(start)} .. {when(end)} is outside the agreement",
     "PeriodNotOver": lambda period, ends: f"period {period} runs until {when(ends)}",
-    "DeadlineNotReached": lambda period, when: f"period {period} may be settled by fallback from {when(when)} on; "
+    "DeadlineNotReached": lambda period, opens: f"period {period} may be settled by fallback from {when(opens)} on; "
                                                "until then only oracle reports settle it",
     "PeriodAlreadySettled": lambda period: f"period {period} is already settled",
     "NotYetClosable": lambda ends, open_: f"the agreement runs until {when(ends)} and {open_} funded period(s) "
@@ -233,14 +235,9 @@ class Session:
                             "created it with --factory") from None
 
     def token_info(self, token: str) -> tuple[str, int]:
-        """(symbol, decimals) of an agreement's token; ETH for the zero address."""
-        if int(token, 16) == 0:
-            return "ETH", 18
-        contract = self.contracts.token(token)
-        try:
-            return contract.functions.symbol().call(), int(contract.functions.decimals().call())
-        except Exception:  # noqa: BLE001 - a token without metadata still has amounts
-            return token[:10], 18
+        """(symbol, decimals) for showing an agreement's amounts (see :class:`TokenInfo` for the fallback)."""
+        info = self.contracts.token_info(token)
+        return info.symbol, info.decimals
 
 
 def open_session(args: argparse.Namespace) -> Session:
@@ -251,7 +248,7 @@ def open_session(args: argparse.Namespace) -> Session:
 
 
 def tx_summary(receipt: dict) -> dict:
-    return {"transaction": "0x" + bytes(receipt["transactionHash"]).hex(), "block": receipt["blockNumber"],
+    return {"transaction": to_hex(bytes(receipt["transactionHash"])), "block": receipt["blockNumber"],
             "gas_used": receipt["gasUsed"]}
 
 

@@ -27,7 +27,7 @@ from smartsla.cli.common import (
     report_done,
     when,
 )
-from smartsla.onchain.client import PeriodState
+from smartsla.onchain.types import PeriodState
 from smartsla.units import format_bps, format_seconds, format_token_amount, human_duration
 
 STATE_WORDS = {
@@ -132,7 +132,7 @@ def run_fund(args: argparse.Namespace, ui: UI) -> int:
     agreement = session.agreement(args.agreement, args.factory)
     symbol, decimals = session.token_info(agreement.token)
     customer = account_for(args, session.chain)
-    amount = agreement.terms["fee"] * args.periods
+    amount = agreement.terms.fee * args.periods
     dev_mint(session, agreement, customer.address, amount)
     receipt = agreement.fund(customer, args.periods)
     # a period that has begun can no longer be funded: the contract funds from the first one not begun
@@ -184,9 +184,9 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
         if whose and not roles:
             continue
         t = agreement.terms
-        rows.append({"agreement": agreement.address, "roles": roles, "provider": t["provider"],
-                     "customer": t["customer"], "periods": t["periodCount"], "start": t["start"],
-                     "end": agreement.period_end(t["periodCount"] - 1), "block": event["blockNumber"]})
+        rows.append({"agreement": agreement.address, "roles": roles, "provider": t.provider,
+                     "customer": t.customer, "periods": t.period_count, "start": t.start,
+                     "end": agreement.period_end(t.period_count - 1), "block": event["blockNumber"]})
     if args.json:
         ui.emit_json(rows)
         return 0
@@ -211,9 +211,9 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
 
 def current_period(agreement, now: int) -> int | None:
     t = agreement.terms
-    if now < t["start"]:
+    if now < t.start:
         return None
-    index = (now - t["start"]) // t["periodLength"]
+    index = (now - t.start) // t.period_length
     return index if index < agreement.active_periods() else None
 
 
@@ -225,7 +225,7 @@ def status_data(session: Session, agreement) -> dict:
     active = agreement.active_periods()
     periods = [agreement.period(i) for i in range(active)]
     current = current_period(agreement, now)
-    deadline = t["reportDeadline"]
+    deadline = t.report_deadline
     pending = []
     for i, record in enumerate(periods):
         end = agreement.period_end(i)
@@ -237,13 +237,13 @@ def status_data(session: Session, agreement) -> dict:
         "agreement": agreement.address,
         "network": session.network,
         "chain_time": now,
-        "provider": t["provider"],
-        "customer": t["customer"],
+        "provider": t.provider,
+        "customer": t.customer,
         "token": symbol,
-        "fee_per_period": money(t["fee"]),
-        "periods": {"count": t["periodCount"], "active": active, "length_s": t["periodLength"],
-                    "first_start": t["start"]},
-        "oracles": {"members": list(t["oracles"]), "quorum": t["quorum"], "report_deadline_s": deadline},
+        "fee_per_period": money(t.fee),
+        "periods": {"count": t.period_count, "active": active, "length_s": t.period_length,
+                    "first_start": t.start},
+        "oracles": {"members": list(t.oracles), "quorum": t.quorum, "report_deadline_s": deadline},
         "escrow": money(agreement.balance() - agreement.bond_balance()),
         "held": money(agreement.balance()),
         "bond": money(agreement.bond_balance()),
@@ -255,7 +255,7 @@ def status_data(session: Session, agreement) -> dict:
         "periods_state": {STATE_WORDS[s]: sum(1 for r in periods if r.state == s) for s in PeriodState
                           if any(r.state == s for r in periods)},
         "pending": pending,
-        "owed": {role: money(agreement.owed(t[role])) for role in ("provider", "customer")},
+        "owed": {role: money(agreement.owed(getattr(t, role))) for role in ("provider", "customer")},
     }
 
 
@@ -312,33 +312,33 @@ def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
     symbol, decimals = session.token_info(agreement.token)
     money = lambda units: format_token_amount(units, decimals)  # noqa: E731
     t = agreement.terms
-    services = t["services"]
+    services = t.services
     rows: list[dict] = []
     for index in sorted(history.settlements):
         s = history.settlements[index]
         for k, service in enumerate(services):
-            objective = "latency" if service[3] else "availability"
-            name = bytes(service[0]).rstrip(b"\0").decode(errors="replace")
+            objective = "latency" if service.lower_is_better else "availability"
+            name = service.name
             value = s.values[k] if k < len(s.values) else None
             rows.append({
                 "period": index, "service": name,
                 "value": None if value is None else format_value(objective, value),
-                "target": format_value(objective, service[1]),
+                "target": format_value(objective, service.target),
                 "credit": format_bps(s.credit_bps), "state": STATE_WORDS[s.state],
                 "to_customer": money(s.compensation), "from_bond": money(s.compensation_from_bond),
                 "to_provider": money(s.provider_payout), "transaction": s.tx_hash, "time": s.timestamp,
             })
-        if s.values and agreement.terms_tuple[9] == penalty.BASIS_COMBINED:
+        if s.values and t.is_combined:
             # the credit of a combined agreement comes from this one number, not from any service's own
-            rules = penalty.CreditRules.from_chain(agreement.terms_tuple)
+            rules = penalty.CreditRules.from_chain(t)
             objective = "latency" if rules.combined.lower_is_better else "availability"
             rows.append({**rows[-1], "service": "(combined)",
                          "value": format_value(objective, penalty.combined_value(rules, list(s.values))),
                          "target": format_value(objective, rules.combined.target)})
     totals = history.totals()
     shown_totals = {k: money(v) if isinstance(v, int) else v for k, v in totals.items()}
-    shown_totals["owed_customer"] = money(agreement.owed(t["customer"]))
-    shown_totals["owed_provider"] = money(agreement.owed(t["provider"]))
+    shown_totals["owed_customer"] = money(agreement.owed(t.customer))
+    shown_totals["owed_provider"] = money(agreement.owed(t.provider))
     shown_totals["token"] = symbol
     return rows, shown_totals
 

@@ -11,6 +11,7 @@ import time
 
 from eth_utils import is_address, to_checksum_address
 
+from smartsla import encoding
 from smartsla.chain.accounts import list_keystores
 from smartsla.chain.deployments import record_contract, record_factory, recorded_contract
 from smartsla.cli.common import (
@@ -29,6 +30,7 @@ from smartsla.cli.common import (
     tx_summary,
     when,
 )
+from smartsla.encoding import to_hex
 from smartsla.terms.parse import Terms, load_terms
 from smartsla.units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
 
@@ -205,8 +207,12 @@ def token_for(session: Session, terms: Terms) -> tuple[str | None, int | None]:
             raise UserError(f"payment.token is test-usd, but no test dollar is deployed on {session.network}: run "
                             f"`smartsla factory deploy --network {session.network}` (dev chains only)")
         return record.address, 6
-    _, decimals = session.token_info(token)
-    return token, decimals
+    info = session.contracts.token_info(token)
+    if not info.has_metadata:
+        # Converting "1000" in the terms needs the token's decimals; a guess would deploy wrong amounts.
+        raise UserError(f"payment.token {token} has no ERC-20 decimals() on {session.network}: the amounts in the "
+                        "terms cannot be converted; use a token with metadata")
+    return token, info.decimals
 
 
 def _start_in(text: str) -> int:
@@ -266,13 +272,13 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
         agreement = factory.create(sender, chain_terms)
     receipt = agreement.create_receipt
     result = {"network": args.network, "agreement": agreement.address, "factory": factory.address,
-              "name": terms.agreement, "document_hash": "0x" + terms.document_hash().hex(),
-              "start": agreement.terms["start"], **tx_summary(receipt)}
+              "name": terms.agreement, "document_hash": to_hex(terms.document_hash()),
+              "start": agreement.terms.start, **tx_summary(receipt)}
     if args.json:
         ui.emit_json(result)
     else:
         ui.out.print(f"agreement {agreement.address} created (block {receipt['blockNumber']}, "
-                     f"gas {receipt['gasUsed']:,}); first period starts {when(agreement.terms['start'])}")
+                     f"gas {receipt['gasUsed']:,}); first period starts {when(agreement.terms.start)}")
         ui.note(f"next: the customer funds it with `smartsla fund {agreement.address} --periods N`")
     return 0
 
@@ -304,11 +310,7 @@ def parse_time(text: str, now: int, what: str) -> int:
     try:
         if text.startswith("+"):
             return now + parse_duration_seconds(text[1:])
-        if text.isdigit():
-            return int(text)
-        from datetime import datetime
-
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+        return int(encoding.parse_time(text))
     except (UnitError, ValueError) as exc:
         raise UserError(f"{what}: {text!r} is not a time: give unix seconds, ISO-8601 with a zone "
                         f"(2027-03-01T02:00:00Z) or +DURATION ({exc})") from None
@@ -340,7 +342,7 @@ def run_terminate_sign(args: argparse.Namespace, ui: UI) -> int:
     account = account_for(args, session.chain)
     role = _party(agreement, account)
     deadline = args.deadline or session.chain.now() + parse_duration_seconds(args.valid_for)
-    signature = "0x" + agreement.sign_termination(account, args.active_periods, deadline).hex()
+    signature = to_hex(agreement.sign_termination(account, args.active_periods, deadline))
     result = {"agreement": agreement.address, "signer": account.address, "role": role,
               "active_periods": args.active_periods, "deadline": deadline, "signature": signature}
     if args.json:

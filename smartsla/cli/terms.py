@@ -21,6 +21,7 @@ from rich.table import Table
 
 from smartsla import units
 from smartsla.cli.common import UI, add_json_option, family
+from smartsla.encoding import to_hex
 from smartsla.terms.parse import LATENCY, Terms, format_value, load_terms
 
 SHOW_EPILOG = """\
@@ -54,7 +55,7 @@ def register(sub) -> None:
 
 
 def _hash(terms: Terms) -> str:
-    return "0x" + terms.document_hash().hex()
+    return to_hex(terms.document_hash())
 
 
 def _uses_extends(terms: Terms) -> bool:

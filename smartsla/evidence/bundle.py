@@ -32,19 +32,17 @@ from pathlib import Path
 import numpy as np
 import sha3
 
+from smartsla.constants import ADDRESS_RE, HOUR, HOUR_US, NO_LATENCY, SERVICE_ID
+from smartsla.encoding import address_key, seconds_to_us, to_hex
 from smartsla.measure.periods import SampleColumns, is_ordered
 from smartsla.measure.samples import Sample, Status
 
 SCHEME = "smart-sla/evidence/v1"
 FORMAT = "smart-sla-evidence"
-HOUR = 3600
-HOUR_US = HOUR * 1_000_000
 CHUNK_HEADER = b"time_us,status,latency_us,reason\n"
 HEADER_LEAF_PREFIX = SCHEME.encode() + b"/header\0"
 CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
 MAX_TIME = 253402300800  # 10000-01-01: beyond it there is no ISO hour to print
-SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _AGREEMENT = re.compile(r'^[\x20-\x7e]{1,200}$')
 _LINE = re.compile(r"^(0|[1-9][0-9]*),(up|down|unknown),(0|[1-9][0-9]*)?,([^,]*)$")
 MANIFEST_KEYS = {"format", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
@@ -90,13 +88,9 @@ def decode_reason(text: str) -> str:
     return out.decode("utf-8")
 
 
-def _us(seconds: float) -> int:
-    return round(seconds * 1_000_000)
-
-
 def sample_line(s: Sample) -> bytes:
     latency = "" if s.latency_ms is None else str(round(s.latency_ms * 1000))
-    return f"{_us(s.time)},{Status(s.status).value},{latency},{encode_reason(s.reason or '')}\n".encode("ascii")
+    return f"{seconds_to_us(s.time)},{Status(s.status).value},{latency},{encode_reason(s.reason or '')}\n".encode("ascii")
 
 
 def chunk_bytes(samples: Iterable[Sample]) -> bytes:
@@ -159,10 +153,6 @@ def canonical_json(doc) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
 def _unhex(text) -> bytes | None:
     if isinstance(text, str) and re.fullmatch(r"0x[0-9a-f]{64}", text):
         return bytes.fromhex(text[2:])
@@ -175,8 +165,8 @@ def hour_iso(hour_start: int) -> str:
 
 def normalize_agreement(agreement: str) -> str:
     agreement = str(agreement)
-    if _ADDRESS.match(agreement):
-        return agreement.lower()
+    if ADDRESS_RE.match(agreement):
+        return address_key(agreement)
     if not _AGREEMENT.match(agreement) or '"' in agreement or "\\" in agreement:
         raise EvidenceError(f"agreement {agreement!r}: use its 0x address")
     return agreement
@@ -361,7 +351,7 @@ class EvidenceColumns:
             if i is None:
                 raise EvidenceError(f"sample at {s.time} is for service {s.service!r}, not one of {', '.join(ids)}")
             svc.append(i)
-            t.append(_us(s.time))
+            t.append(seconds_to_us(s.time))
             st.append(_STATUS_OF[Status(s.status)])
             lat.append(-1 if s.latency_ms is None else round(s.latency_ms * 1000))
             rid.append(reasons.setdefault(s.reason or "", len(reasons)))
@@ -445,7 +435,6 @@ VERSION = 2
 # One sample: big-endian like Solidity's abi.encodePacked(uint64, uint8, uint32, uint32), no padding.
 RECORD = np.dtype([("time_us", ">u8"), ("status", "u1"), ("latency_us", ">u4"), ("reason", ">u4")])
 RECORD_SIZE = RECORD.itemsize                      # 17
-NO_LATENCY = 0xFFFF_FFFF
 V2_HEADER_PREFIX = SCHEME_V2.encode() + b"/header\0"
 V2_REASONS_PREFIX = SCHEME_V2.encode() + b"/reasons\0"
 V2_CHUNK_PREFIX = SCHEME_V2.encode() + b"/chunk\0"
@@ -553,7 +542,7 @@ def _commit_v2(agreement, chain_id, period, period_start, period_end, columns: E
     rleaf = reasons_leaf(c.reasons)
     root = merkle_root([head, rleaf] + [d[4] for d in done])
     entries = [{"service": sid, "file": f"samples/{sid}.bin", "samples": hi - lo, "chunks": k,
-                "service_root": _hex(sroot)} for sid, lo, hi, k, sroot in done]
+                "service_root": to_hex(sroot)} for sid, lo, hi, k, sroot in done]
     files = {f"samples/{sid}.bin": flat[lo * RECORD_SIZE:hi * RECORD_SIZE] for sid, lo, hi, _, _ in done}
     return _Committed(root, head, rleaf, entries, files), c
 
@@ -571,9 +560,9 @@ def _build_v2(directory, agreement, chain_id, period, period_start, period_end, 
     committed, c = _commit_v2(agreement, chain_id, period, period_start, period_end, columns, values)
     manifest = {"format": FORMAT, "version": VERSION, "scheme": SCHEME_V2, "agreement": agreement,
                 "chain_id": chain_id, "period": period, "period_start": period_start, "period_end": period_end,
-                "values": values, "header_leaf": _hex(committed.header_leaf), "reasons": list(c.reasons),
-                "reasons_leaf": _hex(committed.reasons_leaf), "services": committed.services,
-                "root": _hex(committed.root)}
+                "values": values, "header_leaf": to_hex(committed.header_leaf), "reasons": list(c.reasons),
+                "reasons_leaf": to_hex(committed.reasons_leaf), "services": committed.services,
+                "root": to_hex(committed.root)}
     files = dict(committed.files)
     files["manifest.json"] = canonical_json(manifest)
     return _install(directory, files, committed.root, overwrite)
@@ -704,14 +693,14 @@ def _verify_v2(directory: Path, m: dict, result: VerifyResult, expected_root) ->
 
     head = header_leaf_v2(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"],
                           m["values"])
-    if m["header_leaf"] != _hex(head):
-        bad(f"header_leaf {m['header_leaf']} but agreement, chain_id, period, bounds and values hash to {_hex(head)}")
+    if m["header_leaf"] != to_hex(head):
+        bad(f"header_leaf {m['header_leaf']} but agreement, chain_id, period, bounds and values hash to {to_hex(head)}")
     try:
         rleaf = reasons_leaf(m["reasons"])
     except UnicodeEncodeError:
         rleaf = b"\0" * 32
-    if m["reasons_leaf"] != _hex(rleaf):
-        bad(f"reasons_leaf {m['reasons_leaf']} but the reasons hash to {_hex(rleaf)}")
+    if m["reasons_leaf"] != to_hex(rleaf):
+        bad(f"reasons_leaf {m['reasons_leaf']} but the reasons hash to {to_hex(rleaf)}")
     used = np.zeros(len(m["reasons"]), bool)
     listed = {"manifest.json"}
     stated, computed = [], []
@@ -736,28 +725,28 @@ def _verify_v2(directory: Path, m: dict, result: VerifyResult, expected_root) ->
     claimed_rleaf = _unhex(m["reasons_leaf"]) or rleaf
     root_stated = merkle_root([claimed_head, claimed_rleaf] + stated)
     root = merkle_root([head, rleaf] + computed)
-    stated_consistent = _hex(root_stated) == m["root"]
+    stated_consistent = to_hex(root_stated) == m["root"]
     for i, (a, b) in enumerate(zip(stated, computed)):
         if a == b:
             continue
         name = f"samples/{m['services'][i]['service']}.bin"
         swapped = merkle_root([claimed_head, claimed_rleaf] + stated[:i] + [b] + stated[i + 1:])
         if stated_consistent:
-            findings.append(Finding(name, f"its records hash to service root {_hex(b)} but the manifest says "
+            findings.append(Finding(name, f"its records hash to service root {to_hex(b)} but the manifest says "
                                           f"{m['services'][i]['service_root']}"))
-        elif _hex(swapped) == m["root"]:
-            bad(f"services[{i}]: service_root {m['services'][i]['service_root']} but {name} hashes to {_hex(b)}")
+        elif to_hex(swapped) == m["root"]:
+            bad(f"services[{i}]: service_root {m['services'][i]['service_root']} but {name} hashes to {to_hex(b)}")
         else:
-            findings.append(Finding(name, f"its records hash to service root {_hex(b)}, not "
+            findings.append(Finding(name, f"its records hash to service root {to_hex(b)}, not "
                                           f"{m['services'][i]['service_root']}"))
             bad(f"services[{i}]: service_root {m['services'][i]['service_root']} disagrees with {name}")
-    result.root = _hex(root)
-    if m["root"] != _hex(root_stated):
-        bad(f"root {m['root']} but its header, reasons and service roots hash to {_hex(root_stated)}")
+    result.root = to_hex(root)
+    if m["root"] != to_hex(root_stated):
+        bad(f"root {m['root']} but its header, reasons and service roots hash to {to_hex(root_stated)}")
     if expected_root is not None:
-        want = expected_root if isinstance(expected_root, str) else _hex(bytes(expected_root))
-        if want.lower() != _hex(root):
-            bad(f"the bundle hashes to {_hex(root)}, not the expected root {want}")
+        want = expected_root if isinstance(expected_root, str) else to_hex(bytes(expected_root))
+        if want.lower() != to_hex(root):
+            bad(f"the bundle hashes to {to_hex(root)}, not the expected root {want}")
     for path in sorted(directory.rglob("*")):
         rel = path.relative_to(directory).as_posix()
         if path.is_file() and rel not in listed:
@@ -793,7 +782,7 @@ def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, pe
     if version == VERSION:
         samples = list(samples)
         for s in samples:
-            t = _us(s.time)
+            t = seconds_to_us(s.time)
             if not period_start * 1_000_000 <= t < period_end * 1_000_000:
                 raise EvidenceError(f"sample at {s.time} is outside period {period} [{period_start}, {period_end})")
         columns = EvidenceColumns.from_samples(samples)
@@ -804,7 +793,7 @@ def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, pe
         if not SERVICE_ID.match(s.service):
             raise EvidenceError(f"service id {s.service!r} cannot name a chunk file (lower-case letters, digits, "
                                 "'_' and '-', at most 32)")
-        t = _us(s.time)
+        t = seconds_to_us(s.time)
         if not period_start * 1_000_000 <= t < period_end * 1_000_000:
             raise EvidenceError(f"sample at {s.time} is outside period {period} [{period_start}, {period_end})")
         chunks.setdefault((s.service, t // HOUR_US * HOUR), []).append(s)
@@ -853,15 +842,15 @@ def _write_bundle(directory: Path, agreement: str, chain_id: int, period: int, p
         files[name] = data
         digest = keccak(data)
         entries.append({"service": service, "hour_start": hour_start, "hour": hour_iso(hour_start), "file": name,
-                        "samples": data.count(b"\n") - 1, "chunk_hash": _hex(digest),
-                        "leaf": _hex(chunk_leaf(service, hour_start, digest))})
+                        "samples": data.count(b"\n") - 1, "chunk_hash": to_hex(digest),
+                        "leaf": to_hex(chunk_leaf(service, hour_start, digest))})
     levels = tree_levels([head] + [bytes.fromhex(e["leaf"][2:]) for e in entries])
     root = levels[-1][0]
     manifest = {"format": FORMAT, "scheme": SCHEME, "agreement": agreement, "chain_id": chain_id, "period": period,
                 "period_start": period_start, "period_end": period_end, "values": values,
-                "header_leaf": _hex(head), "chunks": entries, "root": _hex(root)}
+                "header_leaf": to_hex(head), "chunks": entries, "root": to_hex(root)}
     files["manifest.json"] = canonical_json(manifest)
-    files["tree.json"] = canonical_json({"levels": [[_hex(n) for n in level] for level in levels]})
+    files["tree.json"] = canonical_json({"levels": [[to_hex(n) for n in level] for level in levels]})
     return _install(directory, files, root, overwrite)
 
 
@@ -869,11 +858,11 @@ def _install(directory: Path, files: dict[str, bytes], root: bytes, overwrite: b
     """Write ``files`` into a temporary sibling, make it durable and rename it into place."""
     if directory.exists():
         existing = _existing_root(directory)
-        if existing == _hex(root) and not verify_bundle(directory).findings:
+        if existing == to_hex(root) and not verify_bundle(directory).findings:
             return root
         if not overwrite and (existing is not None or any(directory.iterdir())):
             raise BundleExistsError(f"{directory} already holds a bundle with root {existing or '(unreadable)'}, "
-                                    f"not {_hex(root)}; keep it if its root was signed, or pass overwrite")
+                                    f"not {to_hex(root)}; keep it if its root was signed, or pass overwrite")
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = directory.parent / f".{directory.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -1055,18 +1044,18 @@ def _check_chunk(directory: Path, entry: dict, index: int, m: dict, findings: li
         return None
     digest = keccak(data)
     leaf = chunk_leaf(service, hour_start, digest)
-    if entry["chunk_hash"] != _hex(digest):
+    if entry["chunk_hash"] != to_hex(digest):
         # Blame the side that disagrees with the entry's leaf (written from the original chunk hash).
         claimed = _unhex(entry["chunk_hash"])
-        if entry["leaf"] == _hex(leaf) or claimed is None:
+        if entry["leaf"] == to_hex(leaf) or claimed is None:
             bad("manifest.json", f"{where}: chunk_hash {entry['chunk_hash']} but {expected_name} hashes to "
-                                 f"{_hex(digest)}")
+                                 f"{to_hex(digest)}")
         else:
-            bad(expected_name, f"hashes to {_hex(digest)} but the manifest says {entry['chunk_hash']}")
-            if entry["leaf"] != _hex(chunk_leaf(service, hour_start, claimed)):
+            bad(expected_name, f"hashes to {to_hex(digest)} but the manifest says {entry['chunk_hash']}")
+            if entry["leaf"] != to_hex(chunk_leaf(service, hour_start, claimed)):
                 bad("manifest.json", f"{where}: leaf {entry['leaf']} matches neither the chunk nor chunk_hash")
-    elif entry["leaf"] != _hex(leaf):
-        bad("manifest.json", f"{where}: leaf {entry['leaf']} but the chunk's leaf is {_hex(leaf)}")
+    elif entry["leaf"] != to_hex(leaf):
+        bad("manifest.json", f"{where}: leaf {entry['leaf']} but the chunk's leaf is {to_hex(leaf)}")
 
     # The content, so a bundle built by something other than build_bundle is held to the same rules.
     if not data.startswith(CHUNK_HEADER):
@@ -1144,9 +1133,9 @@ def verify_bundle(directory: str | os.PathLike, expected_root: bytes | str | Non
 
     _check_agreement(m, findings)
     head = header_leaf(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"], m["values"])
-    if m["header_leaf"] != _hex(head):
+    if m["header_leaf"] != to_hex(head):
         findings.append(Finding("manifest.json", f"header_leaf {m['header_leaf']} but agreement, chain_id, period, "
-                                                 f"bounds and values hash to {_hex(head)}"))
+                                                 f"bounds and values hash to {to_hex(head)}"))
     leaves = [head]
     listed = {"manifest.json", "tree.json"}
     keys = []
@@ -1162,17 +1151,17 @@ def verify_bundle(directory: str | os.PathLike, expected_root: bytes | str | Non
 
     levels = tree_levels(leaves)
     root = levels[-1][0]
-    result.root = _hex(root)
-    if m["root"] != _hex(root):
-        findings.append(Finding("manifest.json", f"root {m['root']} but the bundle hashes to {_hex(root)}"))
+    result.root = to_hex(root)
+    if m["root"] != to_hex(root):
+        findings.append(Finding("manifest.json", f"root {m['root']} but the bundle hashes to {to_hex(root)}"))
     if expected_root is not None:
-        want = expected_root if isinstance(expected_root, str) else _hex(bytes(expected_root))
-        if want.lower() != _hex(root):
-            findings.append(Finding("manifest.json", f"the bundle hashes to {_hex(root)}, not the expected root {want}"))
+        want = expected_root if isinstance(expected_root, str) else to_hex(bytes(expected_root))
+        if want.lower() != to_hex(root):
+            findings.append(Finding("manifest.json", f"the bundle hashes to {to_hex(root)}, not the expected root {want}"))
 
     tree = _load_canonical(directory, "tree.json", findings)
     if tree is not None:
-        expected = [[_hex(n) for n in level] for level in levels]
+        expected = [[to_hex(n) for n in level] for level in levels]
         got = tree.get("levels") if isinstance(tree, dict) else None
         if not isinstance(tree, dict) or set(tree) != {"levels"} or not isinstance(got, list):
             findings.append(Finding("tree.json", 'expected {"levels": [[leaf, ...], ..., [root]]}'))
@@ -1210,7 +1199,7 @@ class Proof:
 
     def to_json(self) -> dict:
         return {"service": self.service, "hour_start": self.hour_start, "hour": hour_iso(self.hour_start),
-                "leaf": _hex(self.leaf), "proof": [_hex(s) for s in self.siblings], "root": _hex(self.root),
+                "leaf": to_hex(self.leaf), "proof": [to_hex(s) for s in self.siblings], "root": to_hex(self.root),
                 "valid": verify_proof(self.leaf, self.siblings, self.root)}
 
 

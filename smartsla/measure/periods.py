@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from smartsla import units
+from smartsla.constants import PPM
 from smartsla.measure.samples import Sample, Status
 from smartsla.terms.parse import GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, Terms
 
@@ -37,7 +37,6 @@ __all__ = [
 # one service at the same time (see docs/oracle.md): it must never change.
 UP, DOWN, UNKNOWN = 0, 1, 2
 _CODE = {Status.UP: UP, Status.DOWN: DOWN, Status.UNKNOWN: UNKNOWN}
-PPM = units.PPM_MAX
 
 
 @dataclass(frozen=True)

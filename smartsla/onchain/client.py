@@ -6,77 +6,32 @@ factory's ``AgreementCreated`` event when attaching to an existing agreement) an
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.logs import DISCARD
 
 from smartsla.chain.build import Artifact, compile_contracts
 from smartsla.chain.chain import Chain
-
-ETH = "0x0000000000000000000000000000000000000000"
-DOMAIN_NAME = "SmartSLA"
-DOMAIN_VERSION = "1"
-REPORT_TYPES = [
-    {"name": "period", "type": "uint256"},
-    {"name": "values", "type": "uint32[]"},
-    {"name": "evidenceRoot", "type": "bytes32"},
-]
-TERMINATION_TYPES = [
-    {"name": "activePeriods", "type": "uint32"},
-    {"name": "deadline", "type": "uint64"},
-]
-EIP712_DOMAIN_TYPES = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
-
-
-class PeriodState(enum.IntEnum):
-    UNFUNDED = 0
-    FUNDED = 1
-    SETTLED = 2
-    SETTLED_BY_FALLBACK = 3
-    SETTLED_UNFUNDED = 4
-    REFUNDED = 5
-
-
-@dataclass(frozen=True)
-class PeriodRecord:
-    state: PeriodState
-    credit_bps: int
-    maintenance_seconds: int
-    compensation: int
-    provider_payout: int
-
-
-@dataclass(frozen=True)
-class SignedReport:
-    values: tuple[int, ...]
-    evidence_root: bytes
-    signature: bytes
-    signer: str
-
-    def as_arg(self) -> tuple:
-        return (list(self.values), self.evidence_root, self.signature)
-
-
-def _abi_type(component: dict[str, Any]) -> str:
-    if component["type"].startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in component["components"])
-        return f"({inner}){component['type'][len('tuple'):]}"
-    return component["type"]
+from smartsla.constants import ETH_DECIMALS
+from smartsla.encoding import abi_type
+from smartsla.onchain import eip712
+from smartsla.onchain.types import OnChainTerms, PeriodRecord, PeriodState, SignedReport, python_name
 
 
 def _function_abi(abi: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return next(item for item in abi if item.get("type") == "function" and item["name"] == name)
+
+
+class TokenInfo(NamedTuple):
+    """How to show amounts of a token to people. ERC-20 metadata is optional: a token without ``symbol()`` or
+    ``decimals()`` is shown in base units (``decimals`` 0) under a name made from its address, never under a
+    guessed number of decimals."""
+
+    symbol: str
+    decimals: int
+    has_metadata: bool
 
 
 class Contracts:
@@ -88,8 +43,11 @@ class Contracts:
         for art in self.artifacts.values():
             chain.register_errors(art.abi)
         terms_input = _function_abi(self.artifacts["SlaFactory"].abi, "encodeTerms")["inputs"][0]
-        self.terms_type = _abi_type(terms_input)
-        self.terms_fields = [c["name"] for c in terms_input["components"]]
+        self.terms_type = abi_type(terms_input)
+        # OnChainTerms is the struct in Python names; a build whose struct differs must not be read by position
+        members = [python_name(c["name"]) for c in terms_input["components"]]
+        if tuple(members) != OnChainTerms._fields:
+            raise ValueError(f"SlaTerms.Terms has members {members}, OnChainTerms expects {OnChainTerms._fields}")
 
     @property
     def w3(self):
@@ -98,8 +56,8 @@ class Contracts:
     def encode_terms(self, terms: tuple) -> bytes:
         return self.w3.codec.encode([self.terms_type], [terms])
 
-    def decode_terms(self, encoded: bytes) -> tuple:
-        return self.w3.codec.decode([self.terms_type], encoded)[0]
+    def decode_terms(self, encoded: bytes) -> OnChainTerms:
+        return OnChainTerms.from_abi(self.w3.codec.decode([self.terms_type], encoded)[0])
 
     def deploy(self, name: str, sender: LocalAccount, *args: Any) -> tuple[Any, dict[str, Any]]:
         art = self.artifacts[name]
@@ -114,6 +72,15 @@ class Contracts:
 
     def token(self, address: str) -> Any:
         return self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifacts["TestUSD"].abi)
+
+    def token_info(self, address: str) -> TokenInfo:
+        if int(address, 16) == 0:
+            return TokenInfo("ETH", ETH_DECIMALS, True)
+        token = self.token(address)
+        try:
+            return TokenInfo(str(token.functions.symbol().call()), int(token.functions.decimals().call()), True)
+        except Exception:  # noqa: BLE001 - no (or broken) metadata: the fallback stated in TokenInfo
+            return TokenInfo(f"base units of {to_checksum_address(address)[:10]}…", 0, False)
 
     def deploy_test_usd(self, sender: LocalAccount) -> Any:
         contract, _ = self.deploy("TestUSD", sender)
@@ -166,12 +133,7 @@ class Agreement:
         self.chain = contracts.chain
         self.address = to_checksum_address(address)
         self.encoded_terms = encoded_terms
-        self.terms_tuple = contracts.decode_terms(encoded_terms)
-        self.terms = dict(zip(contracts.terms_fields, self.terms_tuple))
-        # the ABI decoder gives lower-case addresses; people and comparisons expect checksummed ones
-        for key in ("provider", "customer", "token"):
-            self.terms[key] = to_checksum_address(self.terms[key])
-        self.terms["oracles"] = tuple(to_checksum_address(o) for o in self.terms["oracles"])
+        self.terms = contracts.decode_terms(encoded_terms)
         self.factory = factory
         self.contract = contracts.w3.eth.contract(address=self.address, abi=contracts.artifacts["SlaAgreement"].abi)
         self.fn = self.contract.functions
@@ -180,14 +142,14 @@ class Agreement:
 
     @property
     def token(self) -> str:
-        return self.terms["token"]
+        return self.terms.token
 
     @property
     def is_eth(self) -> bool:
         return int(self.token, 16) == 0
 
     def period_start(self, index: int) -> int:
-        return self.terms["start"] + index * self.terms["periodLength"]
+        return self.terms.period_start(index)
 
     def period_end(self, index: int) -> int:
         return self.period_start(index + 1)
@@ -219,8 +181,8 @@ class Agreement:
     def roles(self, account: str) -> list[str]:
         """The roles ``account`` holds in this agreement: provider, customer, oracle (possibly none)."""
         account = to_checksum_address(account)
-        roles = [role for role in ("provider", "customer") if self.terms[role] == account]
-        if account in self.terms["oracles"]:
+        roles = [role for role in ("provider", "customer") if getattr(self.terms, role) == account]
+        if account in self.terms.oracles:
             roles.append("oracle")
         return roles
 
@@ -239,7 +201,7 @@ class Agreement:
         return self.chain.transact(sender, call)
 
     def fund(self, customer: LocalAccount, periods: int = 1) -> dict[str, Any]:
-        amount = self.terms["fee"] * periods
+        amount = self.terms.fee * periods
         return self._pay_in(customer, amount, self.fn.fund(self.encoded_terms, periods))
 
     def post_bond(self, provider: LocalAccount, amount: int) -> dict[str, Any]:
@@ -247,35 +209,19 @@ class Agreement:
 
     # ------------------------------------------------------------ reports
 
-    def _domain(self) -> dict[str, Any]:
-        return {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": self.chain.w3.eth.chain_id,
-                "verifyingContract": self.address}
-
     def report_message(self, period: int, values: Sequence[int], evidence_root: bytes,
                        chain_id: int | None = None) -> dict[str, Any]:
-        domain = self._domain()
-        if chain_id is not None:
-            domain["chainId"] = chain_id
-        return {
-            "types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES},
-            "primaryType": "Report",
-            "domain": domain,
-            "message": {"period": period, "values": list(values), "evidenceRoot": evidence_root},
-        }
+        return eip712.report_message(self.chain.w3.eth.chain_id if chain_id is None else chain_id, self.address,
+                                     period, values, evidence_root)
 
     def sign_report(self, oracle: LocalAccount, period: int, values: Sequence[int],
                     evidence_root: bytes = b"\0" * 32, chain_id: int | None = None) -> SignedReport:
-        message = encode_typed_data(full_message=self.report_message(period, values, evidence_root, chain_id))
-        signed = oracle.sign_message(message)
-        return SignedReport(tuple(values), evidence_root, bytes(signed.signature), oracle.address)
+        signature = eip712.sign(oracle, self.report_message(period, values, evidence_root, chain_id))
+        return SignedReport(tuple(values), evidence_root, signature, oracle.address)
 
     def report_signer(self, period: int, values: Sequence[int], evidence_root: bytes, signature: bytes) -> str | None:
         """Who signed this report for this agreement and period (None for a signature that does not recover)."""
-        message = encode_typed_data(full_message=self.report_message(period, values, evidence_root))
-        try:
-            return to_checksum_address(Account.recover_message(message, signature=signature))
-        except Exception:  # noqa: BLE001 - malformed signature bytes
-            return None
+        return eip712.recover(self.report_message(period, values, evidence_root), signature)
 
     def settle(self, sender: LocalAccount, period: int, reports: Iterable[SignedReport]) -> dict[str, Any]:
         args = [r.as_arg() for r in reports]
@@ -290,13 +236,8 @@ class Agreement:
         return self.chain.transact(account, self.fn.withdraw(self.encoded_terms, to or account.address))
 
     def sign_termination(self, party: LocalAccount, active_periods: int, deadline: int) -> bytes:
-        message = {
-            "types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Termination": TERMINATION_TYPES},
-            "primaryType": "Termination",
-            "domain": self._domain(),
-            "message": {"activePeriods": active_periods, "deadline": deadline},
-        }
-        return bytes(party.sign_message(encode_typed_data(full_message=message)).signature)
+        return eip712.sign(party, eip712.termination_message(self.chain.w3.eth.chain_id, self.address,
+                                                             active_periods, deadline))
 
     def terminate(self, sender: LocalAccount, active_periods: int, deadline: int,
                   provider_signature: bytes, customer_signature: bytes) -> dict[str, Any]:
@@ -317,13 +258,6 @@ class Agreement:
     def settlement(self, receipt: dict[str, Any]) -> dict[str, Any]:
         """The PeriodSettled event of a settling transaction's receipt."""
         return dict(self.contract.events.PeriodSettled().process_receipt(receipt, errors=DISCARD)[0]["args"])
-
-
-def service_id(name: str) -> bytes:
-    raw = name.encode()
-    if len(raw) > 32:
-        raise ValueError(f"service id {name!r} is longer than 32 bytes")
-    return raw.ljust(32, b"\0")
 
 
 def terms_hash(encoded: bytes) -> bytes:

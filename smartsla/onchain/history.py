@@ -20,7 +20,9 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from smartsla.onchain.client import Agreement, Contracts, PeriodRecord, PeriodState
+from smartsla.encoding import abi_type, to_hex
+from smartsla.onchain.client import Agreement, Contracts
+from smartsla.onchain.types import PeriodRecord, PeriodState
 
 __all__ = ["EventRecord", "History", "HistoryError", "ReportRecord", "SettlementRecord", "load_history"]
 
@@ -138,7 +140,7 @@ class History:
         return {p for p in self.funded_periods() if p >= end and p not in self.settlements}
 
     def active_periods(self) -> int:
-        return self.terminated.args["activePeriods"] if self.terminated else self.terms["periodCount"]
+        return self.terminated.args["activePeriods"] if self.terminated else self.terms.period_count
 
     def totals(self) -> dict[str, int]:
         """Money in base units of the agreement's token, from the logs (``held_now`` from the chain).
@@ -160,7 +162,7 @@ class History:
         paid_provider = to_provider + bond_returned
         transferred_out = paid_customer + paid_provider - deferred + withdrawn
         settled_funded = {p for p, s in self.settlements.items() if s.funded}
-        open_fees = self.terms["fee"] * len(self.funded_periods() - settled_funded - self.refunded_periods())
+        open_fees = self.terms.fee * len(self.funded_periods() - settled_funded - self.refunded_periods())
         bond_left = bonds_in - from_bond - bond_returned
         owed_now = deferred - withdrawn
         return {
@@ -191,8 +193,8 @@ class History:
             "chain_id": self.chain_id,
             "created": {"block": self.created_block, "tx": self.created_tx, "timestamp": self.created_at,
                         "by": self.created_by},
-            "document_hash": "0x" + self.document_hash.hex(),
-            "terms_hash": "0x" + self.terms_hash.hex(),
+            "document_hash": to_hex(self.document_hash),
+            "terms_hash": to_hex(self.terms_hash),
             "to_block": self.to_block,
             "settlements": {str(p): _settlement_json(s) for p, s in sorted(self.settlements.items())},
             "maintenance": [list(w) for w in self.maintenance],
@@ -310,11 +312,11 @@ def load_history(contracts: Contracts, agreement_address: str, factory_address: 
         "closed": fn.closed().call(**at),
         "factory": to_checksum_address(fn.factory().call(**at)),
     }
-    parties = {agreement.terms["customer"], agreement.terms["provider"]}
+    parties = {agreement.terms.customer, agreement.terms.provider}
     parties.update(d.args["to"] for d in history.deferred)
     history.owed = {p: fn.owed(p).call(**at) for p in sorted(parties)}
     history.periods = []
-    for i in range(agreement.terms["periodCount"]):
+    for i in range(agreement.terms.period_count):
         state, credit, maint, comp, payout = fn.period(i).call(**at)
         history.periods.append(PeriodRecord(PeriodState(state), credit, maint, comp, payout))
     return history
@@ -388,9 +390,7 @@ def _event_abi(abi: list[dict[str, Any]], name: str) -> dict[str, Any]:
 
 
 def _event_topic(event_abi: dict[str, Any]) -> bytes:
-    from smartsla.onchain.client import _abi_type
-
-    types = ",".join(_abi_type(i) for i in event_abi["inputs"])
+    types = ",".join(abi_type(i) for i in event_abi["inputs"])
     return keccak(text=f"{event_abi['name']}({types})")
 
 
@@ -401,7 +401,7 @@ def _address_topic(address: str) -> str:
 def _get_logs(w3: Any, params: dict[str, Any], from_block: int, to_block: int) -> list[Any]:
     """eth_getLogs over [from_block, to_block]; a range the node refuses as too large is split in two."""
     query = dict(params)
-    query["topics"] = ["0x" + t.hex() if isinstance(t, bytes) else t for t in params.get("topics", [])]
+    query["topics"] = [to_hex(t) if isinstance(t, bytes) else t for t in params.get("topics", [])]
     if not query["topics"]:
         query.pop("topics")
     try:
@@ -431,17 +431,15 @@ def _plain(value: Any) -> Any:
 def _decode(decoder: Any, log: Any, name: str, blocks: _BlockTimes) -> EventRecord:
     decoded = decoder.process_log(log)
     block = int(log["blockNumber"])
-    tx_hash = log["transactionHash"]
-    tx_hash = tx_hash if isinstance(tx_hash, str) else "0x" + bytes(tx_hash).hex()
     return EventRecord(name=name, args={k: _plain(v) for k, v in decoded["args"].items()},
-                       tx_hash=tx_hash if tx_hash.startswith("0x") else "0x" + tx_hash, block=block,
+                       tx_hash=to_hex(log["transactionHash"]), block=block,
                        log_index=int(log["logIndex"]), timestamp=blocks(block),
                        address=to_checksum_address(log["address"]))
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return to_hex(value)
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -455,6 +453,6 @@ def _settlement_json(s: SettlementRecord) -> dict[str, Any]:
         "compensation": s.compensation, "compensation_from_bond": s.compensation_from_bond,
         "provider_payout": s.provider_payout, "tx_hash": s.tx_hash, "block": s.block, "timestamp": s.timestamp,
         "by_fallback": s.by_fallback, "settled_by": s.settled_by,
-        "reports": [{"oracle": r.oracle, "values": list(r.values), "evidence_root": "0x" + r.evidence_root.hex(),
-                     "signature": None if r.signature is None else "0x" + r.signature.hex()} for r in s.reports],
+        "reports": [{"oracle": r.oracle, "values": list(r.values), "evidence_root": to_hex(r.evidence_root),
+                     "signature": None if r.signature is None else to_hex(r.signature)} for r in s.reports],
     }

@@ -24,16 +24,23 @@ import jsonschema
 import yaml
 from eth_utils import is_checksum_address, keccak, to_checksum_address
 
-from smartsla import units
-from smartsla.penalty import (
+from smartsla import constants, units
+from smartsla.constants import (
+    ADDRESS_RE,
     BASIS_COMBINED,
     BASIS_PER_SERVICE,
-    COMBINE_MIN,
     COMBINE_WEIGHTED,
-    CreditRules,
-    ServiceRule,
-    TierRule,
+    COMBINE_WORST,
+    COMBINED_ID,
+    ETH_DECIMALS,
+    MAX_AMOUNT,
+    MAX_CAP_BPS,
+    TEST_USD_DECIMALS,
+    ZERO_ADDRESS,
 )
+from smartsla.encoding import service_bytes32
+from smartsla.onchain.types import NO_COMBINED, OnChainService, OnChainTerms, OnChainTier
+from smartsla.penalty import CreditRules, ServiceRule, TierRule
 from smartsla.units import UnitError
 
 __all__ = [
@@ -58,24 +65,11 @@ __all__ = [
     "resolve_terms_document",
     "format_path",
     "schema",
-    "ZERO_ADDRESS",
-    "ETH_DECIMALS",
-    "TEST_USD_DECIMALS",
-    "MAX_AMOUNT",
     "TIER_ABI_TYPE",
     "SERVICE_ABI_TYPE",
     "TERMS_ABI_TYPE",
-    "COMBINED_ID",
 ]
 
-ZERO_ADDRESS = "0x" + "00" * 20
-ETH_DECIMALS = 18
-TEST_USD_DECIMALS = 6
-# The contract packs amounts into 96 bits next to other fields; rejecting
-# larger amounts here gives a readable error instead of a revert.
-MAX_AMOUNT = 2**96 - 1
-MAX_CAP_BPS = 1_000_000  # the contract keeps credits in a uint24
-COMBINED_ID = b"combined".ljust(32, b"\0")
 
 TIER_ABI_TYPE = "(uint32,uint32)"
 SERVICE_ABI_TYPE = f"(bytes32,uint32,uint32,bool,{TIER_ABI_TYPE}[])"
@@ -87,7 +81,6 @@ TERMS_ABI_TYPE = (
 
 AVAILABILITY = "availability"
 LATENCY = "latency"
-_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 PathParts = tuple  # of str keys and int indexes
 
@@ -440,7 +433,7 @@ class Service:
 
     @property
     def id_bytes32(self) -> bytes:
-        return self.id.encode("utf-8").ljust(32, b"\0")
+        return service_bytes32(self.id)
 
     def parse_value(self, text: object) -> int:
         return parse_value(self.objective, text)
@@ -448,14 +441,9 @@ class Service:
     def format_value(self, value: int) -> str:
         return format_value(self.objective, value)
 
-    def to_chain(self) -> tuple:
-        return (
-            self.id_bytes32,
-            self.target,
-            self.weight,
-            self.lower_is_better,
-            [(t.threshold, t.credit_bps) for t in self.tiers],
-        )
+    def to_chain(self) -> OnChainService:
+        return OnChainService(self.id_bytes32, self.target, self.weight, self.lower_is_better,
+                              tuple(OnChainTier(t.threshold, t.credit_bps) for t in self.tiers))
 
 
 @dataclass(frozen=True)
@@ -584,7 +572,7 @@ class Terms:
                 for s in self.services
             ),
             basis=BASIS_COMBINED if comp.basis == "combined" else BASIS_PER_SERVICE,
-            combine=COMBINE_WEIGHTED if comp.combined == "weighted" else COMBINE_MIN,
+            combine=COMBINE_WEIGHTED if comp.combined == "weighted" else COMBINE_WORST,
             combined=combined,
             cap_bps=comp.cap_bps,
             fallback_full_credit=self.oracles.fallback_full_credit,
@@ -601,8 +589,8 @@ class Terms:
         now: int | None = None,
         *,
         start: int | None = None,
-    ) -> tuple:
-        """The ``Terms`` struct as a tuple in Solidity ABI order (see TERMS_ABI_TYPE).
+    ) -> OnChainTerms:
+        """The ``Terms`` struct as the contracts take it (an :class:`OnChainTerms`, the ABI tuple by name).
 
         ``resolve_address(name_or_address, key_path)`` maps a dev-account name
         or an address to a checksum address. ``token_address`` is the deployed
@@ -612,7 +600,7 @@ class Terms:
         """
         def resolve(value: str, path: str) -> str:
             address = resolve_address(value, path)
-            if not isinstance(address, str) or not _ADDRESS_RE.match(address):
+            if not isinstance(address, str) or not ADDRESS_RE.match(address):
                 raise self._error(path, f"{value!r} resolved to {address!r}, which is not an address")
             return to_checksum_address(address)
 
@@ -662,41 +650,35 @@ class Terms:
             if now is None:
                 raise self._error("periods.start", "is omitted, which is only allowed when the tools supply the current time (dev chains)")
             start = int(now)
-        if start + self.periods.length * self.periods.count > units.UINT64_MAX:
+        if start + self.periods.length * self.periods.count > constants.UINT64_MAX:
             raise self._error("periods", "the last period ends after the largest uint64 time")
 
         comp = self.compensation
+        combined = NO_COMBINED
         if comp.basis == "combined":
-            combined = (
-                COMBINED_ID,
-                comp.target,
-                0,
-                comp.objective == LATENCY,
-                [(t.threshold, t.credit_bps) for t in comp.schedule],
-            )
-        else:
-            combined = (b"\0" * 32, 0, 0, False, [])
-        return (
-            provider,
-            customer,
-            token_address,
-            fee,
-            bond,
-            start,
-            self.periods.length,
-            self.periods.count,
-            [s.to_chain() for s in self.services],
-            BASIS_COMBINED if comp.basis == "combined" else BASIS_PER_SERVICE,
-            (COMBINE_WEIGHTED if comp.combined == "weighted" else COMBINE_MIN) if comp.basis == "combined" else COMBINE_MIN,
-            combined,
-            comp.cap_bps,
-            oracles,
-            self.oracles.quorum,
-            self.oracles.deadline,
-            self.oracles.fallback_full_credit,
-            self.maintenance.allowance,
-            self.maintenance.notice,
-            self.document_hash(),
+            combined = OnChainService(COMBINED_ID, comp.target, 0, comp.objective == LATENCY,
+                                      tuple(OnChainTier(t.threshold, t.credit_bps) for t in comp.schedule))
+        return OnChainTerms(
+            provider=provider,
+            customer=customer,
+            token=token_address,
+            fee=fee,
+            bond=bond,
+            start=start,
+            period_length=self.periods.length,
+            period_count=self.periods.count,
+            services=tuple(s.to_chain() for s in self.services),
+            basis=BASIS_COMBINED if comp.basis == "combined" else BASIS_PER_SERVICE,
+            combine=COMBINE_WEIGHTED if comp.basis == "combined" and comp.combined == "weighted" else COMBINE_WORST,
+            combined=combined,
+            cap_bps=comp.cap_bps,
+            oracles=tuple(oracles),
+            quorum=self.oracles.quorum,
+            report_deadline=self.oracles.deadline,
+            fallback_full_credit=self.oracles.fallback_full_credit,
+            maintenance_allowance=self.maintenance.allowance,
+            maintenance_notice=self.maintenance.notice,
+            document_hash=self.document_hash(),
         )
 
 
@@ -1256,9 +1238,9 @@ class _Parser:
     # -- pieces
 
     def party(self, parts: tuple, value: str) -> str:
-        if value.startswith("0x") and not _ADDRESS_RE.match(value):
+        if value.startswith("0x") and not ADDRESS_RE.match(value):
             raise self.error(parts, f"{_describe(value)} is not an address: it needs exactly 40 hex digits after 0x")
-        if _ADDRESS_RE.match(value):
+        if ADDRESS_RE.match(value):
             body = value[2:]
             if body != body.lower() and body != body.upper() and not is_checksum_address(value):
                 raise self.error(
@@ -1273,7 +1255,7 @@ class _Parser:
         token = p["token"]
         if token in ("ETH", "test-usd"):
             pass
-        elif _ADDRESS_RE.match(token) or token.startswith("0x"):
+        elif ADDRESS_RE.match(token) or token.startswith("0x"):
             token = self.party(("payment", "token"), token)
             if token == ZERO_ADDRESS:
                 raise self.error(("payment", "token"), "the zero address is not a token; write ETH for ether")
@@ -1308,7 +1290,7 @@ class _Parser:
         if length == 0:
             raise self.error(("periods", "length"), "must be longer than 0s")
         count = p["count"]
-        if start is not None and start + length * count > units.UINT64_MAX:
+        if start is not None and start + length * count > constants.UINT64_MAX:
             raise self.error(("periods",), "the last period ends after the largest uint64 time")
         return Periods(start=start, length=length, count=count)
 
@@ -1537,7 +1519,7 @@ class _Parser:
         def duration(key: str, default: str | None) -> int | None:
             if key not in p and default is None:
                 return None
-            us = self.unit(parts + (key,), units.parse_duration_us, p.get(key, default), maximum=units.UINT64_MAX)
+            us = self.unit(parts + (key,), units.parse_duration_us, p.get(key, default), maximum=constants.UINT64_MAX)
             if us == 0:
                 raise self.error(parts + (key,), "must be longer than 0s")
             return us

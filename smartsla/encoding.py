@@ -1,0 +1,82 @@
+"""Small conversions that cross a boundary (the ABI, files, the store), each with one error policy.
+
+A leaf like :mod:`smartsla.constants`: it imports nothing else of the project.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from smartsla.constants import ADDRESS_RE, US_PER_SECOND
+
+
+def to_hex(data: bytes | str) -> str:
+    """``0x``-prefixed hex of raw bytes (hashes, roots, signatures, transaction hashes); text that RPC answers
+    already give as hex only gains the prefix it may lack."""
+    if isinstance(data, str):
+        return data if data.startswith("0x") else "0x" + data
+    return "0x" + bytes(data).hex()
+
+
+def seconds_to_us(seconds: float) -> int:
+    """Unix seconds (possibly fractional) to integer microseconds, rounded to the nearest."""
+    return round(seconds * US_PER_SECOND)
+
+
+def address_key(text: str) -> str:
+    """One spelling per address for keys and comparisons (lower case); anything that is not an address is kept.
+
+    The same contract written with and without its checksum must be one key, or a "never sign twice" promise
+    keyed by it could be dodged by a change of case."""
+    text = str(text)
+    return text.lower() if ADDRESS_RE.match(text) else text
+
+
+def service_bytes32(name: str) -> bytes:
+    """A service id as the contracts hold it: UTF-8, right-padded to 32 bytes. ValueError if it does not fit."""
+    raw = name.encode("utf-8")
+    if len(raw) > 32:
+        raise ValueError(f"service id {name!r} is longer than 32 bytes")
+    return raw.ljust(32, b"\0")
+
+
+def service_name(raw: bytes) -> str:
+    """The readable id of a bytes32 service id; bytes that are not UTF-8 are shown escaped, never dropped."""
+    return bytes(raw).rstrip(b"\0").decode("utf-8", errors="backslashreplace")
+
+
+def abi_type(component: dict[str, Any]) -> str:
+    """The canonical ABI type string of one ABI input/output entry, tuples spelled out: ``(uint32,uint32)[]``."""
+    kind = component["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(abi_type(c) for c in component["components"])
+        return f"({inner}){kind[len('tuple'):]}"
+    return kind
+
+
+def parse_time(text: object) -> float:
+    """Unix seconds (a number, or its text) or ISO-8601 with a zone (``Z`` or ``+01:00``), as unix seconds.
+
+    A time without a zone is refused, never read as local time: the same file must mean the same instant on
+    every machine. ValueError names the value and the fix."""
+    if isinstance(text, bool):  # JSON true is an int to Python; still not a time
+        raise ValueError(f"time {text!r} is not a number or an ISO-8601 date")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = str(text).strip()
+        try:
+            value = float(s)
+        except ValueError:
+            try:
+                parsed = datetime.fromisoformat(s.replace("z", "Z"))
+            except ValueError:
+                raise ValueError(f"time {s!r} is neither unix seconds nor ISO-8601 (e.g. 2027-01-01T00:00:00Z)") from None
+            if parsed.tzinfo is None:
+                raise ValueError(f"time {s!r} has no time zone; add Z for UTC or an offset such as +01:00") from None
+            value = parsed.timestamp()
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"time {text!r} is not a time after 1970")
+    return value

@@ -1,0 +1,58 @@
+"""Pieces of the `smartsla` command that need no node: revert explanations, times on the command line, token
+metadata. Each of these once hid a bug behind a fallback."""
+
+from __future__ import annotations
+
+import pytest
+
+from smartsla.chain.chain import Chain
+from smartsla.chain.reverts import Reverted
+from smartsla.cli.common import UserError, explain_revert
+from smartsla.cli.provider import parse_time
+from smartsla.onchain.client import Contracts
+
+
+def test_deadline_not_reached_is_explained_in_words():
+    # The explanation's parameter once shadowed the time formatter: the call raised, and the raw name was shown.
+    text = explain_revert(Reverted("DeadlineNotReached", (3, 1_800_000_000)))
+    assert "period 3 may be settled by fallback from 2027-01-15 08:00:00 UTC on" in text
+
+
+def test_every_revert_explanation_renders():
+    from smartsla.cli.common import REVERT_WORDS
+
+    for name, words in REVERT_WORDS.items():
+        arity = words.__code__.co_argcount
+        args = tuple(1_800_000_000 + i for i in range(arity))
+        text = explain_revert(Reverted(name, args))
+        assert words(*args) in text, name
+
+
+@pytest.mark.parametrize("text", ["2027-03-01T02:00:00", "2027-03-01 02:00"])
+def test_a_time_without_a_zone_is_refused(text):
+    with pytest.raises(UserError, match="zone"):
+        parse_time(text, now=1_800_000_000, what="--start")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2027-03-01T02:00:00Z", 1_803_866_400), ("2027-03-01T03:00:00+01:00", 1_803_866_400),
+    ("1803866400", 1_803_866_400), ("+1h", 1_800_003_600),
+])
+def test_times_with_a_zone_seconds_and_durations(text, expected):
+    assert parse_time(text, now=1_800_000_000, what="--start") == expected
+
+
+def test_a_token_without_metadata_is_shown_in_base_units():
+    """A token with no symbol() or decimals() must not be shown as if it had 18 decimals: one fallback, stated."""
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain)
+        deployer = chain.account("deployer")
+        # a contract with code but no ERC-20 metadata: the factory itself
+        factory = contracts.deploy_factory(deployer)
+        info = contracts.token_info(factory.address)
+        assert info.decimals == 0 and not info.has_metadata
+        assert factory.address[:10] in info.symbol
+        usd = contracts.deploy_test_usd(deployer)
+        real = contracts.token_info(usd.address)
+        assert (real.symbol, real.decimals, real.has_metadata) == ("tUSD", 6, True)
+        assert contracts.token_info("0x" + "00" * 20) == ("ETH", 18, True)
