@@ -32,7 +32,8 @@ from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Agreement, Contracts
 from smartsla.onchain.types import PeriodState, SignedReport
-from smartsla.terms.parse import Terms, load_terms
+from smartsla.terms.model import Terms
+from smartsla.terms.parse import load_terms
 
 
 def log(event: str, **fields: Any) -> None:

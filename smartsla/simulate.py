@@ -15,7 +15,8 @@ from eth_utils import is_address
 from smartsla.chain.chain import Chain
 from smartsla.constants import ETH
 from smartsla.onchain.client import Contracts
-from smartsla.terms.parse import Terms, TermsError
+from smartsla.terms.errors import TermsError
+from smartsla.terms.model import Terms
 from smartsla.units import format_bps, format_token_amount
 
 Progress = Callable[[str], None]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oracle.cli import main
+from smartsla.encoding import seconds_to_us
 from smartsla.evidence import bundle as evidence
 from smartsla.evidence.bundle import (
     BundleExistsError,
@@ -27,7 +28,6 @@ from smartsla.evidence.bundle import (
     verify_bundle,
     verify_proof,
 )
-from smartsla.encoding import seconds_to_us
 from smartsla.measure.periods import _CODE
 from smartsla.measure.samples import Sample, Status
 

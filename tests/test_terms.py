@@ -14,16 +14,12 @@ from hypothesis import strategies as st
 
 from smartsla import constants, units
 from smartsla.constants import COMBINED_ID, ZERO_ADDRESS
+from smartsla.onchain.types import TERMS_ABI_TYPE
 from smartsla.penalty import CreditRules, period_credit_bps
-from smartsla.terms.parse import (
-    TERMS_ABI_TYPE,
-    TermsError,
-    format_value,
-    load_terms,
-    parse_value,
-    schema,
-    terms_from_document,
-)
+from smartsla.terms.errors import TermsError
+from smartsla.terms.model import format_value, parse_value
+from smartsla.terms.parse import load_terms, terms_from_document
+from smartsla.terms.schema import schema
 from smartsla.units import UnitError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -643,7 +639,8 @@ def test_schema_is_valid_draft_2020_12():
 def test_cap_above_contract_limit_is_rejected():
     from pathlib import Path
 
-    from smartsla.terms.parse import TermsError, load_terms
+    from smartsla.terms.errors import TermsError
+    from smartsla.terms.parse import load_terms
 
     text = (Path(__file__).resolve().parent.parent / "examples" / "aws-ec2.yaml").read_text()
     bad = text.replace('compensation:\n', 'compensation:\n  cap: "10000.01%"\n', 1)

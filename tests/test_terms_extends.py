@@ -13,16 +13,11 @@ from hypothesis import strategies as st
 from test_terms import BASE_TEXT, fake_resolver
 
 from smartsla.cli import main
-from smartsla.terms.parse import (
-    TERMS_ABI_TYPE,
-    ResolvedDocument,
-    TermsError,
-    _Loader,
-    canonical_yaml,
-    load_terms,
-    resolve_terms_document,
-    terms_from_document,
-)
+from smartsla.onchain.types import TERMS_ABI_TYPE
+from smartsla.terms.errors import TermsError
+from smartsla.terms.extends import ResolvedDocument, resolve_terms_document
+from smartsla.terms.parse import load_terms, terms_from_document
+from smartsla.terms.yaml import _Loader, canonical_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = ROOT / "examples" / "levels"

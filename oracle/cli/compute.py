@@ -18,7 +18,9 @@ from oracle.importers.files import ImportFormatError, parse_time
 from oracle.importers.files import read_samples_csv as read_samples_file
 from smartsla import units
 from smartsla.measure.periods import PeriodResult, SampleColumns, columns_from_samples, compute_periods
-from smartsla.terms.parse import Terms, TermsError, load_terms
+from smartsla.terms.errors import TermsError
+from smartsla.terms.model import Terms
+from smartsla.terms.parse import load_terms
 
 
 class InputError(ValueError):

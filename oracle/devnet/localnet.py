@@ -21,7 +21,8 @@ from smartsla.chain.chain import Chain, dev_key
 from smartsla.encoding import to_hex
 from smartsla.onchain.client import Agreement, Contracts
 from smartsla.onchain.types import PeriodState
-from smartsla.terms.parse import Terms, load_terms
+from smartsla.terms.model import Terms
+from smartsla.terms.parse import load_terms
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("deployer", "provider", "customer", "oracle-1", "oracle-2", "oracle-3")

@@ -277,7 +277,7 @@ def check_terms(contracts: Contracts, history: History, terms_doc: Any = None) -
 def _terms_file_matches(contracts: Contracts, history: History, terms_doc: Any) -> Finding:
     """The on-chain terms equal what the file gives (the document hash alone does not bind them: the factory
     takes any document hash)."""
-    from smartsla.terms.parse import TermsError
+    from smartsla.terms.errors import TermsError
 
     onchain = history.terms
     token = onchain.token

@@ -23,7 +23,7 @@ from smartsla.chain.deployments import DeploymentError, recorded_contract
 from smartsla.chain.node import NodeError
 from smartsla.chain.reverts import ChainError, Reverted
 from smartsla.encoding import to_hex
-from smartsla.terms.parse import TermsError
+from smartsla.terms.errors import TermsError
 from smartsla.units import human_duration
 
 NETWORK_ENV = "SMARTSLA_NETWORK"

@@ -306,7 +306,7 @@ PAYOUT_COLUMNS = ["period", "service", "value", "target", "credit", "state", "to
 def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
     """One row per settled period and service (and one for the combined value), plus totals."""
     from smartsla.onchain.history import load_history
-    from smartsla.terms.parse import format_value
+    from smartsla.terms.model import format_value
 
     history = load_history(session.contracts, agreement.address, agreement.factory.address)
     symbol, decimals = session.token_info(agreement.token)

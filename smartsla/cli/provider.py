@@ -31,7 +31,8 @@ from smartsla.cli.common import (
     when,
 )
 from smartsla.encoding import to_hex
-from smartsla.terms.parse import Terms, load_terms
+from smartsla.terms.model import Terms
+from smartsla.terms.parse import load_terms
 from smartsla.units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
 
 CREATE_EPILOG = """\

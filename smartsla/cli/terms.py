@@ -22,7 +22,8 @@ from rich.table import Table
 from smartsla import units
 from smartsla.cli.common import UI, add_json_option, family
 from smartsla.encoding import to_hex
-from smartsla.terms.parse import LATENCY, Terms, format_value, load_terms
+from smartsla.terms.model import LATENCY, Terms, format_value
+from smartsla.terms.parse import load_terms
 
 SHOW_EPILOG = """\
 examples:

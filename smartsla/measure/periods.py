@@ -18,7 +18,7 @@ import numpy as np
 
 from smartsla.constants import PPM
 from smartsla.measure.samples import Sample, Status
-from smartsla.terms.parse import GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, Terms
+from smartsla.terms.model import GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, Terms
 
 __all__ = [
     "DOWN",

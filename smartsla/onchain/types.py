@@ -21,6 +21,15 @@ from eth_utils import to_checksum_address
 from smartsla.constants import BASIS_COMBINED
 from smartsla.encoding import service_bytes32, service_name
 
+# The struct's ABI type strings, for encoding without a build (the contracts' ABI gives the same, see Contracts).
+TIER_ABI_TYPE = "(uint32,uint32)"
+SERVICE_ABI_TYPE = f"(bytes32,uint32,uint32,bool,{TIER_ABI_TYPE}[])"
+TERMS_ABI_TYPE = (
+    "(address,address,address,uint256,uint256,uint64,uint64,uint32,"
+    f"{SERVICE_ABI_TYPE}[],uint8,uint8,{SERVICE_ABI_TYPE},uint32,address[],uint8,"
+    "uint64,bool,uint64,uint64,bytes32)"
+)
+
 
 class OnChainTier(NamedTuple):
     threshold: int  # ppm (availability) or µs (latency)
