@@ -7,7 +7,7 @@ The requirement: "Period report for 100 services x 30 days x 30 s samples (8.64 
 root included: <= 5 s, with peak memory stated." The samples are those of ``benchmarks.periods`` (~1% failing
 in bursts, some unknown, probes drifting by up to a second) with a latency and a reason on every sample as
 the prober writes them ("200 in 12 ms", "HTTP 503", "control check failed"), held as
-:class:`smartsla.evidence.EvidenceColumns` in the order ``Store.columns`` hands them out (by service, then time).
+:class:`smartsla.EvidenceColumns` in the order ``Store.columns`` hands them out (by service, then time).
 
 Steps, each timed on its own (wall clock, median of ``--repeat`` runs, all at full size):
 
@@ -57,9 +57,9 @@ from benchmarks.periods import START, make_columns, make_terms
 from oracle.store.store import Store
 from smartsla.encoding import to_hex
 from smartsla.evidence import bundle as evidence
-from smartsla.evidence.bundle import EvidenceColumns
+from smartsla.evidence.columns import EvidenceColumns
 from smartsla.measure.periods import compute_periods
-from smartsla.measure.samples import Sample, Status
+from smartsla.measure.samples import STATUS_OF_CODE, Sample
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 REQUIRED_SECONDS = 5.0
@@ -143,7 +143,7 @@ def make_store(path: Path, columns: EvidenceColumns, services: int, batch: int =
     """A store holding the first ``services`` services' samples (keys as the daemon names them), appended in
     batches of ``batch`` samples (Sample objects made per batch, not all at once)."""
     part = columns.take(columns.service < services)
-    status = [Status(name) for name in evidence.STATUS_NAMES]
+    status = STATUS_OF_CODE
     with Store(path) as store:
         for i in range(0, len(part), batch):
             chunk = part.take(slice(i, i + batch))

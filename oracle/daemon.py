@@ -27,7 +27,8 @@ from oracle.store.store import Store, sealable_hour
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
 from smartsla.encoding import to_hex
-from smartsla.evidence.bundle import EvidenceColumns, build_bundle_columns
+from smartsla.evidence.bundle import build_bundle_columns
+from smartsla.evidence.columns import EvidenceColumns
 from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Agreement, Contracts

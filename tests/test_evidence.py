@@ -13,23 +13,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oracle.cli import main
+from smartsla import constants
 from smartsla.encoding import seconds_to_us
-from smartsla.evidence import bundle as evidence
+from smartsla.evidence import format, merkle, v1, v2
 from smartsla.evidence.bundle import (
-    BundleExistsError,
-    EvidenceColumns,
-    EvidenceError,
     build_bundle,
     build_bundle_columns,
     bundle_samples,
-    chunk_bytes,
+    evidence_root,
     load_bundle,
     proof,
+    prove,
     verify_bundle,
-    verify_proof,
 )
-from smartsla.measure.periods import _CODE
-from smartsla.measure.samples import Sample, Status
+from smartsla.evidence.columns import EvidenceColumns
+from smartsla.evidence.format import BundleExistsError, EvidenceError
+from smartsla.evidence.merkle import verify_proof
+from smartsla.evidence.v1 import chunk_bytes
+from smartsla.measure.samples import STATUS_CODE, Sample, Status
 
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 START = 1_798_761_600          # 2027-01-01T00:00:00Z
@@ -113,21 +114,21 @@ def test_empty_bundles(tmp_path, version):
     # The root still pins agreement, period and values: the header leaf alone (v1), with the reasons leaf (v2).
     manifest = json.loads((tmp_path / "empty" / "manifest.json").read_text())
     head = bytes.fromhex(manifest["header_leaf"][2:])
-    assert root == (head if version == 1 else evidence.hash_pair(head, evidence.reasons_leaf([])))
+    assert root == (head if version == 1 else merkle.hash_pair(head, v2.reasons_leaf([])))
     one = build(tmp_path / "one", [Sample(START + 5, "api", Status.DOWN)], version=version)
     assert verify_bundle(tmp_path / "one").ok
-    assert verify_proof(evidence.prove(tmp_path / "one", "api", START).leaf, proof(tmp_path / "one", "api", START), one)
+    assert verify_proof(prove(tmp_path / "one", "api", START).leaf, proof(tmp_path / "one", "api", START), one)
 
 
 def test_proofs(bundle):
     d, root = bundle
-    chunks = {(s.service, seconds_to_us(s.time) // evidence.HOUR_US * 3600) for s in bundle_samples(d)}
+    chunks = {(s.service, seconds_to_us(s.time) // constants.HOUR_US * 3600) for s in bundle_samples(d)}
     assert len(chunks) >= 10
     if version_of(d) == 1:
         manifest = json.loads((d / "manifest.json").read_text())
         assert {(c["service"], c["hour_start"]) for c in manifest["chunks"]} == chunks
     for service, hour in sorted(chunks):
-        p = evidence.prove(d, service, hour)
+        p = prove(d, service, hour)
         leaf, siblings = p.leaf, proof(d, service, hour)
         assert p.root == root and p.siblings == siblings and p.to_json()["valid"]
         assert verify_proof(leaf, siblings, root)
@@ -174,22 +175,22 @@ def test_manifest_fields_are_pinned_by_the_root(bundle, tmp_path):
     shutil.copytree(d, copy)
     m = json.loads((copy / "manifest.json").read_text())
     m["values"]["api"] = 1_000_000
-    (copy / "manifest.json").write_bytes(evidence.canonical_json(m))
+    (copy / "manifest.json").write_bytes(format.canonical_json(m))
     result = verify_bundle(copy)
     assert any(f.file == "manifest.json" and "header_leaf" in f.message for f in result.findings)
     # Recomputing every hash to match does not help against the root that was signed.
     if version_of(d) == 1:
-        m["header_leaf"] = "0x" + evidence.header_leaf(m["agreement"], 31337, 7, START, END, m["values"]).hex()
-        levels = evidence.tree_levels([bytes.fromhex(m["header_leaf"][2:])] +
+        m["header_leaf"] = "0x" + v1.header_leaf(m["agreement"], 31337, 7, START, END, m["values"]).hex()
+        levels = merkle.tree_levels([bytes.fromhex(m["header_leaf"][2:])] +
                                       [bytes.fromhex(c["leaf"][2:]) for c in m["chunks"]])
         (copy / "tree.json").write_bytes(
-            evidence.canonical_json({"levels": [["0x" + n.hex() for n in lv] for lv in levels]}))
+            format.canonical_json({"levels": [["0x" + n.hex() for n in lv] for lv in levels]}))
     else:
-        m["header_leaf"] = "0x" + evidence.header_leaf_v2(m["agreement"], 31337, 7, START, END, m["values"]).hex()
-        levels = evidence.tree_levels([bytes.fromhex(m[k][2:]) for k in ("header_leaf", "reasons_leaf")] +
+        m["header_leaf"] = "0x" + v2.header_leaf(m["agreement"], 31337, 7, START, END, m["values"]).hex()
+        levels = merkle.tree_levels([bytes.fromhex(m[k][2:]) for k in ("header_leaf", "reasons_leaf")] +
                                       [bytes.fromhex(e["service_root"][2:]) for e in m["services"]])
     m["root"] = "0x" + levels[-1][0].hex()
-    (copy / "manifest.json").write_bytes(evidence.canonical_json(m))
+    (copy / "manifest.json").write_bytes(format.canonical_json(m))
     assert verify_bundle(copy).ok
     result = verify_bundle(copy, root)
     assert not result.ok and any("expected root" in f.message for f in result.findings)
@@ -218,16 +219,16 @@ def test_records_v2():
     """The v2 record: time_us uint64, status uint8, latency_us uint32 (0xFFFFFFFF: none), reason uint32, big-endian."""
     c = EvidenceColumns.from_samples([Sample(1.5, "api", Status.UP, 0.25, "b"), Sample(1.0, "api", Status.DOWN, None, "a"),
                                       Sample(1.0, "api", Status.UP, None, "b"), Sample(1.0, "api", Status.UP, None, "b")])
-    assert evidence.records(c.canonical()).tobytes() == (
+    assert v2.records(c.canonical()).tobytes() == (
         (1_000_000).to_bytes(8, "big") + b"\x00" + b"\xff" * 4 + (1).to_bytes(4, "big") +      # up before down
         (1_000_000).to_bytes(8, "big") + b"\x01" + b"\xff" * 4 + (0).to_bytes(4, "big") +      # "a" is reason 0
         (1_500_000).to_bytes(8, "big") + b"\x00" + (250).to_bytes(4, "big") + (1).to_bytes(4, "big"))
-    assert evidence.RECORD_SIZE == 17
+    assert v2.RECORD_SIZE == 17
     # Leaves as docs/evidence.md spells them, from the raw bytes.
-    chunk = evidence.records(c.canonical()).tobytes()
-    leaf = evidence.keccak(b"smart-sla/evidence/v2/chunk\0api\0" + (0).to_bytes(8, "big") + evidence.keccak(chunk))
-    assert evidence._chunk_leaves("api", chunk, np.zeros(3, np.int64))[0] == [leaf]
-    assert evidence.reasons_leaf(["a", "é"]) == evidence.keccak(
+    chunk = v2.records(c.canonical()).tobytes()
+    leaf = merkle.keccak(b"smart-sla/evidence/v2/chunk\0api\0" + (0).to_bytes(8, "big") + merkle.keccak(chunk))
+    assert v2.chunk_leaves("api", chunk, np.zeros(3, np.int64))[0] == [leaf]
+    assert v2.reasons_leaf(["a", "é"]) == merkle.keccak(
         b"smart-sla/evidence/v2/reasons\0" + b"\0\0\0\x01a" + b"\0\0\0\x02\xc3\xa9")
 
 
@@ -270,7 +271,7 @@ def columns_of(rows, start, ids=("api", "db")):
     return EvidenceColumns(
         tuple(ids), np.array([ids.index(s) for s, *_ in rows], np.int64),
         np.array([start * 1_000_000 + t for _, t, *_ in rows], np.int64),
-        np.array([_CODE[st_] for _, _, st_, _, _ in rows], np.int8),
+        np.array([STATUS_CODE[st_] for _, _, st_, _, _ in rows], np.int8),
         np.array([-1 if lat is None else lat for *_, lat, _ in rows], np.int64),
         np.array([reasons.index(r) for *_, r in rows], np.int64), tuple(reasons))
 
@@ -291,7 +292,7 @@ def test_columns_build_the_same_bundle_as_samples(tmp_path_factory, rows, versio
     for name in _files(base / "objects"):
         assert (base / "objects" / name).read_bytes() == (base / "columns" / name).read_bytes()
     if version == 2:
-        assert evidence.evidence_root(AGREEMENT, 1, 0, start, start + 3 * 3600, columns_of(rows, start),
+        assert evidence_root(AGREEMENT, 1, 0, start, start + 3 * 3600, columns_of(rows, start),
                                       {"api": 1, "db": 2}) == root
         assert verify_bundle(base / "columns", root).ok
         # loading gives the samples back, once each

@@ -5,26 +5,22 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import UTC, datetime
 
-from smartsla.evidence.bundle import HOUR, EvidenceError, prove, verify_bundle
+from smartsla.constants import HOUR
+from smartsla.encoding import parse_time
+from smartsla.evidence.bundle import prove, verify_bundle
+from smartsla.evidence.format import EvidenceError
 
 
 def parse_hour(text: str) -> int:
-    """Unix seconds or ISO-8601 (``2027-01-01T13:00Z``) of an hour's start."""
+    """Unix seconds or ISO-8601 with a zone (``2027-01-01T13:00Z``) of an hour's start."""
     try:
-        value = int(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text.replace("z", "Z"))
-        except ValueError:
-            raise EvidenceError(f"hour {text!r}: give unix seconds or ISO-8601 such as 2027-01-01T13:00Z") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        value = int(parsed.timestamp())
+        value = parse_time(text)
+    except ValueError as exc:
+        raise EvidenceError(f"the hour: {exc}") from None
     if value % HOUR:
         raise EvidenceError(f"hour {text!r} is not the start of an hour")
-    return value
+    return int(value)
 
 
 def add_evidence_parser(subparsers) -> None:

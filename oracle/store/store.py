@@ -41,9 +41,9 @@ import numpy as np
 
 from smartsla.constants import HOUR_US, NO_LATENCY
 from smartsla.encoding import address_key, seconds_to_us
-from smartsla.evidence.bundle import EvidenceColumns
+from smartsla.evidence.columns import EvidenceColumns
 from smartsla.measure.periods import is_ordered
-from smartsla.measure.samples import Sample, Status
+from smartsla.measure.samples import UNKNOWN, Sample, Status, status_sql
 
 SUBMISSION_STATUSES = ("sent", "settled", "already-settled", "failed")
 FINAL_STATUSES = ("settled", "already-settled")
@@ -156,7 +156,8 @@ assert BLOCK_RECORD.itemsize == 17
 # the (service, time) index instead of walking up the ids.
 ROWID_SCAN_ROWS = 1_000_000
 _MIN_US, _MAX_US = -2 ** 63, 2 ** 63 - 1
-_STATUS_SQL = "CASE status WHEN 'up' THEN 0 WHEN 'down' THEN 1 ELSE 2 END"
+# The schema's CHECK admits only the table's names on write; a read maps anything else to unknown.
+_STATUS_SQL = status_sql(otherwise=UNKNOWN)
 # The evidence's canonical order within one service (reasons compare as UTF-8 bytes, as SQLite's BINARY does).
 _CANONICAL_SQL = f"time_us, {_STATUS_SQL}, latency_us IS NULL, latency_us, reason"
 

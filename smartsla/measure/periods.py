@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from smartsla.constants import PPM
-from smartsla.measure.samples import Sample, Status
+from smartsla.measure.samples import DOWN, STATUS_CODE, UNKNOWN, UP, Sample
 from smartsla.terms.model import GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, Terms
 
 __all__ = [
@@ -33,10 +33,6 @@ __all__ = [
     "maintenance_slices",
 ]
 
-# Status codes in the columns. The order is also the tie-break for samples of
-# one service at the same time (see docs/oracle.md): it must never change.
-UP, DOWN, UNKNOWN = 0, 1, 2
-_CODE = {Status.UP: UP, Status.DOWN: DOWN, Status.UNKNOWN: UNKNOWN}
 
 
 @dataclass(frozen=True)
@@ -116,7 +112,7 @@ def columns_from_samples(samples: Iterable[Sample], service_ids: Sequence[str]) 
                              f"(services: {', '.join(service_ids)})")
         add_svc(i)
         add_time(s.time)
-        add_code(_CODE[s.status])
+        add_code(STATUS_CODE[s.status])
     return SampleColumns(
         np.asarray(svc, dtype=np.int64), np.asarray(times, dtype=np.float64), np.asarray(codes, dtype=np.int8)
     )

@@ -11,7 +11,7 @@ from typing import Any
 from smartsla.terms.errors import TermsError, format_path
 from smartsla.terms.model import canonical_json
 from smartsla.terms.schema import describe
-from smartsla.terms.yaml import parse_yaml, canonical_yaml
+from smartsla.terms.yaml import canonical_yaml, parse_yaml
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from eth_utils import is_checksum_address, to_checksum_address
 from smartsla import constants, units
 from smartsla.constants import ADDRESS_RE, ETH_DECIMALS, MAX_AMOUNT, MAX_CAP_BPS, TEST_USD_DECIMALS, ZERO_ADDRESS
 from smartsla.terms.errors import TermsError
-from smartsla.terms.extends import ResolvedDocument, Origins, resolve_terms_document
+from smartsla.terms.extends import Origins, ResolvedDocument, resolve_terms_document
 from smartsla.terms.model import (
     AVAILABILITY,
     GAPS_EXCLUDE,

@@ -1,0 +1,376 @@
+"""Version 2 bundles (what the oracle writes): ``samples/<service>.bin`` of fixed-width 17-byte big-endian
+records per service, and manifest.json. The root is over a header leaf, a reasons leaf and one service root per
+service, itself over that service's hour chunks. docs/evidence.md has the format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from smartsla.constants import HOUR, HOUR_US, NO_LATENCY, SERVICE_ID
+from smartsla.encoding import seconds_to_us, to_hex
+from smartsla.evidence.columns import EvidenceColumns
+from smartsla.evidence.format import (
+    FORMAT,
+    SCHEMES,
+    EvidenceError,
+    Finding,
+    Header,
+    VerifyResult,
+    canonical_json,
+    check_agreement,
+    check_common,
+    check_manifest_head,
+    header_bytes,
+    hour_iso,
+    unhex,
+)
+from smartsla.evidence.merkle import Proof, keccak, merkle_root, proof_from_levels, tree_levels
+from smartsla.measure.samples import Sample
+
+SCHEME = SCHEMES[2]
+
+
+VERSION = 2
+
+
+# One sample: big-endian like Solidity's abi.encodePacked(uint64, uint8, uint32, uint32), no padding.
+RECORD = np.dtype([("time_us", ">u8"), ("status", "u1"), ("latency_us", ">u4"), ("reason", ">u4")])
+
+
+RECORD_SIZE = RECORD.itemsize                      # 17
+
+
+HEADER_LEAF_PREFIX = SCHEME.encode() + b"/header\0"
+
+
+REASONS_LEAF_PREFIX = SCHEME.encode() + b"/reasons\0"
+
+
+CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
+
+
+MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
+                    "values", "header_leaf", "reasons", "reasons_leaf", "services", "root"}
+
+
+SERVICE_KEYS = {"service", "file", "samples", "chunks", "service_root"}
+
+
+def header_leaf(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
+                   values: dict[str, int] | None) -> bytes:
+    return keccak(HEADER_LEAF_PREFIX + header_bytes(agreement, chain_id, period, period_start, period_end, values,
+                                                  scheme=SCHEME))
+
+
+def reasons_leaf(reasons: Iterable[str]) -> bytes:
+    """keccak(prefix ‖ for each reason: uint32 big-endian length ‖ UTF-8 bytes)."""
+    parts = [REASONS_LEAF_PREFIX]
+    for r in reasons:
+        b = r.encode("utf-8")
+        parts += [len(b).to_bytes(4, "big"), b]
+    return keccak(b"".join(parts))
+
+
+def records(columns: EvidenceColumns) -> np.ndarray:
+    """The canonical columns as v2 records (a structured array; ``.tobytes()`` is the file format)."""
+    rec = np.empty(len(columns), RECORD)
+    rec["time_us"] = columns.time_us
+    rec["status"] = columns.status
+    rec["latency_us"] = np.where(columns.latency_us < 0, NO_LATENCY, columns.latency_us)
+    rec["reason"] = columns.reason
+    return rec
+
+
+def chunk_leaves(service: str, data, hours: np.ndarray) -> tuple[list[bytes], list[int]]:
+    """The chunk leaves of one service's records (``data``: their bytes; ``hours``: each record's hour
+    index, non-decreasing), and the hour starts."""
+    starts = np.flatnonzero(np.concatenate(([True], hours[1:] != hours[:-1]))) if len(hours) else np.zeros(0, int)
+    bounds = (np.append(starts, len(hours)) * RECORD_SIZE).tolist()
+    hour_starts = (hours[starts] * HOUR).tolist()
+    mv = memoryview(data)
+    prefix = CHUNK_LEAF_PREFIX + service.encode("ascii") + b"\0"
+    leaves = [keccak(prefix + h.to_bytes(8, "big") + keccak(mv[a:b]))
+              for h, a, b in zip(hour_starts, bounds[:-1], bounds[1:])]
+    return leaves, hour_starts
+
+
+@dataclass
+class _Committed:
+    root: bytes
+    header_leaf: bytes
+    reasons_leaf: bytes
+    services: list[dict]             # manifest entries, sorted by service id
+    files: dict[str, object]         # name -> bytes-like (the records of one service)
+
+
+def commit(header: Header, columns: EvidenceColumns, threads: int = 2) -> tuple[_Committed, EvidenceColumns]:
+    c = columns.canonical()
+    if len(c) and not (header.holds_us(int(c.time_us.min())) and header.holds_us(int(c.time_us.max()))):
+        raise header.outside("a sample")
+    rec = records(c)
+    flat = rec.view(np.uint8)
+    hours = c.time_us // HOUR_US
+    svc_starts = np.flatnonzero(np.concatenate(([True], c.service[1:] != c.service[:-1]))) if len(c) else []
+    bounds = np.append(svc_starts, len(c)).tolist()
+    parts = [(c.service_ids[int(c.service[lo])], lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    for sid, _, _ in parts:
+        if not SERVICE_ID.match(sid):
+            raise EvidenceError(f"service id {sid!r} cannot name a file (lower-case letters, digits, '_' and '-', "
+                                "at most 32)")
+
+    def work(part):
+        sid, lo, hi = part
+        leaves, _ = chunk_leaves(sid, flat[lo * RECORD_SIZE:hi * RECORD_SIZE], hours[lo:hi])
+        return sid, lo, hi, len(leaves), merkle_root(leaves)
+
+    # keccak releases the GIL for inputs over 2 KiB, so larger chunks hash on both threads
+    if threads > 1 and len(parts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            done = list(pool.map(work, parts))
+    else:
+        done = [work(p) for p in parts]
+    done.sort(key=lambda d: d[0].encode("ascii"))
+    if len({d[0] for d in done}) != len(done):
+        raise EvidenceError("two service indexes have the same service id")
+    head = header_leaf(*header.fields)
+    rleaf = reasons_leaf(c.reasons)
+    root = merkle_root([head, rleaf] + [d[4] for d in done])
+    entries = [{"service": sid, "file": f"samples/{sid}.bin", "samples": hi - lo, "chunks": k,
+                "service_root": to_hex(sroot)} for sid, lo, hi, k, sroot in done]
+    files = {f"samples/{sid}.bin": flat[lo * RECORD_SIZE:hi * RECORD_SIZE] for sid, lo, hi, _, _ in done}
+    return _Committed(root, head, rleaf, entries, files), c
+
+
+def files_from_columns(header: Header, columns: EvidenceColumns) -> tuple[dict[str, bytes], bytes]:
+    """One file of records per service and manifest.json."""
+    committed, c = commit(header, columns)
+    manifest = {"format": FORMAT, "version": VERSION, "scheme": SCHEME, "agreement": header.agreement,
+                "chain_id": header.chain_id, "period": header.period, "period_start": header.period_start,
+                "period_end": header.period_end, "values": header.values,
+                "header_leaf": to_hex(committed.header_leaf), "reasons": list(c.reasons),
+                "reasons_leaf": to_hex(committed.reasons_leaf), "services": committed.services,
+                "root": to_hex(committed.root)}
+    files = dict(committed.files)
+    files["manifest.json"] = canonical_json(manifest)
+    return files, committed.root
+
+
+def first_not_increasing(keys: list[np.ndarray]) -> int | None:
+    """The first i where row i+1 is not strictly after row i (lexicographic over ``keys``), or None."""
+    n = len(keys[0])
+    if n < 2:
+        return None
+    after = np.zeros(n - 1, bool)
+    tied = np.ones(n - 1, bool)
+    for k in keys:
+        a, b = k[:-1], k[1:]
+        after |= tied & (b > a)
+        tied &= b == a
+    bad = np.flatnonzero(~after)
+    return int(bad[0]) if len(bad) else None
+
+
+def check_service_file(directory: Path, entry: dict, where: str, m: dict, findings: list[Finding],
+                        result: VerifyResult, used: np.ndarray) -> bytes | None:
+    """Check one service's records; return its recomputed service root."""
+    sid, name = entry["service"], entry["file"]
+
+    def bad(file, msg):
+        findings.append(Finding(file, msg))
+
+    if not isinstance(sid, str) or not SERVICE_ID.match(sid):
+        bad("manifest.json", f"{where}: service {sid!r} is not a service id")
+        return None
+    expected = f"samples/{sid}.bin"
+    if name != expected:
+        bad("manifest.json", f"{where}: file {name!r}, expected {expected!r}")
+    try:
+        data = (directory / expected).read_bytes()
+    except OSError as exc:
+        bad(expected, f"cannot be read ({exc.strerror or exc})")
+        return None
+    if len(data) % RECORD_SIZE:
+        bad(expected, f"{len(data)} bytes is not a whole number of {RECORD_SIZE}-byte records")
+    rec = np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE)
+    n = len(rec)
+    result.samples += n
+    if n == 0:
+        bad(expected, "has no records (a service without samples has no file)")
+    if entry["samples"] != n:
+        bad("manifest.json", f"{where}: samples {entry['samples']!r} but {expected} has {n} records")
+    t = rec["time_us"].astype(np.uint64)
+    st, lat, rid = rec["status"], rec["latency_us"].astype(np.int64), rec["reason"].astype(np.int64)
+
+    def first(mask, what):
+        hits = np.flatnonzero(mask)
+        if len(hits):
+            i = int(hits[0])
+            bad(expected, f"record {i} (byte {i * RECORD_SIZE}): {what(i)}" +
+                (f" ({len(hits)} records in all)" if len(hits) > 1 else ""))
+
+    first(st > 2, lambda i: f"status {st[i]} is not 0 (up), 1 (down) or 2 (unknown)")
+    first(rid >= len(m["reasons"]), lambda i: f"reason {rid[i]} but the manifest lists {len(m['reasons'])} reasons")
+    lo, hi = m["period_start"] * 1_000_000, m["period_end"] * 1_000_000
+    first((t < lo) | (t >= hi), lambda i: f"time {t[i]} µs is outside the period [{m['period_start']}, "
+                                          f"{m['period_end']})")
+    i = first_not_increasing([t, st, lat, rid]) if n else None
+    if i is not None:
+        bad(expected, f"record {i + 1} (byte {(i + 1) * RECORD_SIZE}) is not after record {i} (records are sorted "
+                      "by time_us, status, latency_us, reason, without duplicates)")
+    ok_r = rid[rid < len(used)]
+    used[np.unique(ok_r)] = True
+    leaves, _ = chunk_leaves(sid, data[:n * RECORD_SIZE], t // np.uint64(HOUR_US))
+    if entry["chunks"] != len(leaves):
+        bad("manifest.json", f"{where}: chunks {entry['chunks']!r} but {expected} has records in {len(leaves)} hours")
+    result.chunks += len(leaves)
+    return merkle_root(leaves) if leaves else None
+
+
+def check_manifest(m: dict, findings: list[Finding]) -> bool:
+    def bad(msg):
+        findings.append(Finding("manifest.json", msg))
+
+    if not check_manifest_head(m, MANIFEST_KEYS, SCHEME, f"version 2 bundles use {SCHEME!r}", bad):
+        return False
+    ok = check_common(m, bad)
+    r = m["reasons"]
+    if not isinstance(r, list) or not all(isinstance(x, str) for x in r):
+        bad("reasons is not a list of strings")
+        ok = False
+    else:
+        try:
+            encoded = [x.encode("utf-8") for x in r]
+        except UnicodeEncodeError:
+            bad("reasons: a reason is not valid Unicode")
+            ok = False
+        else:
+            if any(a >= b for a, b in zip(encoded, encoded[1:])):
+                bad("reasons are not sorted by their UTF-8 bytes without repeats")
+    s = m["services"]
+    if not isinstance(s, list) or not all(isinstance(e, dict) and set(e) == SERVICE_KEYS for e in s):
+        bad(f"services is not a list of objects with keys {sorted(SERVICE_KEYS)}")
+        ok = False
+    for k in ("header_leaf", "reasons_leaf", "root"):
+        if not isinstance(m[k], str):
+            bad(f"{k} is not a string")
+            ok = False
+    return ok
+
+
+def verify(directory: Path, m: dict, result: VerifyResult, expected_root) -> None:
+    findings = result.findings
+    if not check_manifest(m, findings):
+        return
+    check_agreement(m, findings)
+
+    def bad(msg):
+        findings.append(Finding("manifest.json", msg))
+
+    head = header_leaf(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"],
+                           m["values"])
+    if m["header_leaf"] != to_hex(head):
+        bad(f"header_leaf {m['header_leaf']} but agreement, chain_id, period, bounds and values hash to {to_hex(head)}")
+    try:
+        rleaf = reasons_leaf(m["reasons"])
+    except UnicodeEncodeError:
+        rleaf = b"\0" * 32
+    if m["reasons_leaf"] != to_hex(rleaf):
+        bad(f"reasons_leaf {m['reasons_leaf']} but the reasons hash to {to_hex(rleaf)}")
+    used = np.zeros(len(m["reasons"]), bool)
+    listed = {"manifest.json"}
+    stated, computed = [], []
+    for i, entry in enumerate(m["services"]):
+        listed.add(str(entry["file"]))
+        listed.add(f"samples/{entry['service']}.bin")
+        sroot = check_service_file(directory, entry, f"services[{i}]", m, findings, result, used)
+        claimed = unhex(entry["service_root"])
+        if claimed is None:
+            bad(f"services[{i}]: service_root {entry['service_root']!r} is not 0x and 64 hex digits")
+        stated.append(claimed or b"\0" * 32)
+        computed.append(sroot or b"\0" * 32)
+    ids = [str(e["service"]) for e in m["services"]]
+    if [i.encode() for i in ids] != sorted({i.encode() for i in ids}):
+        bad("services are not sorted by service id without repeats")
+    if len(used) and not used.all():
+        k = int(np.flatnonzero(~used)[0])
+        bad(f"reasons[{k}] {m['reasons'][k]!r} is used by no record (only used reasons are listed)")
+    # Which side is wrong when a file and its manifest entry disagree: the manifest is consistent with
+    # its own root (then the file changed) or the file is (then the manifest changed).
+    claimed_head = unhex(m["header_leaf"]) or head
+    claimed_rleaf = unhex(m["reasons_leaf"]) or rleaf
+    root_stated = merkle_root([claimed_head, claimed_rleaf] + stated)
+    root = merkle_root([head, rleaf] + computed)
+    stated_consistent = to_hex(root_stated) == m["root"]
+    for i, (a, b) in enumerate(zip(stated, computed)):
+        if a == b:
+            continue
+        name = f"samples/{m['services'][i]['service']}.bin"
+        swapped = merkle_root([claimed_head, claimed_rleaf] + stated[:i] + [b] + stated[i + 1:])
+        if stated_consistent:
+            findings.append(Finding(name, f"its records hash to service root {to_hex(b)} but the manifest says "
+                                          f"{m['services'][i]['service_root']}"))
+        elif to_hex(swapped) == m["root"]:
+            bad(f"services[{i}]: service_root {m['services'][i]['service_root']} but {name} hashes to {to_hex(b)}")
+        else:
+            findings.append(Finding(name, f"its records hash to service root {to_hex(b)}, not "
+                                          f"{m['services'][i]['service_root']}"))
+            bad(f"services[{i}]: service_root {m['services'][i]['service_root']} disagrees with {name}")
+    result.root = to_hex(root)
+    if m["root"] != to_hex(root_stated):
+        bad(f"root {m['root']} but its header, reasons and service roots hash to {to_hex(root_stated)}")
+    if expected_root is not None:
+        want = expected_root if isinstance(expected_root, str) else to_hex(bytes(expected_root))
+        if want.lower() != to_hex(root):
+            bad(f"the bundle hashes to {to_hex(root)}, not the expected root {want}")
+    for path in sorted(directory.rglob("*")):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_file() and rel not in listed:
+            findings.append(Finding(rel, "is not listed in manifest.json"))
+
+
+def files_from_samples(header: Header, samples: Iterable[Sample]) -> tuple[dict[str, bytes], bytes]:
+    samples = list(samples)
+    for s in samples:
+        if not header.holds_us(seconds_to_us(s.time)):
+            raise header.outside(f"sample at {s.time}")
+    return files_from_columns(header, EvidenceColumns.from_samples(samples))
+
+
+def prove(bundle_dir: Path, m: dict, service: str, hour: int) -> Proof:
+    entries = m["services"]
+    ids = [e["service"] for e in entries]
+    if service not in ids:
+        raise EvidenceError(f"{bundle_dir}: no samples of service {service!r}; services with samples: "
+                            f"{', '.join(ids) or 'none'}")
+    position = ids.index(service)
+    data = (bundle_dir / f"samples/{service}.bin").read_bytes()
+    rec = np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE)
+    leaves, hours = chunk_leaves(service, data[:len(rec) * RECORD_SIZE],
+                                  rec["time_us"].astype(np.uint64) // np.uint64(HOUR_US))
+    if hour not in hours:
+        raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)})")
+    index = hours.index(hour)
+    inner = tree_levels(leaves)
+    top = tree_levels([bytes.fromhex(m["header_leaf"][2:]), bytes.fromhex(m["reasons_leaf"][2:])] +
+                      [bytes.fromhex(e["service_root"][2:]) for e in entries])
+    siblings = proof_from_levels(inner, index) + proof_from_levels(top, 2 + position)
+    return Proof(service, hour, leaves[index], siblings, top[-1][0])
+
+
+def load_columns(bundle_dir: Path, m: dict) -> EvidenceColumns:
+    ids, parts = [], []
+    for e in m["services"]:
+        data = (bundle_dir / f"samples/{e['service']}.bin").read_bytes()
+        ids.append(e["service"])
+        parts.append(np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE))
+    rec = np.concatenate(parts) if parts else np.zeros(0, RECORD)
+    lat = rec["latency_us"].astype(np.int64)
+    lat[lat == NO_LATENCY] = -1
+    return EvidenceColumns(tuple(ids), np.repeat(np.arange(len(ids), dtype=np.int64), [len(p) for p in parts]),
+                           rec["time_us"].astype(np.int64), rec["status"].astype(np.int8), lat,
+                           rec["reason"].astype(np.int64), tuple(m["reasons"]))
