@@ -14,16 +14,8 @@ from pathlib import Path
 import pytest
 from support import make_world
 
-from smartsla.audit.checks import (
-    FAIL,
-    PASS,
-    SKIP,
-    audit,
-    check_funds,
-    check_reports,
-    check_settlements,
-    compare_with_immutables,
-)
+from smartsla.audit.checks import audit, check_funds, check_reports, check_settlements, compare_with_immutables
+from smartsla.audit.findings import FAIL, PASS, SKIP
 from smartsla.audit.html import _period_axis, _value_axis, render
 from smartsla.chain.chain import Chain
 from smartsla.evidence.bundle import build_bundle

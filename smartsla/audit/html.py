@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartsla.audit.checks import AuditReport
+from smartsla.audit.findings import AuditReport
 from smartsla.encoding import to_hex
 
 WIDTH, HEIGHT = 760, 280

@@ -28,6 +28,7 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 
+from smartsla.audit.findings import FAIL, PASS, Finding
 from smartsla.chain.anvil import AnvilProcess
 from smartsla.chain.config import network, project_root
 from smartsla.chain.reverts import ChainError
@@ -41,8 +42,6 @@ APPROVAL = keccak(text="Approval(address,address,uint256)")
 
 def replay(contracts: Contracts, history: History, progress: Callable[[str], None] | None = None,
            binary: str | None = None) -> tuple[list, dict[str, Any]]:
-    from smartsla.audit.checks import FAIL, PASS, Finding
-
     say = progress or (lambda _m: None)
     chain = contracts.chain
     w3 = chain.w3

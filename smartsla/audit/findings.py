@@ -1,0 +1,61 @@
+"""What an audit says: findings (PASS, FAIL or SKIP with the exact discrepancy) and the report that holds
+them with the history, timings and recomputed values. A leaf of the audit room: the checks, the evidence checks
+and the replay all write findings, and none of them imports another for it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from smartsla.onchain.history import History
+
+PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str       # e.g. "reports.signers"
+    subject: str     # what it is about: "agreement", "period 3", a bundle directory
+    verdict: str     # PASS | FAIL | SKIP
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == FAIL
+
+
+@dataclass
+class AuditReport:
+    agreement: str
+    chain_id: int
+    findings: list[Finding]
+    history: History | None
+    timings: dict[str, float] = field(default_factory=dict)
+    replay: dict[str, Any] | None = None         # speed and counts of the replay, when run
+    evidence_values: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)  # (period, oracle) -> recomputed
+    token: tuple[str, int] | None = None         # (symbol, decimals) of the agreement's token, when it says
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.failed for f in self.findings)
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(f.verdict for f in self.findings)
+        return {v: c.get(v, 0) for v in (PASS, FAIL, SKIP)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agreement": self.agreement,
+            "chain_id": self.chain_id,
+            "result": PASS if self.ok else FAIL,
+            "counts": self.counts(),
+            "findings": [asdict(f) for f in self.findings],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "replay": self.replay,
+            "history": self.history.to_json() if self.history else None,
+        }
+
+
+def add_finding(findings: list[Finding], check: str, subject: str, problems: list[str], ok_detail: str) -> None:
+    findings.append(Finding(check, subject, FAIL if problems else PASS, "; ".join(problems) if problems else ok_detail))
