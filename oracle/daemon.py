@@ -23,7 +23,8 @@ from eth_account.signers.local import LocalAccount
 from oracle.config import OracleConfig
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, ReportServer, fetch_report
-from oracle.store.store import Store, sealable_hour
+from oracle.store.samples import sealable_hour
+from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
 from smartsla.encoding import to_hex
@@ -335,79 +336,3 @@ class OracleDaemon:
             return None
         return {"values": list(intent.values), "evidenceRoot": to_hex(intent.evidence_root),
                 "signature": to_hex(bytes(signature)), "signer": self.account.address}
-
-
-# ---------------------------------------------------------------- commands
-
-
-def _run_command(args) -> int:
-    from oracle.config import ConfigError, load_config
-
-    try:
-        config = load_config(args.config)
-        account = config.key.load(interactive=sys.stdin.isatty())
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        daemon = OracleDaemon(config, account)
-    except Exception as exc:  # noqa: BLE001 - a terms file that does not load: say which and why
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return daemon.run()
-    except Exception as exc:  # noqa: BLE001 - e.g. the node is down at start: a clear line, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-def _status_command(args) -> int:
-    from oracle.config import ConfigError, load_config
-
-    try:
-        config = load_config(args.config)
-        store = Store(config.store, read_only=True)
-    except (ConfigError, Exception) as exc:  # noqa: BLE001
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    with store:
-        services = store.services()
-        pending = store.pending_reports()
-        now = time.time()
-        status = {
-            "store": str(config.store),
-            "services": {key: {"samples": store.count(key),
-                               "last_hour_up_share": _share_up(store.samples(key, now - 3600, now))}
-                         for key in services},
-            "pending_reports": [{"agreement": p.agreement, "period": p.period, "values": list(p.values),
-                                 "status": p.status} for p in pending],
-        }
-    if args.json:
-        print(json.dumps(status))
-        return 0
-    print(f"store {status['store']}")
-    for key, info in status["services"].items():
-        share = info["last_hour_up_share"]
-        shown = "no samples in the last hour" if share is None else f"{share:.4%} of last hour's samples up"
-        print(f"  {key}: {info['samples']} samples; {shown}")
-    print(f"pending reports: {len(pending)}")
-    for p in status["pending_reports"]:
-        print(f"  {p['agreement']} period {p['period']}: values {p['values']} ({p['status'] or 'not submitted'})")
-    return 0
-
-
-def _share_up(samples) -> float | None:
-    judged = [s for s in samples if s.status != Status.UNKNOWN]
-    return None if not judged else sum(s.status == Status.UP for s in judged) / len(judged)
-
-
-def add_daemon_parsers(subparsers) -> None:
-    run = subparsers.add_parser("run", help="run the oracle daemon: probe, compute, sign, settle",
-                                description="Watch the agreements that name this oracle's address, probe their "
-                                            "services, and settle each period when it is due.")
-    run.add_argument("--config", required=True, metavar="oracle.yaml")
-    run.set_defaults(handler=_run_command)
-    status = subparsers.add_parser("status", help="what the oracle watches and which reports are pending")
-    status.add_argument("--config", required=True, metavar="oracle.yaml")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=_status_command)

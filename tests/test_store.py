@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.importers.files import ImportFormatError, read_incidents_csv, read_samples_csv, read_samples_jsonl
-from oracle.store import store as store_module
-from oracle.store.store import SCHEMA_VERSION, Store, StoreError
+from oracle.store import samples as store_samples
+from oracle.store.schema import SCHEMA_VERSION, StoreError
+from oracle.store.store import Store
 from smartsla.measure.samples import Sample, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -386,7 +387,7 @@ def test_columns_from_blocks_and_rows_equal_columns_from_rows(tmp_path_factory, 
             end = data.draw(bounds)
             got = blocks_equal_rows(store, services, starts, end)
             # The other way to the unsealed rows (per service along the index, for a big backlog): the same.
-            with mock.patch.object(store_module, "ROWID_SCAN_ROWS", 0):
+            with mock.patch.object(store_samples, "ROWID_SCAN_ROWS", 0):
                 assert_same_columns(store.columns(services, starts, end), got)
         # Everything sealed: each sample is in exactly one place.
         store.seal_hours(BASE + 10 * HOUR)

@@ -1,4 +1,5 @@
-"""The ``sla-oracle`` command. Each subcommand is a thin wrapper over one module of this package."""
+"""The ``sla-oracle`` command: one module per subcommand, each with ``register(subparsers)`` setting ``handler=``,
+a thin wrapper over the library (the daemon, the store, the importers, smartsla's period maths and evidence)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import argparse
 from typing import Sequence
 
 from oracle import __version__
+from oracle.cli import compute, evidence, imports, run, status
+
+COMMANDS = (compute, evidence, imports, run, status)
 
 EPILOG = """\
 examples:
@@ -23,21 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sla-oracle {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from oracle.cli import compute
-
-    compute.add_compute_parser(sub)
-
-    from oracle.cli import evidence as evidence_cli
-
-    evidence_cli.add_evidence_parser(sub)
-
-    from oracle.importers import files as importers
-
-    importers.add_import_parser(sub)
-
-    from oracle import daemon
-
-    daemon.add_daemon_parsers(sub)
+    for command in COMMANDS:
+        command.register(sub)
     return parser
 
 

@@ -14,9 +14,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from oracle.importers.files import ImportFormatError, parse_time
+from rich.console import Console
+from rich.table import Table
+
+from oracle.importers.files import ImportFormatError
 from oracle.importers.files import read_samples_csv as read_samples_file
 from smartsla import units
+from smartsla.encoding import parse_time
 from smartsla.measure.periods import PeriodResult, SampleColumns, columns_from_samples, compute_periods
 from smartsla.terms.errors import TermsError
 from smartsla.terms.model import Terms
@@ -86,9 +90,6 @@ def results_json(terms: Terms, results: Sequence[PeriodResult]) -> dict:
 
 
 def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console(file=out, highlight=False)
     m = terms.measurement
     console.print(
@@ -135,7 +136,7 @@ def _run_compute(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_compute_parser(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compute",
         help="compute each period's availability from samples",

@@ -23,7 +23,7 @@ def parse_hour(text: str) -> int:
     return int(value)
 
 
-def add_evidence_parser(subparsers) -> None:
+def register(subparsers) -> None:
     p = subparsers.add_parser("evidence", help="verify evidence bundles and prove chunks",
                               description="Evidence bundles hold the samples behind a report; see docs/evidence.md.")
     sub = p.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)

@@ -44,6 +44,8 @@ from smartsla.onchain import eip712
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import History, load_history
 from smartsla.onchain.types import PeriodState
+from smartsla.terms.errors import TermsError
+from smartsla.terms.parse import load_terms
 
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 
@@ -79,8 +81,6 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
 
     terms_doc = None
     if terms_file is not None:
-        from smartsla.terms.parse import load_terms
-
         terms_doc = load_terms(terms_file)
     timed("code", lambda: check_code(contracts, history))
     timed("terms", lambda: check_terms(contracts, history, terms_doc))
@@ -208,8 +208,6 @@ def check_terms(contracts: Contracts, history: History, terms_doc: Any = None) -
 def _terms_file_matches(contracts: Contracts, history: History, terms_doc: Any) -> Finding:
     """The on-chain terms equal what the file gives (the document hash alone does not bind them: the factory
     takes any document hash)."""
-    from smartsla.terms.errors import TermsError
-
     onchain = history.terms
     token = onchain.token
     is_eth = int(token, 16) == 0

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,8 +179,6 @@ def load_artifacts() -> dict[str, Artifact]:
 
 
 def main() -> None:
-    import sys
-
     try:
         artifacts = compile_contracts(force="--force" in sys.argv, quiet=False)
     except BuildError as exc:

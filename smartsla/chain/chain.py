@@ -53,6 +53,7 @@ class Chain(RevertDecoding):
             raise ChainError(str(exc)) from None
         kind = cfg.get("kind")
         if kind == "embedded":
+            # deferred on purpose: eth-tester and py-evm add ~0.2 s to every command, and only this chain needs them
             from web3 import EthereumTesterProvider
 
             provider = EthereumTesterProvider()
@@ -238,7 +239,7 @@ def _single_run_gas_estimate(state: Any, transaction: Any) -> int:
     refunds, and an estimate that were too low would fail on-chain loudly, never silently. Receipts report the
     gas actually used either way.
     """
-    from eth.vm.spoof import SpoofTransaction
+    from eth.vm.spoof import SpoofTransaction  # py-evm: loaded with the embedded chain only (see connect)
 
     snapshot = state.snapshot()
     try:

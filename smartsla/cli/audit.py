@@ -6,9 +6,13 @@ import argparse
 from collections import defaultdict
 from pathlib import Path
 
+from eth_utils import is_address
 from rich.markup import escape
 from rich.table import Table
 
+from smartsla.audit.checks import audit
+from smartsla.audit.html import render
+from smartsla.chain.deployments import DeploymentError, factory_address
 from smartsla.cli.common import UI, UserError, add_factory_option, add_network_option, open_session
 
 EPILOG = """\
@@ -47,11 +51,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from eth_utils import is_address
-
-    from smartsla.audit.checks import audit
-    from smartsla.chain.deployments import DeploymentError, factory_address
-
     if not is_address(args.agreement):
         raise UserError(f"AGREEMENT {args.agreement!r} is not an address (0x and 40 hex digits)")
     for d in args.evidence:
@@ -73,8 +72,6 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     finally:
         session.chain.close()
     if args.html:
-        from smartsla.audit.html import render
-
         Path(args.html).write_text(render(report), encoding="utf-8")
         if not args.json:
             ui.note(f"wrote {args.html}")

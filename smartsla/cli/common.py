@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import requests
+from eth_utils import is_address
 from rich.console import Console
 from web3.exceptions import Web3Exception
 
@@ -19,10 +20,11 @@ from smartsla.chain.accounts import AccountError, load_account
 from smartsla.chain.build import BuildError
 from smartsla.chain.chain import Chain
 from smartsla.chain.config import ConfigError, default_network, network_names
-from smartsla.chain.deployments import DeploymentError, recorded_contract
+from smartsla.chain.deployments import DeploymentError, factory_address, recorded_contract
 from smartsla.chain.node import NodeError
 from smartsla.chain.reverts import ChainError, Reverted
 from smartsla.encoding import to_hex
+from smartsla.onchain.client import Contracts
 from smartsla.terms.errors import TermsError
 from smartsla.units import human_duration
 
@@ -215,13 +217,9 @@ class Session:
     network: str
 
     def factory(self, given: str | None):
-        from smartsla.chain.deployments import factory_address
-
         return self.contracts.factory_at(factory_address(self.chain, given))
 
     def agreement(self, address: str, factory_given: str | None):
-        from eth_utils import is_address
-
         if not is_address(address):
             raise UserError(f"AGREEMENT {address!r} is not an address (0x and 40 hex digits); "
                             "`smartsla list` shows the agreements of an account")
@@ -241,8 +239,6 @@ class Session:
 
 
 def open_session(args: argparse.Namespace) -> Session:
-    from smartsla.onchain.client import Contracts
-
     chain = open_chain(args)
     return Session(chain, Contracts(chain), args.network)
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from web3.logs import DISCARD
 
 from smartsla import penalty
+from smartsla.chain.accounts import load_account
 from smartsla.cli.common import (
     ACCOUNT_ENV,
     UI,
@@ -27,7 +28,9 @@ from smartsla.cli.common import (
     report_done,
     when,
 )
+from smartsla.onchain.history import load_history
 from smartsla.onchain.types import PeriodState
+from smartsla.terms.model import format_value
 from smartsla.units import format_bps, format_seconds, format_token_amount, human_duration
 
 STATE_WORDS = {
@@ -170,8 +173,6 @@ def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
 
 
 def run_list(args: argparse.Namespace, ui: UI) -> int:
-    from smartsla.chain.accounts import load_account
-
     session = open_session(args)
     factory = session.factory(args.factory)
     whose = args.address
@@ -305,9 +306,6 @@ PAYOUT_COLUMNS = ["period", "service", "value", "target", "credit", "state", "to
 
 def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
     """One row per settled period and service (and one for the combined value), plus totals."""
-    from smartsla.onchain.history import load_history
-    from smartsla.terms.model import format_value
-
     history = load_history(session.contracts, agreement.address, agreement.factory.address)
     symbol, decimals = session.token_info(agreement.token)
     money = lambda units: format_token_amount(units, decimals)  # noqa: E731

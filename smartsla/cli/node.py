@@ -6,8 +6,10 @@ import argparse
 import time
 
 from smartsla.chain import node
+from smartsla.chain.accounts import list_keystores
 from smartsla.chain.chain import Chain
 from smartsla.cli.common import UI, UserError, add_json_option, family
+from smartsla.units import UnitError, format_token_amount, parse_token_amount
 
 EPILOG = """\
 The node is anvil on 127.0.0.1 (port from brownie-config.yaml, or $SMARTSLA_NODE_PORT). Its chain is written
@@ -50,8 +52,6 @@ def register(sub) -> None:
 
 
 def run_fund(args: argparse.Namespace, ui: UI) -> int:
-    from smartsla.units import UnitError, format_token_amount, parse_token_amount
-
     chain = Chain.connect(args.network)
     if not chain.is_dev:
         raise UserError(f"{args.network} is not a dev chain: ether there comes from its own faucets")
@@ -59,8 +59,6 @@ def run_fund(args: argparse.Namespace, ui: UI) -> int:
         amount = parse_token_amount(args.ether, 18)
     except UnitError as exc:
         raise UserError(f"--ether: {exc}") from None
-    from smartsla.chain.accounts import list_keystores
-
     keystores = {entry.name: entry.address for entry in list_keystores()}
     funded = {}
     for who in args.accounts:

@@ -30,6 +30,7 @@ from smartsla.cli.common import (
     tx_summary,
     when,
 )
+from smartsla.cli.terms import render_summary
 from smartsla.encoding import to_hex
 from smartsla.terms.model import Terms
 from smartsla.terms.parse import load_terms
@@ -225,8 +226,6 @@ def _start_in(text: str) -> int:
 
 def print_binding(ui: UI, terms: Terms, chain_terms: tuple, symbol: str, decimals: int) -> None:
     """The terms as written (the summary of ``terms show``), then what the names and amounts become on-chain."""
-    from smartsla.cli.terms import render_summary
-
     render_summary(terms, ui)
     provider, customer, _, fee, bond, start, length, count = chain_terms[:8]
     oracles, quorum = chain_terms[13], chain_terms[14]

@@ -8,6 +8,7 @@ import json
 from rich.table import Table
 
 from smartsla.cli.common import UI, UserError
+from smartsla.simulate import SimulationError, parse_period_arg, simulate
 from smartsla.terms.parse import load_terms
 from smartsla.units import format_bps
 
@@ -37,8 +38,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    from smartsla.simulate import SimulationError, parse_period_arg, simulate
-
     terms = load_terms(args.terms)
     try:
         periods = [parse_period_arg(terms, text, i) for i, text in enumerate(args.period)]

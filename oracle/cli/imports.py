@@ -1,0 +1,80 @@
+"""``sla-oracle import --db oracle.db FILE...`` and ``--prometheus URL``: samples from files or Prometheus into the
+store (:mod:`oracle.importers`), idempotent; complete hours are sealed at once."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from oracle.importers.files import ImportFormatError, read_any
+from oracle.importers.prometheus import PrometheusError, query_range_samples
+from oracle.store.samples import sealable_hour
+from oracle.store.schema import StoreError
+from oracle.store.store import Store
+from smartsla.encoding import parse_time
+
+
+def register(subparsers) -> None:
+    """``sla-oracle import --db oracle.db FILE...`` or ``... --prometheus URL --query Q --service S --from --to``."""
+    p = subparsers.add_parser("import", help="store samples or incidents from files or Prometheus (idempotent)",
+                              description="Append samples from CSV / JSON-lines exports, an incident list or "
+                                          "a Prometheus 0/1 series to the store. Re-importing adds nothing.")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--db", required=True, help="the oracle's store (created if missing)")
+    p.add_argument("--kind", choices=["samples-csv", "samples-jsonl", "incidents"],
+                   help="default: samples-jsonl for .jsonl/.ndjson, samples-csv otherwise")
+    p.add_argument("--slice", type=int, default=60, metavar="SECONDS",
+                   help="incidents: the terms' measurement.slice (default 60)")
+    p.add_argument("--from", dest="start", type=parse_time, metavar="TIME",
+                   help="incidents: with --to, the file is complete for this range (other slices are up); "
+                        "--prometheus: the range to read")
+    p.add_argument("--to", dest="end", type=parse_time, metavar="TIME")
+    p.add_argument("--prometheus", metavar="URL", help="read a series from this Prometheus server "
+                                                      "(e.g. http://127.0.0.1:9090) with query_range")
+    p.add_argument("--query", metavar="PROMQL", help="--prometheus: an expression giving one 0/1 series, "
+                                                     "e.g. 'probe_success{job=\"api\"}'")
+    p.add_argument("--service", metavar="ID", help="--prometheus: the service id the samples belong to")
+    p.add_argument("--step", default="30s", metavar="DURATION",
+                   help="--prometheus: evaluation step, e.g. 15s (default 30s)")
+    p.set_defaults(handler=_import_command)
+
+
+def _import_command(args) -> int:
+    try:
+        if args.prometheus is not None:
+            _import_prometheus(args)
+            return 0
+        if not args.files:
+            raise ValueError("give FILE arguments or --prometheus URL")
+        options = {"slice_seconds": args.slice, "start": args.start, "end": args.end} if args.kind == "incidents" else {}
+        batches = [(f, read_any(f, args.kind, **options)) for f in args.files]
+        with Store(args.db) as store:
+            for f, samples in batches:
+                added = store.append(samples)
+                print(f"{f}: {len(samples)} samples, {added} new")
+            _seal(store)
+    except (ImportFormatError, ValueError, StoreError, PrometheusError) as exc:
+        print(f"sla-oracle import: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _seal(store) -> None:
+    """Imported history is mostly complete hours: pack them now, so the daemon reads them fast from the start."""
+    store.seal_hours(sealable_hour(time.time()) * 3600)
+
+
+def _import_prometheus(args) -> None:
+    if args.files:
+        raise ValueError("--prometheus imports no files; run a separate import for them")
+    missing = [opt for opt, value in (("--query", args.query), ("--service", args.service),
+                                      ("--from", args.start), ("--to", args.end)) if value is None]
+    if missing:
+        raise ValueError(f"--prometheus needs {', '.join(missing)}")
+    samples = query_range_samples(args.prometheus, args.query, args.service, args.start, args.end, args.step)
+    with Store(args.db) as store:
+        added = store.append(samples)
+        _seal(store)
+    print(f"{args.prometheus} {args.query}: {len(samples)} samples, {added} new")
+    if not samples:
+        print("sla-oracle import: warning: the query gave no data in that range; check its labels", file=sys.stderr)

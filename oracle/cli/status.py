@@ -1,0 +1,57 @@
+"""``sla-oracle status --config oracle.yaml [--json]``: what the oracle watches and which reports are pending,
+read from its store without writing to it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from oracle.config import ConfigError, load_config
+from oracle.store.store import Store
+from smartsla.measure.samples import Status
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("status", help="what the oracle watches and which reports are pending")
+    parser.add_argument("--config", required=True, metavar="oracle.yaml")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(handler=show_status)
+
+
+def show_status(args) -> int:
+    try:
+        config = load_config(args.config)
+        store = Store(config.store, read_only=True)
+    except (ConfigError, Exception) as exc:  # noqa: BLE001
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with store:
+        services = store.services()
+        pending = store.pending_reports()
+        now = time.time()
+        status = {
+            "store": str(config.store),
+            "services": {key: {"samples": store.count(key),
+                               "last_hour_up_share": _share_up(store.samples(key, now - 3600, now))}
+                         for key in services},
+            "pending_reports": [{"agreement": p.agreement, "period": p.period, "values": list(p.values),
+                                 "status": p.status} for p in pending],
+        }
+    if args.json:
+        print(json.dumps(status))
+        return 0
+    print(f"store {status['store']}")
+    for key, info in status["services"].items():
+        share = info["last_hour_up_share"]
+        shown = "no samples in the last hour" if share is None else f"{share:.4%} of last hour's samples up"
+        print(f"  {key}: {info['samples']} samples; {shown}")
+    print(f"pending reports: {len(pending)}")
+    for p in status["pending_reports"]:
+        print(f"  {p['agreement']} period {p['period']}: values {p['values']} ({p['status'] or 'not submitted'})")
+    return 0
+
+
+def _share_up(samples) -> float | None:
+    judged = [s for s in samples if s.status != Status.UNKNOWN]
+    return None if not judged else sum(s.status == Status.UP for s in judged) / len(judged)
