@@ -25,8 +25,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from smartsla.constants import ADDRESS_RE
+
 ReportLookup = Callable[[int, str, int], "dict[str, Any] | None"]
-_REPORT_PATH = re.compile(r"^/reports/(\d+)/(0x[0-9a-fA-F]{40})/(\d+)$")
+_REPORT_PATH = re.compile(rf"^/reports/(\d+)/({ADDRESS_RE.pattern.strip('^$')})/(\d+)$")
 
 
 class Metrics:

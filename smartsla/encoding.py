@@ -56,6 +56,19 @@ def abi_type(component: dict[str, Any]) -> str:
     return kind
 
 
+class NoTimeZone(ValueError):
+    """An ISO-8601 time without a zone: refused, never read as local time (the same file must mean the same
+    instant on every machine)."""
+
+
+def parse_iso_time(text: str) -> float:
+    """ISO-8601 with a zone (``Z`` or ``+01:00``) as unix seconds; ValueError, or :class:`NoTimeZone`."""
+    parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    if parsed.tzinfo is None:
+        raise NoTimeZone(f"time {text!r} has no time zone; add Z for UTC or an offset such as +01:00")
+    return parsed.timestamp()
+
+
 def parse_time(text: object) -> float:
     """Unix seconds (a number, or its text) or ISO-8601 with a zone (``Z`` or ``+01:00``), as unix seconds.
 
@@ -71,12 +84,11 @@ def parse_time(text: object) -> float:
             value = float(s)
         except ValueError:
             try:
-                parsed = datetime.fromisoformat(s.replace("z", "Z"))
+                value = parse_iso_time(s)
+            except NoTimeZone:
+                raise
             except ValueError:
                 raise ValueError(f"time {s!r} is neither unix seconds nor ISO-8601 (e.g. 2027-01-01T00:00:00Z)") from None
-            if parsed.tzinfo is None:
-                raise ValueError(f"time {s!r} has no time zone; add Z for UTC or an offset such as +01:00") from None
-            value = parsed.timestamp()
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"time {text!r} is not a time after 1970")
     return value

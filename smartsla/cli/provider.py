@@ -32,6 +32,7 @@ from smartsla.cli.common import (
 )
 from smartsla.cli.terms import render_summary
 from smartsla.encoding import to_hex
+from smartsla.onchain.types import OnChainTerms
 from smartsla.terms.model import Terms
 from smartsla.terms.parse import load_terms
 from smartsla.units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
@@ -224,18 +225,17 @@ def _start_in(text: str) -> int:
         raise UserError(f"--start-in: {exc}") from None
 
 
-def print_binding(ui: UI, terms: Terms, chain_terms: tuple, symbol: str, decimals: int) -> None:
+def print_binding(ui: UI, terms: Terms, chain_terms: OnChainTerms, symbol: str, decimals: int) -> None:
     """The terms as written (the summary of ``terms show``), then what the names and amounts become on-chain."""
     render_summary(terms, ui)
-    provider, customer, _, fee, bond, start, length, count = chain_terms[:8]
-    oracles, quorum = chain_terms[13], chain_terms[14]
+    t = chain_terms
     money = lambda units: f"{format_token_amount(units, decimals)} {symbol}"  # noqa: E731
     ui.out.print("[bold]as deployed[/]")
-    ui.out.print(f"  provider  {provider}\n  customer  {customer}")
-    ui.out.print(f"  fee       {money(fee)} per period; bond {money(bond)}")
-    ui.out.print(f"  periods   {count} x {format_seconds(length)}, the first from {when(start)}")
-    ui.out.print(f"  oracles   {quorum} of " + ", ".join(oracles))
-    ui.out.print(f"  document  0x{terms.document_hash().hex()}")
+    ui.out.print(f"  provider  {t.provider}\n  customer  {t.customer}")
+    ui.out.print(f"  fee       {money(t.fee)} per period; bond {money(t.bond)}")
+    ui.out.print(f"  periods   {t.period_count} x {format_seconds(t.period_length)}, the first from {when(t.start)}")
+    ui.out.print(f"  oracles   {t.quorum} of " + ", ".join(t.oracles))
+    ui.out.print(f"  document  {to_hex(terms.document_hash())}")
 
 
 def run_create(args: argparse.Namespace, ui: UI) -> int:

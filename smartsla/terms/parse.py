@@ -3,7 +3,6 @@ order, schedules, probes), each problem a :class:`~smartsla.terms.errors.TermsEr
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +11,7 @@ from eth_utils import is_checksum_address, to_checksum_address
 
 from smartsla import constants, units
 from smartsla.constants import ADDRESS_RE, ETH_DECIMALS, MAX_AMOUNT, MAX_CAP_BPS, TEST_USD_DECIMALS, ZERO_ADDRESS
+from smartsla.encoding import NoTimeZone, parse_iso_time
 from smartsla.terms.errors import TermsError
 from smartsla.terms.extends import Origins, ResolvedDocument, resolve_terms_document
 from smartsla.terms.model import (
@@ -190,12 +190,11 @@ class _Parser:
 
     def timestamp(self, parts: tuple, text: str) -> int:
         try:
-            moment = _dt.datetime.fromisoformat(text)
+            seconds = parse_iso_time(text)
+        except NoTimeZone:
+            raise self.error(parts, f"{describe(text)} has no time zone; add \"Z\" for UTC, e.g. \"2027-01-01T00:00:00Z\"") from None
         except ValueError:
             raise self.error(parts, f"{describe(text)} is not a time; write e.g. \"2027-01-01T00:00:00Z\" or unix seconds") from None
-        if moment.tzinfo is None:
-            raise self.error(parts, f"{describe(text)} has no time zone; add \"Z\" for UTC, e.g. \"2027-01-01T00:00:00Z\"")
-        seconds = moment.timestamp()
         if seconds < 0 or seconds != int(seconds):
             raise self.error(parts, f"{describe(text)} must be a whole second after 1970-01-01")
         return int(seconds)
