@@ -26,12 +26,10 @@ from web3.logs import DISCARD
 
 from smartsla.chain.build import Artifact, build_dir, compile_contracts
 from smartsla.chain.chain import DEV_ETHER, Chain, dev_account
-from smartsla.chain.config import compiler_settings, network, project_root
+from smartsla.chain.config import compiler_settings, network
 from smartsla.constants import ETH
 from smartsla.onchain.client import Agreement, Contracts
-
-sys.path.insert(0, str(project_root() / "tests"))
-from support import World, make_terms, make_world, service  # noqa: E402
+from tests.helpers.world import World, make_terms, make_world, service
 
 FEE = 1_000 * 10**6  # make_terms' default fee: 1,000 tUSD (6 decimals)
 PERIODS = 12  # make_terms' default term; every settle scenario funds all of it first

@@ -1,24 +1,18 @@
-"""Fixtures: every contract test runs on the embedded chain and on a real anvil, each test on a fresh chain."""
+"""Fixtures for every folder: the build, and a fresh chain per test, embedded and a real anvil (tests/helpers/chains.py).
+
+The folders mirror the source: contracts/ (the Solidity, through the client), smartsla/ and oracle/ (each room of the
+library and the oracle), e2e/ (the commands as separate processes against a node, as users run them).
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from support import World, make_world  # noqa: E402
-
-from smartsla.chain.build import compile_contracts  # noqa: E402
-from smartsla.chain.chain import Chain  # noqa: E402
-from smartsla.onchain.client import Contracts  # noqa: E402
-
-CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
+from smartsla.chain.build import compile_contracts
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import Contracts
+from tests.helpers.chains import CHAINS
+from tests.helpers.world import World, make_world
 
 
 @pytest.fixture(scope="session")
@@ -47,38 +41,3 @@ def world(chain, contracts) -> World:
 def eth_world(chain, contracts) -> World:
     """The same with ETH as the payment token."""
     return make_world(chain, contracts, with_token=False)
-
-
-class DevNode:
-    """A `development` node of our own (`smartsla node start`) in a private SMARTSLA_HOME on a free port, and a way
-    to run the `smartsla` command against it as a separate process, as a user would."""
-
-    def __init__(self, home: Path):
-        from smartsla.chain.anvil import free_port
-
-        self.home = home
-        self.port = free_port()
-        self.env = {**os.environ, "SMARTSLA_HOME": str(home), "SMARTSLA_NODE_PORT": str(self.port),
-                    "SMARTSLA_NETWORK": "development"}
-        self.env.pop("SMARTSLA_ACCOUNT", None)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def run(self, *args: str, check: bool = True, json_out: bool = False, timeout: float = 120):
-        proc = subprocess.run([sys.executable, "-m", "smartsla.cli", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout, cwd=ROOT)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"smartsla {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-        return json.loads(proc.stdout) if json_out else proc
-
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def devnode(tmp_path):
-    node = DevNode(tmp_path / "home")
-    node.run("node", "start", "--block-time", "1")
-    try:
-        yield node
-    finally:
-        node.run("node", "stop", check=False)

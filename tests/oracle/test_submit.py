@@ -6,13 +6,13 @@ import threading
 import time
 
 import pytest
-from support import make_world
 
 from oracle import submit as oracle_submit
 from smartsla.chain.anvil import AnvilProcess
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.types import PeriodState
+from tests.helpers.world import make_world
 
 
 class MemoryJournal:

@@ -20,8 +20,6 @@ from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
-from strategies import U96, schedules, value_vectors
-from support import World, make_terms, make_world
 from web3.logs import DISCARD
 
 from smartsla import penalty
@@ -30,6 +28,8 @@ from smartsla.chain.reverts import Reverted
 from smartsla.constants import ETH
 from smartsla.onchain.client import Agreement, Contracts
 from smartsla.onchain.types import PeriodState
+from tests.helpers.strategies import U96, schedules, value_vectors
+from tests.helpers.world import World, make_terms, make_world
 
 LENGTH = 8_000
 QUARTER = LENGTH // 4

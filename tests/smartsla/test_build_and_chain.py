@@ -16,7 +16,7 @@ from smartsla.chain.chain import Chain
 from smartsla.chain.config import compiler_settings, project_root
 from smartsla.chain.reverts import ChainError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_adapter_answers_like_solc():

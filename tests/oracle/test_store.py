@@ -23,7 +23,7 @@ from oracle.store.schema import SCHEMA_VERSION, StoreError
 from oracle.store.store import Store
 from smartsla.measure.samples import Sample, Status
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
 
@@ -490,10 +490,10 @@ def test_kill_9_inside_a_seal_keeps_the_store_readable(tmp_path, kill_at, max_ro
 
 
 def test_migration_from_schema_1(tmp_path):
-    """A store written by the schema-1 code (tests/data/oracle-store-v1.db, made by the oracle before blocks
+    """A store written by the schema-1 code (tests/oracle/data/oracle-store-v1.db, made by the oracle before blocks
     existed) opens, is migrated in place, keeps its samples, journal and state, and seals and reads."""
     path = tmp_path / "o.db"
-    path.write_bytes((ROOT / "tests" / "data" / "oracle-store-v1.db").read_bytes())
+    path.write_bytes((ROOT / "tests" / "oracle" / "data" / "oracle-store-v1.db").read_bytes())
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
     raw.close()

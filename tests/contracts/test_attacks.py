@@ -7,7 +7,10 @@ reverts).
 
 from __future__ import annotations
 
-from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's for speed
+from eth_utils import keccak
+
+from smartsla.onchain.types import PeriodState
+from tests.helpers.agreement import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_ACCEPT,
     RECEIVER_BURN,
     RECEIVER_REENTER_RECORD,
@@ -27,9 +30,6 @@ from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's
     snapshot,
     world,
 )
-from eth_utils import keccak
-
-from smartsla.onchain.types import PeriodState
 
 FEE = 1_000 * 10**6
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import PPM, U32, U96, caps, interesting, scales, schedules, value_vectors
-from support import World, make_terms, make_world
 
 from smartsla import penalty
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.types import PeriodState
+from tests.helpers.strategies import PPM, U32, U96, caps, interesting, scales, schedules, value_vectors
+from tests.helpers.world import World, make_terms, make_world
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import DevNode
 
 from smartsla.chain.chain import dev_key
 from smartsla.cli import main
+from tests.helpers.devnode import DevNode
 
 pytestmark = pytest.mark.anvil
 

@@ -12,7 +12,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import make_world
 
 from smartsla.audit.checks import audit, check_funds, check_reports, check_settlements, compare_with_immutables
 from smartsla.audit.findings import FAIL, PASS, SKIP
@@ -24,8 +23,8 @@ from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import load_history
 from smartsla.terms.parse import load_terms
-
-CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
+from tests.helpers.chains import CHAINS
+from tests.helpers.world import make_world
 
 TERMS = """\
 agreement: audit-test

@@ -5,7 +5,11 @@ Amounts are derived here from the terms (fee, tiers, bond), never read back from
 
 from __future__ import annotations
 
-from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's for speed
+from eth_utils import keccak
+
+from smartsla.encoding import service_bytes32
+from smartsla.onchain.types import PeriodState
+from tests.helpers.agreement import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_REFUSE,
     any_world,
     as_receiver,
@@ -23,11 +27,7 @@ from agreement_helpers import (  # noqa: F401 - the fixtures override conftest's
     view,
     world,
 )
-from eth_utils import keccak
-from support import AWS_TIERS, make_terms, service
-
-from smartsla.encoding import service_bytes32
-from smartsla.onchain.types import PeriodState
+from tests.helpers.world import AWS_TIERS, make_terms, service
 
 FEE = 1_000 * 10**6
 DAY = 86_400

@@ -14,7 +14,7 @@ def test_report_digest_matches_contract(world):
 
 
 def test_terms_encoding_matches_contract(world):
-    from support import make_terms
+    from tests.helpers.world import make_terms
 
     terms = make_terms(world)
     assert world.contracts.encode_terms(terms) == world.factory.contract.functions.encodeTerms(terms).call()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from agreement_helpers import deploy_hostile_token
-from support import AWS_TIERS, service
 
 from smartsla.onchain.history import HistoryError, load_history
 from smartsla.onchain.types import PeriodState
+from tests.helpers.agreement import deploy_hostile_token
+from tests.helpers.world import AWS_TIERS, service
 
 FEE = 1_000 * 10**6
 DAY = 86_400

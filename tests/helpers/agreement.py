@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 from eth_utils import to_checksum_address
-from support import World, make_world
 from web3.logs import DISCARD
 
 from smartsla.chain.chain import Chain
 from smartsla.chain.reverts import Reverted
 from smartsla.onchain.client import Agreement, Contracts
-
-CHAINS = ["embedded", pytest.param("anvil", marks=pytest.mark.anvil)]
+from tests.helpers.chains import CHAINS
+from tests.helpers.world import World, make_world
 
 # The conftest fixtures start a chain and deploy a world for every test. On the embedded chain that
 # costs about a second per test, so these modules override them: one chain and one pair of worlds per

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_terms import BASE_TEXT, fake_resolver
+from tests.smartsla.test_terms import BASE_TEXT, fake_resolver
 
 from smartsla.cli import main
 from smartsla.onchain.types import TERMS_ABI_TYPE
@@ -19,7 +19,7 @@ from smartsla.terms.extends import ResolvedDocument, resolve_terms_document
 from smartsla.terms.parse import load_terms, terms_from_document
 from smartsla.terms.yaml import _Loader, canonical_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LEVELS = ROOT / "examples" / "levels"
 API = LEVELS / "acme-api.yaml"
 API_EU = LEVELS / "acme-api-eu.yaml"

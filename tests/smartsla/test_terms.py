@@ -22,7 +22,7 @@ from smartsla.terms.parse import load_terms, terms_from_document
 from smartsla.terms.schema import schema
 from smartsla.units import UnitError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 BASE_TEXT = """\
@@ -642,7 +642,7 @@ def test_cap_above_contract_limit_is_rejected():
     from smartsla.terms.errors import TermsError
     from smartsla.terms.parse import load_terms
 
-    text = (Path(__file__).resolve().parent.parent / "examples" / "aws-ec2.yaml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "examples" / "aws-ec2.yaml").read_text()
     bad = text.replace('compensation:\n', 'compensation:\n  cap: "10000.01%"\n', 1)
     import pytest
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from eth_utils import is_checksum_address
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "deploy.py"
 
 

@@ -14,7 +14,7 @@ from smartsla.cli import main
 from smartsla.terms.parse import load_terms
 from smartsla.units import format_token_amount
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MULTI = ROOT / "examples" / "multi-service.yaml"
 AWS = ROOT / "examples" / "aws-ec2.yaml"
 

@@ -25,7 +25,7 @@ from smartsla.penalty import (
 )
 from smartsla.terms.parse import load_terms
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 AWS = [(999_900, 1000), (990_000, 3000), (950_000, 10_000)]
 LAT = [(250_000, 1000), (500_000, 2500), (1_000_000, 5000)]
 U32 = 2**32 - 1

@@ -7,9 +7,9 @@ party in full: it never succeeds with the party's payment deferred.
 from __future__ import annotations
 
 import pytest
-from support import make_terms
 
 from smartsla.chain.reverts import Reverted
+from tests.helpers.world import make_terms
 
 
 @pytest.mark.anvil
