@@ -29,6 +29,7 @@ from smartsla.chain.chain import DEV_ETHER, Chain, dev_account
 from smartsla.chain.config import compiler_settings, network
 from smartsla.constants import ETH
 from smartsla.onchain.client import Agreement, Contracts
+from smartsla.onchain.types import OnChainService
 from tests.helpers.world import World, make_terms, make_world, service
 
 FEE = 1_000 * 10**6  # make_terms' default fee: 1,000 tUSD (6 decimals)
@@ -199,7 +200,7 @@ class Bench:
         w = self.world
         self.record("deploy_factory", w.factory.deploy_receipt)
         terms = make_terms(w)
-        _check(len(terms.services[0].tiers) == 3, "3 tiers")
+        _check(len(OnChainService.from_abi(terms.services[0]).tiers) == 3, "3 tiers")
         self.record("create_erc20", w.factory.create(w.provider, terms).create_receipt)
         self.record("create_eth", w.factory.create(w.provider, make_terms(w, token=ETH)).create_receipt)
 

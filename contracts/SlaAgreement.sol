@@ -6,46 +6,22 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {SlaTerms} from "./SlaTerms.sol";
-import {PenaltyMath} from "./PenaltyMath.sol";
+import {ISlaAgreement} from "./interfaces/ISlaAgreement.sol";
+import {SlaTerms} from "./libraries/SlaTerms.sol";
+import {PenaltyMath} from "./libraries/PenaltyMath.sol";
 
 /// @title One service level agreement: escrow, k-of-n oracle reports, automatic compensation.
 /// @notice Deployed as a minimal proxy by SlaFactory. Nobody, the factory included, can change the terms
-/// or move money other than by the rules below; there is no owner and no upgrade path.
-contract SlaAgreement is EIP712, ReentrancyGuardTransient {
+/// or move money other than by the rules below; there is no owner and no upgrade path. The events, errors and
+/// types, with their documentation, are in ISlaAgreement.
+contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
-
-    enum PeriodState {
-        Unfunded, // fee not escrowed before the period began
-        Funded,
-        Settled, // by a quorum of oracle reports
-        SettledByFallback, // no quorum by the deadline
-        SettledUnfunded, // a report was recorded; no money moved
-        Refunded // cut off by early termination; the fee went back to the customer
-    }
-
-    /// @dev One slot per period: written when the period is funded, overwritten when it settles.
-    struct PeriodRecord {
-        PeriodState state;
-        uint24 creditBps;
-        uint32 maintenanceSeconds;
-        uint96 compensation;
-        uint96 providerPayout;
-    }
-
-    struct Report {
-        uint32[] values;
-        bytes32 evidenceRoot;
-        bytes signature;
-    }
 
     bytes32 public constant REPORT_TYPEHASH = keccak256("Report(uint256 period,uint32[] values,bytes32 evidenceRoot)");
     bytes32 public constant TERMINATION_TYPEHASH = keccak256("Termination(uint32 activePeriods,uint64 deadline)");
     /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
     /// share kept for withdrawal instead of holding up the settlement.
     uint256 public constant ETH_PUSH_GAS = 30_000;
-    /// @dev Compensation (fee plus bond) must fit the uint96 of the period record.
-    uint256 private constant AMOUNT_LIMIT = 2 ** 96;
 
     address public immutable factory;
 
@@ -63,55 +39,11 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     /// @notice Money kept for a recipient whose transfer failed during settlement or refund.
     mapping(address account => uint256) public owed;
 
-    event Funded(address indexed customer, uint256 firstPeriod, uint256 periods, uint256 amount);
-    event BondPosted(address indexed provider, uint256 amount, uint256 bondBalance);
-    event ReportAccepted(uint256 indexed period, address indexed oracle, uint32[] values, bytes32 evidenceRoot);
-    event PeriodSettled(
-        uint256 indexed period,
-        PeriodState state,
-        uint32[] values,
-        uint256 creditBps,
-        uint256 compensation,
-        uint256 compensationFromBond,
-        uint256 providerPayout
-    );
-    event PaymentDeferred(address indexed to, uint256 amount);
-    event Withdrawn(address indexed account, address indexed to, uint256 amount);
-    event MaintenanceAnnounced(uint64 start, uint64 end);
-    event Terminated(uint256 activePeriods, uint256 refundedPeriods, uint256 refund);
-    event Closed(uint256 bondReturned);
-
-    error NotFactory();
-    error AlreadyInitialized();
-    error TermsMismatch();
-    error NotCustomer(address caller);
-    error NotProvider(address caller);
-    error WrongPaymentAmount(uint256 expected, uint256 received);
-    error UnexpectedEther();
-    error FundingBeyondTerm(uint256 firstPeriod, uint256 periods, uint256 activePeriods);
-    error NothingToFund();
-    error AgreementClosed();
-    error PeriodNotActive(uint256 period, uint256 activePeriods);
-    error PeriodNotOver(uint256 period, uint256 endsAt);
-    error PeriodAlreadySettled(uint256 period);
-    error QuorumNotReached(uint256 signatures, uint256 quorum);
-    error WrongValueCount(uint256 expected, uint256 received);
-    error NotAnOracle(address signer);
-    error DuplicateSigner(address signer);
-    error ValueOutOfRange(uint256 service, uint256 value);
-    error DeadlineNotReached(uint256 period, uint256 fallbackFrom);
-    error NothingToWithdraw(address account);
-    error TransferFailed(address to, uint256 amount);
-    error InsufficientNotice(uint256 start, uint256 earliestStart);
-    error EmptyWindow();
-    error WindowOutsideTerm(uint256 start, uint256 end);
-    error AllowanceExceeded(uint256 period, uint256 used, uint256 allowance);
-    error TerminationExpired(uint256 deadline);
-    error InvalidTermination(uint256 requested, uint256 earliest, uint256 activePeriods);
-    error BadConsent(address expected, address signer);
-    error NotYetClosable(uint256 endsAt, uint256 openFundedPeriods);
-    error ZeroRecipient();
-    error BondTooLarge(uint256 bondBalance, uint256 limit);
+    /// @dev A modifier rather than a function: the check is written once and costs no call at each use.
+    modifier whenOpen() {
+        if (closed) revert AgreementClosed();
+        _;
+    }
 
     constructor(address factory_) EIP712("SmartSLA", "1") {
         factory = factory_;
@@ -130,10 +62,9 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
 
     /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun;
     /// a period that began unfunded stays unfunded.
-    function fund(bytes calldata encodedTerms, uint32 periods) external payable nonReentrant {
+    function fund(bytes calldata encodedTerms, uint32 periods) external payable nonReentrant whenOpen {
         SlaTerms.Terms memory t = _terms(encodedTerms);
         if (msg.sender != t.customer) revert NotCustomer(msg.sender);
-        if (closed) revert AgreementClosed();
         if (periods == 0) revert NothingToFund();
         uint256 first = _firstUnstarted(t);
         if (nextFundable > first) first = nextFundable;
@@ -150,13 +81,12 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice The provider's collateral, paid out only for credits above 100% of a fee.
-    function postBond(bytes calldata encodedTerms, uint96 amount) external payable nonReentrant {
+    function postBond(bytes calldata encodedTerms, uint96 amount) external payable nonReentrant whenOpen {
         SlaTerms.Terms memory t = _terms(encodedTerms);
         if (msg.sender != t.provider) revert NotProvider(msg.sender);
-        if (closed) revert AgreementClosed();
         if (amount == 0) revert NothingToFund();
         uint256 newBond = uint256(bondBalance) + amount;
-        if (newBond + t.fee >= AMOUNT_LIMIT) revert BondTooLarge(newBond, AMOUNT_LIMIT - t.fee);
+        if (newBond + t.fee >= SlaTerms.AMOUNT_LIMIT) revert BondTooLarge(newBond, SlaTerms.AMOUNT_LIMIT - t.fee);
         _collect(t.token, msg.sender, amount);
         bondBalance = uint96(newBond);
         emit BondPosted(msg.sender, amount, bondBalance);
@@ -169,12 +99,25 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     function settle(bytes calldata encodedTerms, uint256 index, Report[] calldata reports) external nonReentrant {
         SlaTerms.Terms memory t = _terms(encodedTerms);
         _requireSettleable(t, index);
+        uint32[] memory medians = _medians(t, index, reports);
+        _settle(t, index, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
+    }
+
+    /// @dev Checks each report (value count, signer in the oracle set, no signer twice, availability at most
+    /// 100%), emits ReportAccepted for it, and returns each service's median.
+    function _medians(SlaTerms.Terms memory t, uint256 index, Report[] calldata reports)
+        private
+        returns (uint32[] memory medians)
+    {
         uint256 k = reports.length;
         if (k < t.quorum) revert QuorumNotReached(k, t.quorum);
         uint256 n = t.services.length;
         uint32[][] memory byService = new uint32[][](n);
+        // bit s: service s is lower-is-better; read once, not once per report (MAX_SERVICES fits the word)
+        uint256 lowerIsBetter;
         for (uint256 s; s < n; ++s) {
             byService[s] = new uint32[](k);
+            if (t.services[s].lowerIsBetter) lowerIsBetter |= 1 << s;
         }
         uint256 seen;
         for (uint256 r; r < k; ++r) {
@@ -187,16 +130,15 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
             seen |= bit;
             for (uint256 s; s < n; ++s) {
                 uint32 v = values[s];
-                if (!t.services[s].lowerIsBetter && v > SlaTerms.PPM) revert ValueOutOfRange(s, v);
+                if (v > SlaTerms.PPM && lowerIsBetter & (1 << s) == 0) revert ValueOutOfRange(s, v);
                 byService[s][r] = v;
             }
             emit ReportAccepted(index, signer, values, report.evidenceRoot);
         }
-        uint32[] memory medians = new uint32[](n);
+        medians = new uint32[](n);
         for (uint256 s; s < n; ++s) {
-            medians[s] = PenaltyMath.median(byService[s], t.services[s].lowerIsBetter);
+            medians[s] = PenaltyMath.median(byService[s], (lowerIsBetter >> s) & 1 != 0);
         }
-        _settle(t, index, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
     }
 
     /// @notice With no quorum by `reportDeadline` after a period's end, anyone settles it by the
@@ -237,16 +179,15 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         uint64 deadline,
         bytes calldata providerSignature,
         bytes calldata customerSignature
-    ) external nonReentrant {
+    ) external nonReentrant whenOpen {
         SlaTerms.Terms memory t = _terms(encodedTerms);
-        if (closed) revert AgreementClosed();
         if (block.timestamp > deadline) revert TerminationExpired(deadline);
         uint256 earliest = _firstUnstarted(t);
         uint256 active = activePeriods;
         if (newActivePeriods < earliest || newActivePeriods >= active) {
             revert InvalidTermination(newActivePeriods, earliest, active);
         }
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline)));
+        bytes32 digest = _terminationDigest(newActivePeriods, deadline);
         address providerSigner = ECDSA.recover(digest, providerSignature);
         if (providerSigner != t.provider) revert BadConsent(t.provider, providerSigner);
         address customerSigner = ECDSA.recover(digest, customerSignature);
@@ -270,12 +211,11 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
 
     /// @notice After the last active period has ended and every funded period is settled, returns the
     /// bond to the provider. Anyone may call it.
-    function close(bytes calldata encodedTerms) external nonReentrant {
+    function close(bytes calldata encodedTerms) external nonReentrant whenOpen {
         SlaTerms.Terms memory t = _terms(encodedTerms);
-        if (closed) revert AgreementClosed();
         uint256 active = activePeriods;
         // An agreement terminated before its first period has nothing left to run.
-        uint256 endsAt = active == 0 ? 0 : uint256(t.start) + active * t.periodLength;
+        uint256 endsAt = active == 0 ? 0 : _periodStart(t, active);
         if (block.timestamp < endsAt || openFundedPeriods != 0) revert NotYetClosable(endsAt, openFundedPeriods);
         closed = true;
         uint256 bond = bondBalance;
@@ -288,25 +228,25 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
 
     /// @notice The provider announces a maintenance window. The contract enforces the notice and the
     /// per-period allowance; oracles and auditors read the exclusions from this event.
-    function announceMaintenance(bytes calldata encodedTerms, uint64 start, uint64 duration) external nonReentrant {
+    function announceMaintenance(bytes calldata encodedTerms, uint64 start, uint64 duration) external nonReentrant whenOpen {
         SlaTerms.Terms memory t = _terms(encodedTerms);
         if (msg.sender != t.provider) revert NotProvider(msg.sender);
-        if (closed) revert AgreementClosed();
         if (duration == 0) revert EmptyWindow();
         uint256 earliestStart = block.timestamp + t.maintenanceNotice;
         if (start < earliestStart) revert InsufficientNotice(start, earliestStart);
         uint256 end = uint256(start) + duration;
-        uint256 termEnd = uint256(t.start) + uint256(activePeriods) * t.periodLength;
+        uint256 termEnd = _periodStart(t, activePeriods);
         if (start < t.start || end > termEnd) revert WindowOutsideTerm(start, end);
         uint256 length = t.periodLength;
-        for (uint256 p = (start - t.start) / length; p * length + t.start < end; ++p) {
-            uint256 pStart = t.start + p * length;
+        uint256 p = (start - t.start) / length;
+        for (uint256 pStart = _periodStart(t, p); pStart < end; pStart += length) {
             uint256 pEnd = pStart + length;
             uint256 overlap = (end < pEnd ? end : pEnd) - (start > pStart ? start : pStart);
             PeriodRecord storage rec = _periods[p];
             uint256 used = rec.maintenanceSeconds + overlap;
             if (used > t.maintenanceAllowance) revert AllowanceExceeded(p, used, t.maintenanceAllowance);
             rec.maintenanceSeconds = uint32(used);
+            ++p;
         }
         emit MaintenanceAnnounced(start, uint64(end));
     }
@@ -327,7 +267,7 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
     }
 
     function terminationDigest(uint32 newActivePeriods, uint64 deadline) external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline)));
+        return _terminationDigest(newActivePeriods, deadline);
     }
 
     receive() external payable {
@@ -351,6 +291,15 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         return _hashTypedDataV4(
             keccak256(abi.encode(REPORT_TYPEHASH, periodIndex, keccak256(abi.encodePacked(values)), evidenceRoot))
         );
+    }
+
+    function _terminationDigest(uint32 newActivePeriods, uint64 deadline) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline)));
+    }
+
+    /// @dev The start of period `index`; so also the end of period `index - 1` and of a term of `index` periods.
+    function _periodStart(SlaTerms.Terms memory t, uint256 index) private pure returns (uint256) {
+        return uint256(t.start) + index * uint256(t.periodLength);
     }
 
     function _periodEnd(SlaTerms.Terms memory t, uint256 index) private pure returns (uint256) {
@@ -423,7 +372,7 @@ contract SlaAgreement is EIP712, ReentrancyGuardTransient {
         if (token == address(0)) {
             // A settler cannot starve this push with a tight gas limit: a call given less than the stipend
             // leaves the caller at most 1/64 of it, too little to record the deferral, so the whole settlement
-            // fails instead (tests/test_payment_gas.py). No return data is copied, so a recipient cannot make the settler pay for a huge revert payload.
+            // fails instead (tests/contracts/test_payment_gas.py). No return data is copied, so a recipient cannot make the settler pay for a huge revert payload.
             assembly ("memory-safe") {
                 ok := call(ETH_PUSH_GAS, to, amount, 0, 0, 0, 0)
             }

@@ -2,7 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
-import {SlaTerms} from "./SlaTerms.sol";
+import {SlaTerms} from "./libraries/SlaTerms.sol";
 import {SlaAgreement} from "./SlaAgreement.sol";
 
 /// @title Creates agreements as minimal proxies of one implementation.

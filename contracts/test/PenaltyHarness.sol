@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {SlaTerms} from "../SlaTerms.sol";
-import {PenaltyMath} from "../PenaltyMath.sol";
+import {SlaTerms} from "../libraries/SlaTerms.sol";
+import {PenaltyMath} from "../libraries/PenaltyMath.sol";
 
 /// @title Test-only: PenaltyMath behind external pure functions.
 /// @notice The differential tests eth_call these against smartsla/penalty.py. The batch forms exist because

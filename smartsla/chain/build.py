@@ -13,7 +13,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from smartsla.encoding import to_hex
 
 ADAPTER = Path(__file__).with_name("solcjs-adapter.cjs")
 IMPORT_RE = re.compile(r'^\s*import\s+(?:[^"\';]*?\bfrom\s+)?["\']([^"\']+)["\']', re.MULTILINE)
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2  # 2: with storageLayout
 
 
 class BuildError(Exception):
@@ -39,6 +39,8 @@ class Artifact:
     abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
+    # solc's storageLayout: {"storage": [{label, slot, offset, type}...], "types": {...}}; empty for interfaces
+    storage_layout: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def solc_binary() -> str:
@@ -98,7 +100,8 @@ def standard_input(sources: dict[str, str], settings: dict[str, Any]) -> dict[st
             "optimizer": settings["optimizer"],
             "viaIR": settings["via_ir"],
             "remappings": settings["remappings"],
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object",
+                                            "storageLayout"]}},
         },
     }
 
@@ -151,6 +154,7 @@ def compile_contracts(force: bool = False, quiet: bool = True) -> dict[str, Arti
                 "abi": data["abi"],
                 "bytecode": "0x" + data["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + data["evm"]["deployedBytecode"]["object"],
+                "storageLayout": data.get("storageLayout") or {},
                 "compiler": {"version": version, "settings": input_json["settings"]},
                 "sourceHashes": source_hashes,
             }
@@ -174,6 +178,7 @@ def load_artifacts() -> dict[str, Artifact]:
             abi=data["abi"],
             bytecode=data["bytecode"],
             deployed_bytecode=data["deployedBytecode"],
+            storage_layout=data.get("storageLayout") or {},
         )
     return artifacts
 

@@ -15,6 +15,8 @@ library SlaTerms {
     uint256 internal constant MAX_TIERS = 16;
     /// @dev Credits are stored as uint24 in the period record.
     uint32 internal constant MAX_CAP_BPS = 1_000_000;
+    /// @dev Amounts share the period record's slot as uint96: a fee, and a fee plus the bond, stay below this.
+    uint256 internal constant AMOUNT_LIMIT = 2 ** 96;
 
     uint8 internal constant BASIS_PER_SERVICE = 0;
     uint8 internal constant BASIS_COMBINED = 1;
@@ -70,15 +72,15 @@ library SlaTerms {
         if (t.provider == address(0)) revert InvalidTerms("provider", "zero address");
         if (t.customer == address(0)) revert InvalidTerms("customer", "zero address");
         if (t.provider == t.customer) revert InvalidTerms("customer", "same as provider");
-        if (t.fee == 0 || t.fee >= 2 ** 96) revert InvalidTerms("fee", "must be > 0 and < 2^96");
-        if (t.fee + t.bond >= 2 ** 96) revert InvalidTerms("bond", "fee + bond must be < 2^96");
+        if (t.fee == 0 || t.fee >= AMOUNT_LIMIT) revert InvalidTerms("fee", "must be > 0 and < AMOUNT_LIMIT");
+        if (t.fee + t.bond >= AMOUNT_LIMIT) revert InvalidTerms("bond", "fee + bond must be < AMOUNT_LIMIT");
         if (t.periodLength == 0) revert InvalidTerms("periodLength", "must be > 0");
-        if (t.periodCount == 0 || t.periodCount > MAX_PERIODS) revert InvalidTerms("periodCount", "1..1024");
+        if (t.periodCount == 0 || t.periodCount > MAX_PERIODS) revert InvalidTerms("periodCount", "1..MAX_PERIODS");
         uint256 n = t.services.length;
-        if (n == 0 || n > MAX_SERVICES) revert InvalidTerms("services", "1..64");
+        if (n == 0 || n > MAX_SERVICES) revert InvalidTerms("services", "1..MAX_SERVICES");
         if (t.basis > BASIS_COMBINED) revert InvalidTerms("basis", "0 or 1");
         if (t.combine > COMBINE_WEIGHTED) revert InvalidTerms("combine", "0 or 1");
-        if (t.capBps == 0 || t.capBps > MAX_CAP_BPS) revert InvalidTerms("capBps", "1..1000000 (10000%)");
+        if (t.capBps == 0 || t.capBps > MAX_CAP_BPS) revert InvalidTerms("capBps", "1..MAX_CAP_BPS");
         for (uint256 i; i < n; ++i) {
             Service memory s = t.services[i];
             if (s.weight == 0) revert InvalidTerms("services.weight", "must be > 0");
@@ -89,7 +91,7 @@ library SlaTerms {
         }
         if (t.basis == BASIS_COMBINED) _validateScale(t.combined, t.capBps);
         uint256 m = t.oracles.length;
-        if (m == 0 || m > MAX_ORACLES) revert InvalidTerms("oracles", "1..64");
+        if (m == 0 || m > MAX_ORACLES) revert InvalidTerms("oracles", "1..MAX_ORACLES");
         if (t.quorum == 0 || t.quorum > m) revert InvalidTerms("quorum", "1..oracles");
         for (uint256 i; i < m; ++i) {
             if (t.oracles[i] == address(0)) revert InvalidTerms("oracles", "zero address");
@@ -102,7 +104,7 @@ library SlaTerms {
     function _validateScale(Service memory s, uint32 capBps) private pure {
         if (!s.lowerIsBetter && s.target > PPM) revert InvalidTerms("target", "above 100%");
         uint256 k = s.tiers.length;
-        if (k > MAX_TIERS) revert InvalidTerms("tiers", "at most 16");
+        if (k > MAX_TIERS) revert InvalidTerms("tiers", "at most MAX_TIERS");
         for (uint256 i; i < k; ++i) {
             Tier memory tier = s.tiers[i];
             if (!s.lowerIsBetter && tier.threshold > PPM) revert InvalidTerms("tiers.threshold", "above 100%");
