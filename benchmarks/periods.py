@@ -9,7 +9,7 @@ few maintenance windows. Timings are wall-clock of the best of ``--repeat``
 runs; peak memory is what tracemalloc saw allocated during one run (numpy
 reports its buffers to tracemalloc) and the process's maximum RSS.
 
-``--objects`` also times converting that many :class:`smartsla.samples.Sample`
+``--objects`` also times converting that many :class:`smartsla.measure.samples.Sample`
 objects to columns, the extra cost when samples arrive as objects rather than
 columns (reported per million; creating the objects is not timed).
 """

@@ -180,6 +180,10 @@ def compute_periods(
     ``start`` replaces a missing ``periods.start`` (it is an error to give
     neither). ``maintenance`` is announced windows as half-open ``(start, end)``
     unix seconds.
+
+    The phases, each below: place the samples in slices, order them and drop
+    exact duplicates, apply ``down_after``, judge each (service, slice), drop
+    maintenance slices, count per service and jointly, and assemble the results.
     """
     if start is None:
         start = terms.periods.start
@@ -190,13 +194,43 @@ def compute_periods(
     cols = samples if isinstance(samples, SampleColumns) else columns_from_samples(samples, service_ids)
     length, count = terms.periods.length, terms.periods.count
     m = terms.measurement
-    slice_seconds, down_after, gaps_policy = m.slice, m.down_after, m.gaps
+    slice_seconds = m.slice
     if length % slice_seconds:
         raise ValueError(f"slice {slice_seconds}s does not divide the period length {length}s")
-    spp = length // slice_seconds          # slices per period
-    total = spp * count
-    nsvc = len(service_ids)
+    grid = _Grid(start, slice_seconds, length // slice_seconds, count, len(service_ids))
 
+    svc, rel, gslice, status = _place(grid, cols)
+    svc, gslice, status = _ordered_without_duplicates(grid, svc, rel, gslice, status)
+    down = _debounced_down(svc, status, m.down_after)
+    u_svc, u_slice, slice_down = _slice_verdicts(grid, svc, gslice, down)
+    u_svc, u_slice, slice_down, maint_per_period = _without_maintenance(grid, maintenance, u_svc, u_slice,
+                                                                        slice_down)
+    cell = u_svc.astype(np.int64) * count + u_slice // grid.per_period
+    down_n = np.bincount(cell[slice_down], minlength=grid.services * count).reshape(grid.services, count)
+    up_n = np.bincount(cell[~slice_down], minlength=grid.services * count).reshape(grid.services, count)
+    joint = _joint_counts(grid, u_slice, slice_down)
+    return _results(grid, length, service_ids, m.gaps, maint_per_period, up_n, down_n, joint)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The slices of the whole term: ``total`` of them, ``per_period`` in each of ``count`` periods."""
+
+    start: int
+    slice_seconds: int
+    per_period: int
+    count: int
+    services: int
+
+    @property
+    def total(self) -> int:
+        return self.per_period * self.count
+
+
+def _place(grid: _Grid, cols: SampleColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(service, seconds since the start, slice index, status) of the samples that count: judged, and inside a
+    period."""
+    nsvc = grid.services
     svc = np.asarray(cols.service, dtype=np.int64)
     time = np.asarray(cols.time, dtype=np.float64)
     status = np.asarray(cols.status, dtype=np.int8)
@@ -208,7 +242,8 @@ def compute_periods(
     # UNKNOWN samples neither extend nor break a run and never make a slice up
     # or down, so they can be dropped before anything else; so can samples
     # outside every period.
-    rel = time - start
+    slice_seconds, total = grid.slice_seconds, grid.total
+    rel = time - grid.start
     keep = (status != UNKNOWN) & (rel >= 0) & (rel < total * slice_seconds)
     svc, rel, status = svc[keep], rel[keep], status[keep]
     # Division can round a time just below an edge up onto it; one exact
@@ -219,12 +254,15 @@ def compute_periods(
     edge = gslice.astype(np.float64) * slice_seconds
     gslice -= edge > rel
     gslice += edge + slice_seconds <= rel
+    return svc, rel, gslice, status
 
-    # Time order per service; equal times: up before down (codes), and an
-    # exact duplicate counts once so a re-imported file cannot lengthen a run.
+
+def _ordered_without_duplicates(grid: _Grid, svc, rel, gslice, status):
+    """Time order per service; equal times: up before down (codes), and an exact duplicate counts once so a
+    re-imported file cannot lengthen a run."""
     # A narrow service key lets numpy use its radix sort (4x faster here) and
     # narrow columns make the gathers below cheaper.
-    if nsvc <= np.iinfo(np.int16).max:
+    if grid.services <= np.iinfo(np.int16).max:
         svc = svc.astype(np.int16)
     # Input already in that order (a store read by (service, time), a bundle) is checked, not trusted,
     # in one vectorised pass, and then not sorted again.
@@ -237,33 +275,40 @@ def compute_periods(
         if dup.any():
             live = ~dup
             svc, status, gslice = svc[live], status[live], gslice[live]
+    return svc, gslice, status
 
+
+def _debounced_down(svc: np.ndarray, status: np.ndarray, down_after: int) -> np.ndarray:
+    """Which samples count as down: a DOWN run (within one service) shorter than ``down_after`` counts as up."""
     down = status == DOWN
     n = svc.size
     if down_after > 1 and n:
-        # Runs of equal status within one service; a DOWN run shorter than
-        # down_after counts as up.
         brk = np.ones(n, dtype=bool)
         brk[1:] = (down[1:] != down[:-1]) | (svc[1:] != svc[:-1])
         starts = np.flatnonzero(brk)
         run_len = np.diff(np.append(starts, n))
         run_of = np.cumsum(brk) - 1
         down = down & (run_len[run_of] >= down_after)
+    return down
 
-    # One entry per (service, slice) that has samples: keys are already sorted.
-    key = svc.astype(np.int64) * total + gslice
+
+def _slice_verdicts(grid: _Grid, svc, gslice, down) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One entry per (service, slice) that has samples (keys already sorted): down if any sample in it is."""
+    n = svc.size
+    key = svc.astype(np.int64) * grid.total + gslice
     if n:
         first = np.ones(n, dtype=bool)
         first[1:] = key[1:] != key[:-1]
         starts = np.flatnonzero(first)
-        slice_down = np.logical_or.reduceat(down, starts)
-        u_svc, u_slice = svc[starts], gslice[starts]
-    else:
-        slice_down = np.zeros(0, dtype=bool)
-        u_svc = u_slice = np.zeros(0, dtype=np.int64)
+        return svc[starts], gslice[starts], np.logical_or.reduceat(down, starts)
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty, np.zeros(0, dtype=bool)
 
-    # Drop maintenance slices; count them per period.
-    mranges = maintenance_slices(maintenance, start, slice_seconds, total)
+
+def _without_maintenance(grid: _Grid, maintenance, u_svc, u_slice, slice_down):
+    """Drop maintenance slices, and count them per period."""
+    count, spp = grid.count, grid.per_period
+    mranges = maintenance_slices(maintenance, grid.start, grid.slice_seconds, grid.total)
     maint_per_period = np.zeros(count, dtype=np.int64)
     if mranges:
         ma = np.array([r[0] for r in mranges], dtype=np.int64)
@@ -277,13 +322,12 @@ def compute_periods(
             lo = np.clip(bounds[:-1], a, b)
             hi = np.clip(bounds[1:], a, b)
             maint_per_period += hi - lo
+    return u_svc, u_slice, slice_down, maint_per_period
 
-    period = u_slice // spp
-    cell = u_svc.astype(np.int64) * count + period
-    down_n = np.bincount(cell[slice_down], minlength=nsvc * count).reshape(nsvc, count)
-    up_n = np.bincount(cell[~slice_down], minlength=nsvc * count).reshape(nsvc, count)
 
-    # Joint: per slice, how many services were up / down in it.
+def _joint_counts(grid: _Grid, u_slice, slice_down) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per period: slices where every service was up, where any was down, and where none had a gap."""
+    count, nsvc = grid.count, grid.services
     if u_slice.size:
         lo_slice = int(u_slice.min())
         span = int(u_slice.max()) - lo_slice + 1
@@ -299,15 +343,20 @@ def compute_periods(
             s_down = np.bincount(inv[slice_down], minlength=s_idx.size)
     else:
         s_idx = s_up = s_down = np.zeros(0, dtype=np.int64)
-    s_period = s_idx // spp
+    s_period = s_idx // grid.per_period
     all_up = np.bincount(s_period[s_up == nsvc], minlength=count)
     any_down = np.bincount(s_period[s_down > 0], minlength=count)
     none_gap = np.bincount(s_period[(s_up + s_down) == nsvc], minlength=count)
+    return all_up, any_down, none_gap
 
+
+def _results(grid: _Grid, length: int, service_ids, gaps_policy, maint_per_period, up_n, down_n, joint
+             ) -> list[PeriodResult]:
+    all_up, any_down, none_gap = joint
     results = []
-    for p in range(count):
+    for p in range(grid.count):
         maint = int(maint_per_period[p])
-        open_slices = spp - maint
+        open_slices = grid.per_period - maint
         per_service = {}
         for i, sid in enumerate(service_ids):
             up, dn = int(up_n[i, p]), int(down_n[i, p])
@@ -315,14 +364,14 @@ def compute_periods(
         j_up, j_down_any = int(all_up[p]), int(any_down[p])
         j_gap = open_slices - int(none_gap[p])   # slices where some service has a gap
         if gaps_policy == GAPS_EXCLUDE:
-            joint = _counts(j_up, int(none_gap[p]) - j_up, j_gap, maint, GAPS_EXCLUDE)
+            joint_counts = _counts(j_up, int(none_gap[p]) - j_up, j_gap, maint, GAPS_EXCLUDE)
         elif gaps_policy == GAPS_DOWN:
-            joint = _counts(j_up, open_slices - j_up, j_gap, maint, None)
+            joint_counts = _counts(j_up, open_slices - j_up, j_gap, maint, None)
         else:
-            joint = _counts(open_slices - j_down_any, j_down_any, j_gap, maint, None)
+            joint_counts = _counts(open_slices - j_down_any, j_down_any, j_gap, maint, None)
         results.append(PeriodResult(
-            index=p, start=start + p * length, end=start + (p + 1) * length,
-            services=per_service, joint=joint,
+            index=p, start=grid.start + p * length, end=grid.start + (p + 1) * length,
+            services=per_service, joint=joint_counts,
         ))
     return results
 

@@ -219,55 +219,70 @@ def load_history(contracts: Contracts, agreement_address: str, factory_address: 
         raise HistoryError(f"there is no contract at {address}")
     if to_block is None:
         to_block = w3.eth.block_number
-    agreement_abi = contracts.artifacts["SlaAgreement"].abi
-    factory_abi = contracts.artifacts["SlaFactory"].abi
     if factory_address is None:
-        probe = w3.eth.contract(address=address, abi=agreement_abi)
-        try:
-            factory_address = probe.functions.factory().call(block_identifier=to_block)
-        except Exception:  # noqa: BLE001 - any failure means the same: not one of ours
-            raise HistoryError(f"{address} is not an SlaAgreement (it has no factory()); pass the factory") from None
+        factory_address = _factory_of(contracts, address, to_block)
     factory_address = to_checksum_address(factory_address)
-    factory = contracts.factory_at(factory_address)
+    blocks = _BlockTimes(w3)
 
     say("reading the factory's creation log")
-    created_abi = _event_abi(factory_abi, "AgreementCreated")
-    topic0 = _event_topic(created_abi)
-    logs = _get_logs(w3, {"address": factory_address, "topics": [topic0, _address_topic(address)]}, 0, to_block)
-    if not logs:
-        raise HistoryError(f"factory {factory_address} has no AgreementCreated log for {address}: "
-                           "it did not create this agreement")
-    created_log = logs[0]
-    blocks = _BlockTimes(w3)
-    created = _decode(factory.contract.events.AgreementCreated(), created_log, "AgreementCreated", blocks)
-    agreement = Agreement(contracts, address, bytes(created.args["terms"]), factory)
-
+    created, agreement = _creation(contracts, address, factory_address, to_block, blocks)
     say("reading the agreement's logs")
-    decoders = {_event_topic(e): (e["name"], getattr(agreement.contract.events, e["name"])())
-                for e in agreement_abi if e.get("type") == "event"}
-    raw = _get_logs(w3, {"address": address}, created.block, to_block)
-    raw.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
-    events = [created]
-    for log in raw:
-        topic = bytes(log["topics"][0]) if log["topics"] else b""
-        if topic not in decoders:
-            continue  # cannot happen for our bytecode; an unknown log is simply not part of the story
-        name, decoder = decoders[topic]
-        events.append(_decode(decoder, log, name, blocks))
-
+    events = [created, *_agreement_events(agreement, created.block, to_block, blocks)]
     history = History(
         agreement=agreement, factory=factory_address, chain_id=w3.eth.chain_id,
         created_block=created.block, created_tx=created.tx_hash, created_at=created.timestamp, created_by="",
         document_hash=bytes(created.args["documentHash"]), terms_hash=bytes(created.args["termsHash"]),
         to_block=to_block, events=events,
     )
-    seen: set[str] = set()
-    for e in events:
-        if e.tx_hash not in seen:
-            seen.add(e.tx_hash)
-            history.transactions.append(e.tx_hash)
-
+    history.transactions = list(dict.fromkeys(e.tx_hash for e in events))  # first appearance, once each
     say("reading the settling transactions")
+    _sort_events(history, w3)
+    say("reading the agreement's state")
+    _read_state(history, to_block)
+    return history
+
+
+def _factory_of(contracts: Contracts, address: str, to_block: int) -> str:
+    probe = contracts.w3.eth.contract(address=address, abi=contracts.artifacts["SlaAgreement"].abi)
+    try:
+        return probe.functions.factory().call(block_identifier=to_block)
+    except Exception:  # noqa: BLE001 - any failure means the same: not one of ours
+        raise HistoryError(f"{address} is not an SlaAgreement (it has no factory()); pass the factory") from None
+
+
+def _creation(contracts: Contracts, address: str, factory_address: str, to_block: int,
+              blocks: _BlockTimes) -> tuple[EventRecord, Agreement]:
+    """The factory's AgreementCreated log of ``address`` (there is none for an agreement it did not create) and the
+    agreement bound to the terms that log carries."""
+    factory = contracts.factory_at(factory_address)
+    topic0 = _event_topic(_event_abi(contracts.artifacts["SlaFactory"].abi, "AgreementCreated"))
+    logs = _get_logs(contracts.w3, {"address": factory_address, "topics": [topic0, _address_topic(address)]}, 0,
+                     to_block)
+    if not logs:
+        raise HistoryError(f"factory {factory_address} has no AgreementCreated log for {address}: "
+                           "it did not create this agreement")
+    created = _decode(factory.contract.events.AgreementCreated(), logs[0], "AgreementCreated", blocks)
+    return created, Agreement(contracts, address, bytes(created.args["terms"]), factory)
+
+
+def _agreement_events(agreement: Agreement, from_block: int, to_block: int, blocks: _BlockTimes) -> list[EventRecord]:
+    """Every log of the agreement, decoded, in chain order."""
+    decoders = {_event_topic(e): (e["name"], getattr(agreement.contract.events, e["name"])())
+                for e in agreement.contract.abi if e.get("type") == "event"}
+    raw = _get_logs(agreement.chain.w3, {"address": agreement.address}, from_block, to_block)
+    raw.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+    events = []
+    for log in raw:
+        topic = bytes(log["topics"][0]) if log["topics"] else b""
+        if topic not in decoders:
+            continue  # cannot happen for our bytecode; an unknown log is simply not part of the story
+        name, decoder = decoders[topic]
+        events.append(_decode(decoder, log, name, blocks))
+    return events
+
+
+def _sort_events(history: History, w3: Any) -> None:
+    """Each event to its place in the history; a settlement with its reports and its transaction's calldata."""
     txs: dict[str, Any] = {}
 
     def tx(hash_: str) -> Any:
@@ -275,9 +290,9 @@ def load_history(contracts: Contracts, agreement_address: str, factory_address: 
             txs[hash_] = w3.eth.get_transaction(hash_)
         return txs[hash_]
 
-    history.created_by = to_checksum_address(tx(created.tx_hash)["from"])
+    history.created_by = to_checksum_address(tx(history.created_tx)["from"])
     pending_reports: dict[tuple[str, int], list[EventRecord]] = {}
-    for e in events[1:]:
+    for e in history.events[1:]:
         a = e.args
         if e.name == "Funded":
             history.fundings.append(e)
@@ -286,8 +301,8 @@ def load_history(contracts: Contracts, agreement_address: str, factory_address: 
         elif e.name == "ReportAccepted":
             pending_reports.setdefault((e.tx_hash, a["period"]), []).append(e)
         elif e.name == "PeriodSettled":
-            history.settlements[a["period"]] = _settlement(agreement, e, pending_reports.pop((e.tx_hash, a["period"]), []),
-                                                           tx(e.tx_hash))
+            history.settlements[a["period"]] = _settlement(
+                history.agreement, e, pending_reports.pop((e.tx_hash, a["period"]), []), tx(e.tx_hash))
         elif e.name == "PaymentDeferred":
             history.deferred.append(e)
         elif e.name == "Withdrawn":
@@ -299,7 +314,10 @@ def load_history(contracts: Contracts, agreement_address: str, factory_address: 
         elif e.name == "Closed":
             history.closed = e
 
-    say("reading the agreement's state")
+
+def _read_state(history: History, to_block: int) -> None:
+    """The agreement's views and every period's record at ``to_block``."""
+    agreement = history.agreement
     fn = agreement.fn
     at = {"block_identifier": to_block}
     history.balance = _balance(agreement, to_block)
@@ -319,7 +337,6 @@ def load_history(contracts: Contracts, agreement_address: str, factory_address: 
     for i in range(agreement.terms.period_count):
         state, credit, maint, comp, payout = fn.period(i).call(**at)
         history.periods.append(PeriodRecord(PeriodState(state), credit, maint, comp, payout))
-    return history
 
 
 def _settlement(agreement: Agreement, e: EventRecord, accepted: list[EventRecord], tx: Any) -> SettlementRecord:

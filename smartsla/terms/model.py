@@ -274,61 +274,14 @@ class Terms:
         address written in the file). ``now`` replaces an omitted start;
         ``start`` replaces any start (e.g. a simulation moving a past start).
         """
-        def resolve(value: str, path: str) -> str:
-            address = resolve_address(value, path)
-            if not isinstance(address, str) or not ADDRESS_RE.match(address):
-                raise self._error(path, f"{value!r} resolved to {address!r}, which is not an address")
-            return to_checksum_address(address)
-
-        provider = resolve(self.provider, "provider")
-        customer = resolve(self.customer, "customer")
-        if provider == customer:
-            raise self._error("customer", f"is the same account as the provider ({provider})")
-        oracles: list[str] = []
-        for i, member in enumerate(self.oracles.members):
-            address = resolve(member, f"oracles.members[{i}]")
-            if address in oracles:
-                raise self._error(
-                    f"oracles.members[{i}]",
-                    f"{member!r} is the same account as oracles.members[{oracles.index(address)}]; "
-                    "oracles must be distinct accounts",
-                )
-            oracles.append(address)
-
-        token = self.payment.token
-        if token == "ETH":
-            if token_address not in (None, ZERO_ADDRESS):
-                raise self._error("payment.token", f"is ETH but a token address {token_address} was given")
-            token_address, decimals = ZERO_ADDRESS, ETH_DECIMALS if token_decimals is None else token_decimals
-        else:
-            if token_address is None:
-                if token == "test-usd":
-                    raise self._error("payment.token", "test-usd needs the address of the deployed test token")
-                token_address = token
-            elif token != "test-usd" and to_checksum_address(token_address) != token:
-                raise self._error("payment.token", f"is {token} but the token address {token_address} was given")
-            if token_decimals is None:
-                decimals = self.payment.known_decimals
-                if decimals is None:
-                    raise self._error("payment.token", "the token's decimals are needed to convert amounts")
-            else:
-                decimals = token_decimals
-            token_address = to_checksum_address(token_address)
+        provider, customer, oracles = self._accounts(resolve_address)
+        token_address, decimals = self._token(token_address, token_decimals)
         fee = _amount(self.payment.fee, decimals, "payment.fee", self.source, positive=True)
         bond = _amount(self.payment.bond, decimals, "payment.bond", self.source, positive=False)
         if fee + bond > MAX_AMOUNT:
             raise self._error("payment.bond", "fee + bond is too large: together at most 2**96-1 base units, "
                               "because a period's compensation (fee plus bond) must fit the contract's record")
-
-        if start is None:
-            start = self.periods.start
-        if start is None:
-            if now is None:
-                raise self._error("periods.start", "is omitted, which is only allowed when the tools supply the current time (dev chains)")
-            start = int(now)
-        if start + self.periods.length * self.periods.count > constants.UINT64_MAX:
-            raise self._error("periods", "the last period ends after the largest uint64 time")
-
+        start = self._start(now, start)
         comp = self.compensation
         combined = NO_COMBINED
         if comp.basis == "combined":
@@ -356,6 +309,64 @@ class Terms:
             maintenance_notice=self.maintenance.notice,
             document_hash=self.document_hash(),
         )
+
+    def _accounts(self, resolve_address: Callable[[str, str], str]) -> tuple[str, str, list[str]]:
+        """Provider, customer and oracles as checksum addresses: distinct, each resolved from its name."""
+        def resolve(value: str, path: str) -> str:
+            address = resolve_address(value, path)
+            if not isinstance(address, str) or not ADDRESS_RE.match(address):
+                raise self._error(path, f"{value!r} resolved to {address!r}, which is not an address")
+            return to_checksum_address(address)
+
+        provider = resolve(self.provider, "provider")
+        customer = resolve(self.customer, "customer")
+        if provider == customer:
+            raise self._error("customer", f"is the same account as the provider ({provider})")
+        oracles: list[str] = []
+        for i, member in enumerate(self.oracles.members):
+            address = resolve(member, f"oracles.members[{i}]")
+            if address in oracles:
+                raise self._error(
+                    f"oracles.members[{i}]",
+                    f"{member!r} is the same account as oracles.members[{oracles.index(address)}]; "
+                    "oracles must be distinct accounts",
+                )
+            oracles.append(address)
+        return provider, customer, oracles
+
+    def _token(self, token_address: str | None, token_decimals: int | None) -> tuple[str, int]:
+        """The token's address (the zero address for ETH) and the decimals its amounts are written in."""
+        token = self.payment.token
+        if token == "ETH":
+            if token_address not in (None, ZERO_ADDRESS):
+                raise self._error("payment.token", f"is ETH but a token address {token_address} was given")
+            token_address, decimals = ZERO_ADDRESS, ETH_DECIMALS if token_decimals is None else token_decimals
+        else:
+            if token_address is None:
+                if token == "test-usd":
+                    raise self._error("payment.token", "test-usd needs the address of the deployed test token")
+                token_address = token
+            elif token != "test-usd" and to_checksum_address(token_address) != token:
+                raise self._error("payment.token", f"is {token} but the token address {token_address} was given")
+            if token_decimals is None:
+                decimals = self.payment.known_decimals
+                if decimals is None:
+                    raise self._error("payment.token", "the token's decimals are needed to convert amounts")
+            else:
+                decimals = token_decimals
+            token_address = to_checksum_address(token_address)
+        return token_address, decimals
+
+    def _start(self, now: int | None, start: int | None) -> int:
+        if start is None:
+            start = self.periods.start
+        if start is None:
+            if now is None:
+                raise self._error("periods.start", "is omitted, which is only allowed when the tools supply the current time (dev chains)")
+            start = int(now)
+        if start + self.periods.length * self.periods.count > constants.UINT64_MAX:
+            raise self._error("periods", "the last period ends after the largest uint64 time")
+        return start
 
 
 def _amount(text: str, decimals: int, path: str, source: str, *, positive: bool) -> int:
