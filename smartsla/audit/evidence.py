@@ -123,77 +123,93 @@ def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any 
     owners: dict[str, list[str]] = {b.directory: by_root.get((b.period, b.root), []) for b in bundles}
     unused: set[str] = set()
 
-    ids = list(history.terms.service_names)
     for b in bundles:
-        subject = b.directory
-        add_finding(findings, "evidence.bundle", subject, [f"does not verify: {p}" for p in b.problems[:5]] +
-           ([f"... {len(b.problems) - 5} more"] if len(b.problems) > 5 else []),
-           f"verifies: root 0x{b.root.hex() if b.root else '?'}")
-        problems = []
-        if b.agreement.lower() != history.address.lower():
-            problems.append(f"the bundle is for agreement {b.agreement}, not {history.address}")
-        if b.chain_id != history.chain_id:
-            problems.append(f"the bundle is for chain {b.chain_id}, not {history.chain_id}")
-        if (b.period_start, b.period_end) != (history.agreement.period_start(b.period),
-                                              history.agreement.period_end(b.period)):
-            problems.append(f"bounds [{b.period_start}, {b.period_end}) are not period {b.period}'s")
-        s = history.settlements.get(b.period)
-        report = None
-        if s is None:
-            problems.append(f"period {b.period} is not settled")
-        else:
-            report = next((r for r in s.reports if r.oracle in owners[b.directory]), None)
-            if report is None:
-                # an oracle's report the contract did not need (the quorum was reached without it) still binds
-                # its signer: the bundle must prove what that oracle signed
-                signer, why = _signed_owner(history, b)
-                if signer is not None:
-                    owners[b.directory] = [signer]
-                    report = ReportRecord(signer, tuple(int(v) for v in b.signed["values"]), b.root or b"",
-                                          bytes.fromhex(str(b.signed["signature"]).removeprefix("0x")))
-                    unused.add(b.directory)
-                else:
-                    roots = ", ".join(f"{r.oracle[:10]}… 0x{r.evidence_root.hex()[:16]}…" for r in s.reports)
-                    problems.append(f"root 0x{b.root.hex() if b.root else '?'} is in no report of period "
-                                    f"{b.period} (reports: {roots or 'none'}), and {why}")
-            if report is not None and b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
-                problems.append(f"the manifest's values {b.values} are not the reported {list(report.values)}")
-        add_finding(findings, "evidence.root", subject, problems,
-           (f"its root 0x{b.root.hex() if b.root else '?'} is what {', '.join(owners[b.directory])} signed for "
-            f"period {b.period}"
-            + (" (a report the contract did not need: the quorum was reached without it)"
-               if b.directory in unused else "")) if report else "")
+        report = _check_root(history, b, owners, unused, findings)
         if report is None:
             continue
         if terms_doc is None:
-            findings.append(Finding("evidence.values", subject, SKIP, "recomputing needs the terms file (--terms): "
-                                                                      "the measuring method is in the document"))
+            findings.append(Finding("evidence.values", b.directory, SKIP, "recomputing needs the terms file "
+                                                                          "(--terms): the measuring method is in "
+                                                                          "the document"))
             continue
-        context = [x for x in bundles if x.period == b.period - 1 and set(owners[x.directory]) &
-                   set(owners[b.directory]) and not x.problems][:1]
-        try:
-            ppm = recompute(terms_doc, [*context, b], history.maintenance, history.terms.start, b.period)
-        except Exception as exc:  # noqa: BLE001 - bad samples for these terms
-            findings.append(Finding("evidence.values", subject, FAIL, f"cannot recompute: {exc}"))
-            continue
-        if recomputed_out is not None:
-            for oracle in owners[b.directory]:
-                recomputed_out[(b.period, oracle)] = ppm
-        problems = []
-        checked = []
-        for i, sid in enumerate(ids):
-            if history.terms.services[i].lower_is_better:  # a latency value, not computed by the period maths
-                continue
-            checked.append(sid)
-            if ppm.get(sid) != report.values[i]:
-                problems.append(f"{sid}: recomputed {ppm.get(sid)} ppm, {report.oracle} reported {report.values[i]}")
-        if problems and not context and b.period > 0 and terms_doc.measurement.down_after > 1:
-            problems.append(f"(the oracle's bundle of period {b.period - 1} was not given: a run of failures that "
-                            "began there counts from its first sample)")
-        add_finding(findings, "evidence.values", subject, problems,
-           f"{', '.join(checked) or 'no availability service'} recomputed from the samples = the report of "
-           f"{', '.join(owners[b.directory])}" + (f" (with period {b.period - 1}'s bundle)" if context else ""))
+        _check_values(history, b, bundles, owners, report, terms_doc, recomputed_out, findings)
     return findings
+
+
+def _check_root(history: History, b: AuditedBundle, owners: dict[str, list[str]], unused: set[str],
+                findings: list[Finding]) -> ReportRecord | None:
+    """evidence.bundle and evidence.root: the bundle verifies, is this agreement's and period's, and its root is
+    what an oracle signed; returns that oracle's report (None when there is none to hold the bundle to)."""
+    ids = list(history.terms.service_names)
+    subject = b.directory
+    add_finding(findings, "evidence.bundle", subject, [f"does not verify: {p}" for p in b.problems[:5]] +
+                ([f"... {len(b.problems) - 5} more"] if len(b.problems) > 5 else []),
+                f"verifies: root 0x{b.root.hex() if b.root else '?'}")
+    problems = []
+    if b.agreement.lower() != history.address.lower():
+        problems.append(f"the bundle is for agreement {b.agreement}, not {history.address}")
+    if b.chain_id != history.chain_id:
+        problems.append(f"the bundle is for chain {b.chain_id}, not {history.chain_id}")
+    if (b.period_start, b.period_end) != (history.agreement.period_start(b.period),
+                                          history.agreement.period_end(b.period)):
+        problems.append(f"bounds [{b.period_start}, {b.period_end}) are not period {b.period}'s")
+    s = history.settlements.get(b.period)
+    report = None
+    if s is None:
+        problems.append(f"period {b.period} is not settled")
+    else:
+        report = next((r for r in s.reports if r.oracle in owners[b.directory]), None)
+        if report is None:
+            # an oracle's report the contract did not need (the quorum was reached without it) still binds
+            # its signer: the bundle must prove what that oracle signed
+            signer, why = _signed_owner(history, b)
+            if signer is not None:
+                owners[b.directory] = [signer]
+                report = ReportRecord(signer, tuple(int(v) for v in b.signed["values"]), b.root or b"",
+                                      bytes.fromhex(str(b.signed["signature"]).removeprefix("0x")))
+                unused.add(b.directory)
+            else:
+                roots = ", ".join(f"{r.oracle[:10]}… 0x{r.evidence_root.hex()[:16]}…" for r in s.reports)
+                problems.append(f"root 0x{b.root.hex() if b.root else '?'} is in no report of period "
+                                f"{b.period} (reports: {roots or 'none'}), and {why}")
+        if report is not None and b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
+            problems.append(f"the manifest's values {b.values} are not the reported {list(report.values)}")
+    add_finding(findings, "evidence.root", subject, problems,
+                (f"its root 0x{b.root.hex() if b.root else '?'} is what {', '.join(owners[b.directory])} signed "
+                 f"for period {b.period}"
+                 + (" (a report the contract did not need: the quorum was reached without it)"
+                    if b.directory in unused else "")) if report else "")
+    return report
+
+
+def _check_values(history: History, b: AuditedBundle, bundles: list[AuditedBundle], owners: dict[str, list[str]],
+                  report: ReportRecord, terms_doc: Any, recomputed_out: dict | None, findings: list[Finding]) -> None:
+    """evidence.values: the availability recomputed from the bundle's samples is what its oracle reported."""
+    subject = b.directory
+    context = [x for x in bundles if x.period == b.period - 1 and set(owners[x.directory]) &
+               set(owners[b.directory]) and not x.problems][:1]
+    try:
+        ppm = recompute(terms_doc, [*context, b], history.maintenance, history.terms.start, b.period)
+    except Exception as exc:  # noqa: BLE001 - bad samples for these terms
+        findings.append(Finding("evidence.values", subject, FAIL, f"cannot recompute: {exc}"))
+        return
+    if recomputed_out is not None:
+        for oracle in owners[b.directory]:
+            recomputed_out[(b.period, oracle)] = ppm
+    problems = []
+    checked = []
+    for i, sid in enumerate(history.terms.service_names):
+        if history.terms.services[i].lower_is_better:  # a latency value, not computed by the period maths
+            continue
+        checked.append(sid)
+        if ppm.get(sid) != report.values[i]:
+            problems.append(f"{sid}: recomputed {ppm.get(sid)} ppm, {report.oracle} reported {report.values[i]}")
+    if problems and not context and b.period > 0 and terms_doc.measurement.down_after > 1:
+        problems.append(f"(the oracle's bundle of period {b.period - 1} was not given: a run of failures that "
+                        "began there counts from its first sample)")
+    add_finding(findings, "evidence.values", subject, problems,
+                f"{', '.join(checked) or 'no availability service'} recomputed from the samples = the report of "
+                f"{', '.join(owners[b.directory])}" + (f" (with period {b.period - 1}'s bundle)" if context else ""))
 
 
 def _bundle_dirs(dirs: Sequence[str | Path]) -> list[Path]:
