@@ -33,7 +33,7 @@ from smartsla.evidence.columns import EvidenceColumns
 from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Agreement, Contracts
-from smartsla.onchain.types import PeriodState, SignedReport
+from smartsla.onchain.types import SignedReport
 from smartsla.terms.model import Terms
 from smartsla.terms.parse import load_terms
 
@@ -219,7 +219,7 @@ class OracleDaemon:
                 continue
             if agreement.period_end(index) + self.config.grace > now:
                 break
-            if agreement.period(index).state not in (PeriodState.FUNDED, PeriodState.UNFUNDED):
+            if not agreement.period(index).state.is_open:
                 watched.settled.add(index)
                 continue
             self.report_and_settle(watched, index)

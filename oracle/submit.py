@@ -15,7 +15,7 @@ from eth_account.signers.local import LocalAccount
 
 from smartsla.chain.reverts import Reverted
 from smartsla.onchain.client import Agreement
-from smartsla.onchain.types import PeriodState, SignedReport
+from smartsla.onchain.types import SignedReport
 
 DONE_ERRORS = {"PeriodAlreadySettled"}
 # Not worth retrying: the same transaction would fail the same way.
@@ -71,7 +71,7 @@ def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Seq
             return Outcome("settled", tx_hash, attempt)
         # A transaction may have landed although we saw an error (e.g. the node died after accepting it).
         try:
-            if agreement.period(period).state not in (PeriodState.FUNDED, PeriodState.UNFUNDED):
+            if not agreement.period(period).state.is_open:
                 _record(store, chain_id, agreement, period, None, "already-settled")
                 return Outcome("already-settled", None, attempt)
         except Exception:  # noqa: BLE001 - still unreachable; keep backing off

@@ -230,7 +230,7 @@ def status_data(session: Session, agreement) -> dict:
     pending = []
     for i, record in enumerate(periods):
         end = agreement.period_end(i)
-        if end <= now and record.state in (PeriodState.FUNDED, PeriodState.UNFUNDED):
+        if end <= now and record.state.is_open:
             pending.append({"period": i, "ended": end, "state": STATE_WORDS[record.state],
                             "fallback_from": end + deadline,
                             "waiting": "oracle reports" if end + deadline > now else "anyone may settle by fallback"})
