@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
@@ -68,7 +69,10 @@ class AnvilProcess:
                     break
                 try:
                     with socket.create_connection(("127.0.0.1", chosen), timeout=0.2):
-                        return cls(proc, url)
+                        node = cls(proc, url)
+                        # Whoever started it may forget to stop it, or fail first: the process stops it on exit.
+                        atexit.register(node.stop)
+                        return node
                 except OSError:
                     time.sleep(0.02)
             else:
@@ -77,6 +81,8 @@ class AnvilProcess:
         raise last_error or ChainError("could not start anvil")
 
     def stop(self) -> None:
+        """Stop it (idempotent: also run at exit)."""
+        atexit.unregister(self.stop)
         if self.process.poll() is None:
             self.process.terminate()
             try:
