@@ -23,7 +23,7 @@ from eth_account.signers.local import LocalAccount
 from oracle.config import OracleConfig
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, ReportServer, fetch_report
-from oracle.store.samples import sealable_hour
+from oracle.store.samples import sample_key, sealable_hour
 from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
@@ -52,11 +52,6 @@ def probe_spec(key: str, probe: Any) -> ProbeSpec:
                               interval=probe.interval)
     return ProbeSpec.tcp(key, probe.host, probe.port, timeout=probe.timeout, interval=probe.interval)
 
-
-
-def sample_key(agreement: str, service: str) -> str:
-    # Two agreements may watch the same endpoint; their samples (and evidence) stay apart.
-    return f"{agreement}:{service}"
 
 
 @dataclass

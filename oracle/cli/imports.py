@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 
 from oracle.importers.files import ImportFormatError, read_any
 from oracle.importers.prometheus import PrometheusError, query_range_samples
-from oracle.store.samples import sealable_hour
+from oracle.store.samples import sample_key, sealable_hour
 from oracle.store.schema import StoreError
 from oracle.store.store import Store
+from smartsla.constants import ADDRESS_RE
 from smartsla.encoding import parse_time
+from smartsla.measure.samples import Sample
 
 
 def register(subparsers) -> None:
@@ -21,6 +24,9 @@ def register(subparsers) -> None:
                                           "a Prometheus 0/1 series to the store. Re-importing adds nothing.")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument("--db", required=True, help="the oracle's store (created if missing)")
+    p.add_argument("--agreement", metavar="0xADDRESS",
+                   help="the agreement the samples are for (required): each row's service is that agreement's "
+                        "service id from its terms, and the daemon measures the service from these samples")
     p.add_argument("--kind", choices=["samples-csv", "samples-jsonl", "incidents"],
                    help="default: samples-jsonl for .jsonl/.ndjson, samples-csv otherwise")
     p.add_argument("--slice", type=int, default=60, metavar="SECONDS",
@@ -41,6 +47,7 @@ def register(subparsers) -> None:
 
 def _import_command(args) -> int:
     try:
+        _check_agreement(args.agreement)
         if args.prometheus is not None:
             _import_prometheus(args)
             return 0
@@ -50,13 +57,26 @@ def _import_command(args) -> int:
         batches = [(f, read_any(f, args.kind, **options)) for f in args.files]
         with Store(args.db) as store:
             for f, samples in batches:
-                added = store.append(samples)
+                added = store.append(_for_agreement(args.agreement, samples))
                 print(f"{f}: {len(samples)} samples, {added} new")
             _seal(store)
     except (ImportFormatError, ValueError, StoreError, PrometheusError) as exc:
         print(f"sla-oracle import: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _check_agreement(agreement: str | None) -> None:
+    if agreement is None:
+        raise ValueError("give --agreement 0xADDRESS: the daemon reads each agreement's samples apart, so an "
+                         "import names the agreement its rows' services belong to")
+    if not ADDRESS_RE.match(agreement):
+        raise ValueError(f"--agreement {agreement!r} is not a 0x address (40 hex digits)")
+
+
+def _for_agreement(agreement: str, samples: list[Sample]) -> list[Sample]:
+    """The rows' service ids become the store's key of that agreement's service."""
+    return [replace(s, service=sample_key(agreement, s.service)) for s in samples]
 
 
 def _seal(store) -> None:
@@ -73,7 +93,7 @@ def _import_prometheus(args) -> None:
         raise ValueError(f"--prometheus needs {', '.join(missing)}")
     samples = query_range_samples(args.prometheus, args.query, args.service, args.start, args.end, args.step)
     with Store(args.db) as store:
-        added = store.append(samples)
+        added = store.append(_for_agreement(args.agreement, samples))
         _seal(store)
     print(f"{args.prometheus} {args.query}: {len(samples)} samples, {added} new")
     if not samples:

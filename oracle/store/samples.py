@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
+from eth_utils import to_checksum_address
 
 from oracle.store.schema import StoreError, StoreFile
 from smartsla.constants import HOUR_US, NO_LATENCY
@@ -50,6 +51,13 @@ def _ranks(texts: list[str]) -> np.ndarray:
 # An hour is sealed (packed into blocks for fast period reads, see Store.seal_hours) this long after it ends, so
 # that the samples of probes still running at the hour's end are in first. Later ones are not lost either.
 SEAL_GRACE = 120
+
+
+def sample_key(agreement: str, service: str) -> str:
+    """The store's name for the samples of one agreement's service: ``0xCHECKSUMMED:service``. Two agreements may
+    watch the same endpoint; their samples (and evidence) stay apart. The probes and ``sla-oracle import`` both
+    write under it, and the daemon reads it, so an address spelled in another case is the same key."""
+    return f"{to_checksum_address(agreement)}:{service}"
 
 
 def sealable_hour(now: float) -> int:

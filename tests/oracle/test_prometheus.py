@@ -23,6 +23,7 @@ import pytest
 from oracle.cli import main
 from oracle.devnet.targets import closed_port
 from oracle.importers.prometheus import PrometheusError, chunks, parse_step, query_range_samples
+from oracle.store.samples import sample_key
 from oracle.store.store import Store
 from smartsla.measure.samples import Sample, Status
 
@@ -167,9 +168,10 @@ def test_errors_are_clear():
 
 def test_cli_arguments(tmp_path, capsys):
     db = str(tmp_path / "o.db")
-    assert main(["import", "--db", db, "--prometheus", "http://127.0.0.1:1", "--query", "up"]) == 2
+    assert main(["import", "--db", db, "--agreement", AGREEMENT, "--prometheus", "http://127.0.0.1:1",
+                 "--query", "up"]) == 2
     assert "--prometheus needs --service, --from, --to" in capsys.readouterr().err
-    assert main(["import", "--db", db]) == 2
+    assert main(["import", "--db", db, "--agreement", AGREEMENT]) == 2
     assert "give FILE arguments or --prometheus URL" in capsys.readouterr().err
 
 
@@ -324,14 +326,14 @@ def test_real_prometheus_down_where_the_gauge_was_0(prometheus, tmp_path, capsys
 
     # The command stores them, and a second run adds nothing.
     db = str(tmp_path / "o.db")
-    argv = ["import", "--db", db, "--prometheus", base, "--query", query, "--service", "api",
+    argv = ["import", "--db", db, "--agreement", AGREEMENT, "--prometheus", base, "--query", query, "--service", "api",
             "--from", f"{start:.3f}", "--to", f"{end:.3f}", "--step", "500ms"]
     assert main(argv) == 0
     assert f"{len(got)} samples, {len(got)} new" in capsys.readouterr().out
     assert main(argv) == 0
     assert f"{len(got)} samples, 0 new" in capsys.readouterr().out
     with Store(db) as store:
-        assert store.count("api") == len(got)
+        assert store.count(sample_key(AGREEMENT, "api")) == len(got)
 
 
 def test_real_prometheus_errors_and_gaps(prometheus, capsys, tmp_path):
@@ -356,6 +358,9 @@ def test_real_prometheus_errors_and_gaps(prometheus, capsys, tmp_path):
     week = query_range_samples(base, 'probe_success{job="api"}', "api", now - 7 * 86_400, now + 120, 30)
     assert 3 <= len(week) <= 6 and week[-1].time > now
     db = str(tmp_path / "o.db")
-    assert main(["import", "--db", db, "--prometheus", base, "--query", "probe_success", "--service", "api",
-                 "--from", str(now - 3), "--to", str(now)]) == 2
+    assert main(["import", "--db", db, "--agreement", AGREEMENT, "--prometheus", base, "--query", "probe_success",
+                 "--service", "api", "--from", str(now - 3), "--to", str(now)]) == 2
     assert "more than one series" in capsys.readouterr().err
+
+
+AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"

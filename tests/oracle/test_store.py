@@ -537,9 +537,42 @@ def test_import_command_seals_the_complete_hours_it_brings(tmp_path):
     csv_file = tmp_path / "old.csv"
     csv_file.write_text("".join(f"api,{1767225600 + 30 * i},up\n" for i in range(240)))  # two hours of 2026-01-01
     db = tmp_path / "o.db"
-    assert oracle_main(["import", "--db", str(db), str(csv_file)]) == 0
+    assert oracle_main(["import", "--db", str(db), "--agreement", AGREEMENT, str(csv_file)]) == 0
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT count(*), sum(n) FROM sample_blocks").fetchone() == (2, 240)
     with Store(db) as store:
         cols = store.columns(store.services(), 1767225600, 1767225600 + 7200)
         assert len(cols.time_us) == 240
+
+
+AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def test_imported_samples_are_where_the_daemon_reads_them(tmp_path, capsys):
+    """An imported service is measured from its imports: the rows land under the key the daemon reads for that
+    agreement's service, however the operator spells the address."""
+    from oracle.cli import main as oracle_main
+    from oracle.store.samples import sample_key
+
+    csv_file = tmp_path / "api.csv"
+    csv_file.write_text("".join(f"api,{1767225600 + 30 * i},{'down' if i < 4 else 'up'}\n" for i in range(6)))
+    db = tmp_path / "o.db"
+    assert oracle_main(["import", "--db", str(db), "--agreement", AGREEMENT.lower(), str(csv_file)]) == 0
+    with Store(db) as store:
+        assert store.services() == [sample_key(AGREEMENT, "api")] == [f"{AGREEMENT}:api"]
+        cols = store.columns([sample_key(AGREEMENT, "api")], 1767225600, 1767225600 + 3600)
+        assert list(cols.status) == [1, 1, 1, 1, 0, 0]
+
+
+def test_an_import_names_its_agreement(tmp_path, capsys):
+    """Without --agreement the samples would sit under a key no daemon reads: refused, nothing written."""
+    from oracle.cli import main as oracle_main
+
+    csv_file = tmp_path / "api.csv"
+    csv_file.write_text("api,1767225600,up\n")
+    db = tmp_path / "o.db"
+    assert oracle_main(["import", "--db", str(db), str(csv_file)]) == 2
+    assert "--agreement" in capsys.readouterr().err
+    assert not db.exists()
+    assert oracle_main(["import", "--db", str(db), "--agreement", "acme", str(csv_file)]) == 2
+    assert "0x address" in capsys.readouterr().err
