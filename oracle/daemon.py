@@ -65,6 +65,11 @@ class Watched:
         return int(self.agreement.terms.start)
 
 
+class ChainChanged(Exception):
+    """The chain is not the one this oracle's store was written for: a reset chain reuses addresses, so carrying
+    samples, intents or signatures over would sign the old chain's values. The message names both and the fix."""
+
+
 class OracleDaemon:
     def __init__(self, config: OracleConfig, account: LocalAccount):
         self.config = config
@@ -82,6 +87,7 @@ class OracleDaemon:
         self._local = threading.local()
         self._stores: list[Store] = []
         self._sealed_before = 0     # unix hour up to which seal_hours has run (this process)
+        self.exit_code = 0
 
     @property
     def store(self) -> Store:
@@ -102,7 +108,7 @@ class OracleDaemon:
         except KeyboardInterrupt:
             pass
         log("stopped")
-        return 0
+        return self.exit_code
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -113,6 +119,7 @@ class OracleDaemon:
         self.contracts = Contracts(self.chain)
         self.factory = self.contracts.factory_at(self.config.factory)
         self.store  # noqa: B018 - open (and check) the database before anything else starts
+        self.check_chain()
         self.server = ReportServer(self._lookup, self.metrics, self.config.listen_host, self.config.listen_port).start()
         log("started", oracle=self.account.address, url=self.server.url, chain_id=self.chain_id,
             factory=self.factory.address)
@@ -157,6 +164,11 @@ class OracleDaemon:
         while not self._stop.is_set():
             try:
                 self.tick()
+            except ChainChanged as exc:
+                # not a bad round: every further one would sign for the wrong chain
+                log("chain-changed", error=str(exc))
+                self.exit_code = 2
+                self._stop.set()
             except Exception as exc:  # noqa: BLE001 - one bad round must not stop the oracle
                 self.metrics.last_error.set_to_current_time()
                 log("error", error=f"{exc.__class__.__name__}: {exc}")
@@ -164,7 +176,24 @@ class OracleDaemon:
 
     # ------------------------------------------------------------ one round
 
+    def check_chain(self) -> None:
+        """The store belongs to the first chain it served, named by chain id and genesis block hash; any other
+        chain, a reset one above all (same chain id, same addresses again), is refused, at start and every round."""
+        identity = {"chain_id": int(self.chain_id), "genesis": to_hex(self.chain.w3.eth.get_block(0)["hash"])}
+        known = self.store.get_state("chain")
+        if known is None:
+            self.store.set_state("chain", identity)
+            return
+        if known != identity:
+            raise ChainChanged(
+                f"the chain at {self.config.rpc_url} (chain id {identity['chain_id']}, genesis "
+                f"{identity['genesis']}) is not the one {self.config.store} was written for (chain id "
+                f"{known.get('chain_id')}, genesis {known.get('genesis')}): the chain was reset or replaced. "
+                f"Its samples, report journal and signatures belong to the old chain; run this oracle with a new "
+                f"store (move {self.config.store} aside, or set `store` to a new file)")
+
     def tick(self) -> None:
+        self.check_chain()
         self.seal()
         self.discover()
         # The contract judges "period over" by the block time, so that is the clock to follow (a dev node

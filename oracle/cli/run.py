@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from oracle.config import ConfigError, load_config
-from oracle.daemon import OracleDaemon
+from oracle.daemon import ChainChanged, OracleDaemon
 
 
 def register(subparsers) -> None:
@@ -30,6 +30,9 @@ def run_daemon(args) -> int:
         return 2
     try:
         return daemon.run()
+    except ChainChanged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - e.g. the node is down at start: a clear line, not a traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,45 @@
+"""An oracle's store belongs to one chain. A chain reset (`node start --fresh`) gives the factory and the agreement
+the same addresses again; an oracle that carried its journal over would sign the old chain's values and submit
+its peers' old signatures. The genesis block tells the chains apart."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from oracle.config import load_config
+from oracle.daemon import ChainChanged, OracleDaemon
+from smartsla.chain.anvil import AnvilProcess
+from smartsla.chain.chain import Chain
+
+pytestmark = pytest.mark.anvil
+
+
+def daemon_on(tmp_path, url: str) -> OracleDaemon:
+    config = tmp_path / "oracle.yaml"
+    config.write_text(f"rpc_url: {url}\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\nstore: oracle.db\n")
+    daemon = OracleDaemon(load_config(config), Account.create())
+    daemon.chain = Chain.connect("oracle", url=url)
+    daemon.chain_id = daemon.chain.w3.eth.chain_id
+    return daemon
+
+
+def test_a_reset_chain_is_detected_and_named(tmp_path):
+    first = AnvilProcess.start(extra_args=("--timestamp", "1800000000"))
+    try:
+        daemon = daemon_on(tmp_path, first.url)
+        daemon.check_chain()             # the store is new: it is now this chain's
+        daemon.check_chain()             # and stays so
+    finally:
+        first.stop()
+    # the same chain id and port-agnostic URL; only the genesis differs, as after `node start --fresh`
+    second = AnvilProcess.start(extra_args=("--timestamp", "1800000500"))
+    try:
+        again = daemon_on(tmp_path, second.url)
+        with pytest.raises(ChainChanged, match=r"(?s)genesis.*new store"):
+            again.check_chain()
+        # refusing changed nothing: the store still names the first chain
+        with pytest.raises(ChainChanged):
+            again.check_chain()
+    finally:
+        second.stop()
