@@ -39,6 +39,7 @@ from smartsla import penalty
 from smartsla.audit.evidence import check_evidence
 from smartsla.audit.findings import FAIL, PASS, SKIP, AuditReport, Finding, add_finding
 from smartsla.audit.replay import replay
+from smartsla.chain.accounts import name_resolver
 from smartsla.encoding import to_hex
 from smartsla.onchain import eip712
 from smartsla.onchain.client import Contracts
@@ -216,7 +217,7 @@ def _terms_file_matches(contracts: Contracts, history: History, terms_doc: Any) 
         if decimals is None:
             decimals = contracts.token(token).functions.decimals().call()
         expected = terms_doc.to_chain(
-            lambda value, _path: contracts.chain.resolve(value),
+            name_resolver(contracts.chain),
             token_address=None if terms_doc.payment.token == "ETH" else token,
             token_decimals=decimals, now=onchain.start)
     except (TermsError, Exception) as exc:  # noqa: BLE001 - a name that is not an address on this chain, ...

@@ -18,10 +18,11 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
 from smartsla.chain.config import state_home
 
@@ -139,3 +140,21 @@ def load_account(spec: str, chain=None, interactive: bool | None = None) -> Loca
     where = f"on {chain.name}" if chain is not None else "here"
     raise AccountError(f"no account {spec!r} {where}: dev accounts exist only on dev chains; import a key with "
                        f"`smartsla accounts import {spec}`, or pass --account env:VAR or keystore:PATH")
+
+
+def name_resolver(chain) -> Callable[[str, str], str]:
+    """The one way a terms file's account names become addresses, for every command (create, terms check, the
+    audit): an address as written, a keystore name (its address, read without the password), or on dev chains
+    a dev-account name. Anything else is an AccountError naming the key path and the fix."""
+    keystores = {entry.name: entry.address for entry in list_keystores()}
+
+    def resolve(value: str, path: str) -> str:
+        if is_address(value):
+            return to_checksum_address(value)
+        if value in keystores:
+            return keystores[value]
+        if chain.is_dev:
+            return chain.resolve(value)
+        raise AccountError(f"{path}: {value!r} is neither an address nor a keystore name; on {chain.name} write "
+                           "the address, or import the key with `smartsla accounts import`")
+    return resolve

@@ -9,10 +9,8 @@ import argparse
 import sys
 import time
 
-from eth_utils import is_address, to_checksum_address
-
 from smartsla import encoding
-from smartsla.chain.accounts import list_keystores
+from smartsla.chain.accounts import name_resolver
 from smartsla.chain.deployments import record_contract, record_factory, recorded_contract
 from smartsla.cli.common import (
     UI,
@@ -185,19 +183,8 @@ def run_factory_deploy(args: argparse.Namespace, ui: UI) -> int:
 
 
 def address_resolver(session: Session):
-    """Maps names in a terms file to addresses: an address, a keystore name, or a dev-account name on dev chains."""
-    keystores = {entry.name: entry.address for entry in list_keystores()}
-
-    def resolve(value: str, path: str) -> str:
-        if is_address(value):
-            return to_checksum_address(value)
-        if value in keystores:
-            return keystores[value]
-        if session.chain.is_dev:
-            return session.chain.resolve(value)
-        raise UserError(f"{path}: {value!r} is neither an address nor a keystore name; on {session.network} "
-                        "write the address, or import the key with `smartsla accounts import`")
-    return resolve
+    """Maps names in a terms file to addresses (:func:`smartsla.chain.accounts.name_resolver`, as the audit does)."""
+    return name_resolver(session.chain)
 
 
 def token_for(session: Session, terms: Terms) -> tuple[str | None, int | None]:

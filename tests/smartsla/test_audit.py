@@ -280,3 +280,36 @@ def test_html_plots_are_well_formed_with_integer_period_ticks(scenario):
     axis = _value_axis([99.95, 99.9], floor=0, ceiling=100, min_span=0.01, unit="%", label="")
     assert 99.8 <= axis.lo < 99.9 and 99.95 < axis.hi <= 100
     assert [label for _v, label in axis.ticks] == ["99.88%", "99.90%", "99.92%", "99.94%", "99.96%"]
+
+
+def test_the_audit_resolves_keystore_names_as_create_does(tmp_path, monkeypatch, artifacts):
+    """A terms file naming keystore accounts: the audit must resolve them as `smartsla create` did, or an honest
+    provider's file reads as a different agreement (the audit once resolved dev-account names only)."""
+    from eth_account import Account
+
+    from smartsla.chain.accounts import save_keystore
+    from smartsla.cli.provider import address_resolver
+
+    monkeypatch.setenv("SMARTSLA_HOME", str(tmp_path / "home"))
+    provider, customer = Account.create(), Account.create()
+    save_keystore("acme-provider", provider, "pw")
+    save_keystore("acme-customer", customer, "pw")
+    terms_file = tmp_path / "named.yaml"
+    terms_file.write_text(TERMS.replace("provider: provider", "provider: acme-provider")
+                               .replace("customer: customer", "customer: acme-customer"))
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        chain.ensure_ether(provider.address)
+        terms = load_terms(terms_file)
+
+        class Session:  # what `create` resolves through: the command's own resolver
+            pass
+
+        session = Session()
+        session.chain, session.network = chain, "embedded"
+        onchain = terms.to_chain(address_resolver(session), token_address=w.token.address, now=chain.now() + 600)
+        assert onchain.provider == provider.address
+        agreement = w.factory.create(provider, onchain)
+        report = audit(contracts, agreement.address, terms_file=terms_file)
+        assert verdicts(report, "terms.file") == ["PASS"], [str(f) for f in fails(report.findings)]
