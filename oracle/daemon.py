@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from oracle.config import OracleConfig
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, ReportServer, fetch_report
+from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour
 from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
@@ -33,7 +34,7 @@ from smartsla.evidence.columns import EvidenceColumns
 from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Agreement, Contracts
-from smartsla.onchain.types import SignedReport
+from smartsla.onchain.types import PeriodState, SignedReport
 from smartsla.terms.model import Terms
 from smartsla.terms.parse import load_terms
 
@@ -243,10 +244,22 @@ class OracleDaemon:
                 continue
             if agreement.period_end(index) + self.config.grace > now:
                 break
-            if not agreement.period(index).state.is_open:
+            record = agreement.period(index)
+            if not record.state.is_open:
                 watched.settled.add(index)
+                self._settled_elsewhere(agreement, index, record.state)
                 continue
             self.report_and_settle(watched, index)
+
+    def _settled_elsewhere(self, agreement: Agreement, index: int, state: PeriodState) -> None:
+        """Peers (or the fallback) settled a period this oracle signed: the chain is the truth, so the journal,
+        `sla-oracle status` and the log say so (settled or already-settled, for every period signed)."""
+        intent = self.store.report(self.chain_id, agreement.address, index)
+        if intent is None or intent.status in FINAL_STATUSES:
+            return
+        self.store.record_submission(self.chain_id, agreement.address, index, None, "already-settled")
+        self.metrics.settlements.labels("already-settled").inc()
+        log("already-settled", agreement=agreement.address, period=index, state=state.name.lower())
 
     def period_columns(self, watched: Watched, index: int) -> EvidenceColumns:
         """The samples the period's values depend on, as columns straight from the store (service index =

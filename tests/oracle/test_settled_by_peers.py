@@ -1,0 +1,46 @@
+"""An oracle that signed first and whose peers settled the period sees the settlement on the chain and records it:
+its store, `sla-oracle status` and its log then say what the chain says (once it said `waiting` for ever)."""
+
+from __future__ import annotations
+
+import json
+
+from eth_account import Account
+
+from oracle.config import load_config
+from oracle.daemon import OracleDaemon, Watched
+from oracle.store.store import Store
+from oracle.submit import sign_once
+from smartsla.chain.chain import Chain
+from smartsla.onchain.client import Contracts
+from smartsla.terms.parse import load_terms
+from tests.helpers.world import make_world
+
+TERMS = "examples/aws-ec2.yaml"
+
+
+def test_a_period_settled_by_peers_is_recorded_as_already_settled(tmp_path, artifacts, capsys):
+    config = tmp_path / "oracle.yaml"
+    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
+                      "store: oracle.db\n")
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        agreement = w.create(quorum=2)
+        agreement.fund(w.customer, 1)
+        first = w.oracles[0]
+        daemon = OracleDaemon(load_config(config), Account.from_key(first.key))
+        daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+        w.over(agreement, 0, extra=30)
+        # the first oracle signs and waits for a quorum; the other two settle without it
+        sign_once(daemon.store, agreement, first, 0, [999_000], b"\x22" * 32)
+        agreement.settle(w.stranger, 0, w.reports(agreement, 0, [[999_000], [999_000], [999_000]])[1:])
+        watched = Watched(agreement, load_terms(TERMS))
+        daemon.settle_due(watched, chain.now())
+        assert 0 in watched.settled
+        intent = daemon.store.report(daemon.chain_id, agreement.address, 0)
+        assert intent.status == "already-settled"
+        with Store(tmp_path / "oracle.db", read_only=True) as store:
+            assert store.pending_reports() == []
+        logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+        assert [e["event"] for e in logged if e.get("period") == 0] == ["already-settled"]
