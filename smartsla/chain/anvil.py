@@ -13,6 +13,24 @@ from pathlib import Path
 from smartsla.chain.config import network, project_root
 from smartsla.chain.reverts import ChainError
 
+ANVIL_HINT = ("anvil comes with a checkout (`make setup` runs npm ci), from npm (`npm install -g @foundry-rs/anvil`) "
+              "or with Foundry (foundryup); put it on PATH")
+
+
+def anvil_binary(configured: str | None = None) -> str:
+    """The anvil to run: ``configured`` (relative to the project root, as in brownie-config.yaml) when it is there,
+    else the one on PATH. ChainError says how to get one."""
+    configured = configured or network("anvil").get("binary")
+    if configured:
+        path = Path(configured) if Path(configured).is_absolute() else project_root() / configured
+        if path.exists():
+            return str(path)
+    found = shutil.which("anvil")
+    if found:
+        return found
+    raise ChainError(f"anvil not found ({configured or 'no binary configured'} is missing and none is on PATH): "
+                     f"{ANVIL_HINT}")
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the caller binds it, or retries if it was taken)."""
@@ -37,9 +55,7 @@ class AnvilProcess:
         if it exists and written back to it when anvil stops, so a node can be stopped and brought back. With
         ``fork_url`` it forks that chain at ``fork_block`` (the audit's replay); ``extra_args`` go to anvil as
         they are."""
-        binary = binary or str(project_root() / network("anvil")["binary"])
-        if not Path(binary).exists() and not shutil.which(binary):
-            raise ChainError(f"anvil not found at {binary}: run `npm ci` in the project root")
+        binary = binary if binary and (Path(binary).exists() or shutil.which(binary)) else anvil_binary(binary)
         extra: list[str] = []
         if block_time:
             # a block every `block_time` seconds, so block time follows the wall clock without traffic

@@ -20,10 +20,15 @@ from typing import Any
 import solcx
 from eth_utils import keccak
 
-from smartsla.chain.config import compiler_settings, project_root
+from smartsla.chain.config import compiler_settings, is_checkout, project_root
 from smartsla.encoding import to_hex
 
 ADAPTER = Path(__file__).with_name("solcjs-adapter.cjs")
+# The build of what the tools deploy and check, shipped in the package: an installed smart-sla (no checkout, no
+# Node.js, no solc) creates, audits and simulates with these. A checkout's build refreshes them, and a test holds
+# them equal to a fresh build.
+SHIPPED_DIR = Path(__file__).with_name("artifacts")
+SHIPPED = ("SlaAgreement", "SlaFactory", "TestUSD")
 IMPORT_RE = re.compile(r'^\s*import\s+(?:[^"\';]*?\bfrom\s+)?["\']([^"\']+)["\']', re.MULTILINE)
 ARTIFACT_FORMAT = 2  # 2: with storageLayout
 
@@ -111,8 +116,17 @@ def build_dir(root: Path | None = None) -> Path:
 
 
 def compile_contracts(force: bool = False, quiet: bool = True) -> dict[str, Artifact]:
-    """Compile if any source or setting changed since the last build; return every contract's artifact."""
+    """Compile if any source or setting changed since the last build; return every contract's artifact.
+
+    Without a checkout (an installed package) there is nothing to compile: the shipped build is returned, and
+    ``force`` is an error that says where the sources are."""
     root = project_root()
+    if not is_checkout(root):
+        if force:
+            raise BuildError("building compiles the contracts' sources, which only a checkout of smart-sla has: "
+                             "clone the repository and run `make build` there (the installed package ships the "
+                             "build of SlaAgreement, SlaFactory and TestUSD)")
+        return shipped_artifacts()
     settings = compiler_settings()
     sources = collect_sources(root, settings["remappings"])
     input_json = standard_input(sources, settings)
@@ -163,12 +177,31 @@ def compile_contracts(force: bool = False, quiet: bool = True) -> dict[str, Arti
     for stale in out_dir.glob("*.json"):
         if stale.name not in written:
             stale.unlink()
+    if root == SHIPPED_DIR.resolve().parents[2]:  # this package's own checkout, not another tree built with SMARTSLA_ROOT
+        _refresh_shipped(out_dir)
     stamp.write_text(json.dumps({"format": ARTIFACT_FORMAT, "input_sha256": input_hash, "solc": version}) + "\n")
     return load_artifacts()
 
 
-def load_artifacts() -> dict[str, Artifact]:
-    out_dir = build_dir() / "contracts"
+def _refresh_shipped(out_dir: Path) -> None:
+    SHIPPED_DIR.mkdir(exist_ok=True)
+    for name in SHIPPED:
+        data = json.loads((out_dir / f"{name}.json").read_text())
+        data.pop("sourceHashes", None)  # the sources are not shipped
+        text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+        target = SHIPPED_DIR / f"{name}.json"
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+
+
+def shipped_artifacts() -> dict[str, Artifact]:
+    if not all((SHIPPED_DIR / f"{name}.json").is_file() for name in SHIPPED):
+        raise BuildError(f"this installation lacks the contracts' build ({SHIPPED_DIR}): reinstall smart-sla")
+    return load_artifacts(SHIPPED_DIR)
+
+
+def load_artifacts(out_dir: Path | None = None) -> dict[str, Artifact]:
+    out_dir = out_dir or build_dir() / "contracts"
     artifacts = {}
     for file in sorted(out_dir.glob("*.json")):
         data = json.loads(file.read_text())

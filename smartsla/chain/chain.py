@@ -15,8 +15,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
-from smartsla.chain.anvil import AnvilProcess
-from smartsla.chain.config import ConfigError, network, project_root
+from smartsla.chain.anvil import AnvilProcess, anvil_binary
+from smartsla.chain.config import ConfigError, network
 from smartsla.chain.reverts import REVERT_ERRORS, ChainError, RevertDecoding, Reverted
 
 DEV_ETHER = 10**23  # 100,000 ETH: plenty for gas and ETH-denominated fees on a dev chain
@@ -61,7 +61,7 @@ class Chain(RevertDecoding):
             return cls(Web3(provider), "embedded", name)
         if kind == "anvil":
             anvil = AnvilProcess.start(
-                str(project_root() / cfg["binary"]), cfg.get("hardfork", "cancun"), int(cfg.get("chain_id", 31337))
+                anvil_binary(cfg.get("binary")), cfg.get("hardfork", "cancun"), int(cfg.get("chain_id", 31337))
             )
             chain = cls(Web3(HTTPProvider(anvil.url, request_kwargs={"timeout": 30})), "anvil", name, anvil)
             return chain

@@ -15,9 +15,21 @@ class ConfigError(Exception):
 
 
 def project_root() -> Path:
-    """The repository root: SMARTSLA_ROOT if set, else the folder above this package."""
+    """The repository root: SMARTSLA_ROOT if set, else the folder above this package (in an installed package,
+    the folder that holds it: no checkout, see :func:`is_checkout`)."""
     env = os.environ.get("SMARTSLA_ROOT")
     return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+
+
+# An installed package carries the checkout's brownie-config.yaml here (a link in the repository, a copy in the
+# wheel), so there is still one source of the networks and compiler settings.
+PACKAGED_CONFIG = Path(__file__).with_name("brownie-config.yaml")
+
+
+def is_checkout(root: Path | None = None) -> bool:
+    """Whether the contracts' sources are here (a clone), rather than only the shipped build (a package)."""
+    root = root or project_root()
+    return (root / "brownie-config.yaml").is_file() and (root / "contracts").is_dir()
 
 
 def state_home() -> Path:
@@ -34,6 +46,8 @@ def load_config(root: Path | None = None) -> dict[str, Any]:
 @functools.lru_cache(maxsize=None)
 def _load_config(root: Path) -> dict[str, Any]:
     path = root / "brownie-config.yaml"
+    if not path.is_file() and not os.environ.get("SMARTSLA_ROOT"):
+        path = PACKAGED_CONFIG
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:

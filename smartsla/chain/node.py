@@ -18,7 +18,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from smartsla.chain.config import ConfigError, network, project_root, state_home
+from smartsla.chain.anvil import anvil_binary
+from smartsla.chain.config import ConfigError, network, state_home
+from smartsla.chain.reverts import ChainError
 
 
 class NodeError(Exception):
@@ -107,9 +109,10 @@ def start(network_name: str = "development", fresh: bool = False,
     if _port_open(port):
         raise NodeError(f"127.0.0.1:{port} is taken by another program; stop it, or set networks.{network_name}.port "
                         "in brownie-config.yaml")
-    binary = project_root() / cfg.get("binary", "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-    if not binary.exists():
-        raise NodeError(f"anvil not found at {binary}: run `make setup` (npm ci) in the project root")
+    try:
+        binary = anvil_binary(cfg.get("binary"))
+    except ChainError as exc:
+        raise NodeError(str(exc)) from None
     folder = node_dir(network_name)
     folder.mkdir(parents=True, exist_ok=True)
     state_file = folder / "state.json"

@@ -116,3 +116,13 @@ def test_rpc_url_that_is_down():
 def test_unknown_network_lists_known_ones():
     with pytest.raises(ChainError, match="embedded"):
         Chain.connect("nope")
+
+
+def test_the_shipped_build_is_the_build():
+    """What an installed package deploys and audits against is exactly this checkout's build (a contract change
+    that was not rebuilt before committing fails here)."""
+    build.compile_contracts()
+    for name in build.SHIPPED:
+        fresh = json.loads((build.build_dir() / "contracts" / f"{name}.json").read_text())
+        fresh.pop("sourceHashes")
+        assert json.loads((build.SHIPPED_DIR / f"{name}.json").read_text()) == fresh, name
