@@ -111,8 +111,41 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "BadConsent": lambda expected, signer: f"a consent was signed by {signer}, but {expected} must sign it",
     "FundingBeyondTerm": lambda first, n, active: f"periods {first}..{first + n - 1} go beyond the "
                                                   f"{active} active period(s)",
-    "NothingToFund": lambda: "every period is funded already",
+    "NothingToFund": lambda: "nothing to add: a deposit needs at least one period, a bond an amount above 0",
     "AgreementClosed": lambda: "the agreement is closed",
+    "PeriodNotActive": lambda period, active: f"period {period} is not one of the agreement's {active} active "
+                                              f"period(s) (0..{active - 1})",
+    "QuorumNotReached": lambda n, quorum: f"{n} report(s) given; the terms need {quorum}",
+    "WrongValueCount": lambda expected, got: f"a report has {got} value(s); the agreement has {expected} service(s)",
+    "NotAnOracle": lambda signer: f"a report is signed by {signer}, which is not in the agreement's oracle set",
+    "DuplicateSigner": lambda signer: f"two reports are signed by {signer}; each oracle counts once",
+    "ValueOutOfRange": lambda service, value: f"service {service}'s value {value} is above 100% (1000000 ppm)",
+    "EmptyWindow": lambda: "a maintenance window needs a duration above 0",
+    "InvalidTermination": lambda requested, earliest, active: f"{requested} active periods is not possible: "
+                                                             f"periods that have begun keep running (at least "
+                                                             f"{earliest}), and it must be below the {active} "
+                                                             "periods that run now",
+    "BondTooLarge": lambda bond, limit: f"a bond of {bond} base units would not fit the period record with a fee; "
+                                        f"at most {limit}",
+    "NothingToWithdraw": lambda account: f"nothing is owed to {account}",
+    "TransferFailed": lambda to, amount: f"sending {amount} to {to} failed; withdraw to another address (--to)",
+    "ZeroRecipient": lambda: "withdrawing to the zero address would burn the money; give --to ADDRESS",
+    "WrongPaymentAmount": lambda expected, got: f"the payment carried {got} wei; it must be exactly {expected}",
+    "UnexpectedEther": lambda: "ETH was sent to an agreement that is not paid in ETH (or sent to it directly)",
+    "TermsMismatch": lambda: "the terms passed are not the ones this agreement was created with",
+    "NotFactory": lambda: "only the factory initialises an agreement",
+    "AlreadyInitialized": lambda: "the agreement is initialised already",
+    "InvalidTerms": lambda field, reason: f"the factory refused the terms: {field}: {reason}",
+    # from OpenZeppelin, reached through the agreement
+    "ECDSAInvalidSignature": lambda: "a signature does not recover to any signer",
+    "ECDSAInvalidSignatureLength": lambda length: f"a signature is {length} bytes; it must be 65",
+    "ECDSAInvalidSignatureS": lambda s: "a signature is malleable (its s value is in the upper half)",
+    "SafeERC20FailedOperation": lambda token: f"the token {token} refused the transfer (allowance or balance)",
+    "ReentrancyGuardReentrantCall": lambda: "a call re-entered the agreement; refused",
+    "FailedDeployment": lambda: "the factory could not create the clone",
+    "InsufficientBalance": lambda balance, needed: f"the factory holds {balance} wei but needs {needed}",
+    "InvalidShortString": lambda: "a short string was invalid (EIP-712 domain)",
+    "StringTooLong": lambda text: f"the string {text!r} is too long for a short string",
 }
 
 

@@ -56,3 +56,14 @@ def test_a_token_without_metadata_is_shown_in_base_units():
         real = contracts.token_info(usd.address)
         assert (real.symbol, real.decimals, real.has_metadata) == ("tUSD", 6, True)
         assert contracts.token_info("0x" + "00" * 20) == ("ETH", 18, True)
+
+
+def test_every_error_the_contracts_can_raise_is_explained_in_words():
+    """Contract refusals reach users as words: no custom error of SlaAgreement, SlaFactory or what they call
+    (OpenZeppelin's) is printed raw."""
+    from smartsla.chain.build import compile_contracts
+    from smartsla.cli.common import REVERT_WORDS
+
+    artifacts = compile_contracts()
+    raised = {e["name"] for name in ("SlaAgreement", "SlaFactory") for e in artifacts[name].abi if e["type"] == "error"}
+    assert sorted(raised - set(REVERT_WORDS)) == []
