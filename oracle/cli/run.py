@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 from oracle.config import ConfigError, load_config
@@ -16,12 +17,30 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run_daemon)
 
 
+def _listen_taken(host: str, port: int) -> str | None:
+    """Why the report server could not bind its address, or None; checked before the store is opened, so that a
+    refused start leaves nothing behind."""
+    if port == 0:
+        return None
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def run_daemon(args) -> int:
     try:
         config = load_config(args.config)
         account = config.key.load(interactive=sys.stdin.isatty())
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    taken = _listen_taken(config.listen_host, config.listen_port)
+    if taken:
+        print(f"error: listen {config.listen_host}:{config.listen_port} is taken ({taken}); stop what uses it, or "
+              f"set `listen` in {args.config} to a free port", file=sys.stderr)
         return 2
     try:
         daemon = OracleDaemon(config, account)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def run(args: argparse.Namespace, ui: UI) -> int:
             raise UserError(f"--evidence {d}: not a directory")
     if args.terms and not Path(args.terms).is_file():
         raise UserError(f"--terms {args.terms}: no such file")
+    if args.html:
+        folder = Path(args.html).resolve().parent
+        if not folder.is_dir():
+            raise UserError(f"--html {args.html}: the folder {folder} does not exist; create it or write elsewhere")
+        if not os.access(folder, os.W_OK):
+            raise UserError(f"--html {args.html}: the folder {folder} is not writable")
     session = open_session(args)
     try:
         try:

@@ -8,6 +8,7 @@ import io
 import os
 import time
 
+from eth_utils import is_address
 from rich.table import Table
 from web3.logs import DISCARD
 
@@ -173,6 +174,8 @@ def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
 
 
 def run_list(args: argparse.Namespace, ui: UI) -> int:
+    if args.address is not None and not is_address(args.address):
+        raise UserError(f"--address {args.address!r} is not an address (0x and 40 hex digits)")
     session = open_session(args)
     factory = session.factory(args.factory)
     whose = args.address

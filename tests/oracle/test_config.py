@@ -89,3 +89,23 @@ def test_run_with_a_wrong_password_exits_before_touching_anything(tmp_path, monk
     assert main(["run", "--config", str(cfg)]) == 2
     assert "wrong password" in capsys.readouterr().err
     assert not (tmp_path / "o.db").exists()
+
+
+def test_an_occupied_listen_port_is_refused_before_the_store_is_created(tmp_path, capsys, monkeypatch):
+    """`sla-oracle run` with its listen port taken: one error line naming the port and the fix, exit 2, and no
+    store file left behind (it once failed with [Errno 98], exit 1, after creating oracle.db)."""
+    import socket
+
+    from oracle.cli import main
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write(tmp_path, f"rpc_url: http://127.0.0.1:1\nfactory: '{FACTORY}'\nkey: {{env: ORACLE_KEY}}\n"
+                                 f"listen: 127.0.0.1:{port}\nstore: oracle.db\n")
+        monkeypatch.setenv("ORACLE_KEY", KEY)
+        assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "listen" in err and "Errno" not in err
+    assert not (tmp_path / "oracle.db").exists()

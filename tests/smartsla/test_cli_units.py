@@ -67,3 +67,17 @@ def test_every_error_the_contracts_can_raise_is_explained_in_words():
     artifacts = compile_contracts()
     raised = {e["name"] for name in ("SlaAgreement", "SlaFactory") for e in artifacts[name].abi if e["type"] == "error"}
     assert sorted(raised - set(REVERT_WORDS)) == []
+
+
+def test_bad_addresses_and_paths_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    """One error line, exit 2, nothing done: an address that is not one, an HTML report in a missing folder
+    (that once printed a traceback after the whole audit, with exit 1, the code of an audit FAIL)."""
+    from smartsla.cli import main
+
+    monkeypatch.setenv("SMARTSLA_HOME", str(tmp_path / "home"))
+    assert main(["list", "--network", "embedded", "--address", "0xnothex"]) == 2
+    err = capsys.readouterr().err
+    assert "--address" in err and "Traceback" not in err
+    assert main(["audit", "0x" + "12" * 20, "--network", "embedded", "--html", str(tmp_path / "missing" / "a.html")]) == 2
+    err = capsys.readouterr().err
+    assert "--html" in err and "missing" in err and "Traceback" not in err
