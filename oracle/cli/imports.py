@@ -59,6 +59,7 @@ def _import_command(args) -> int:
             for f, samples in batches:
                 added = store.append(_for_agreement(args.agreement, samples))
                 print(f"{f}: {len(samples)} samples, {added} new")
+                _say_if_ahead(f, samples)
             _seal(store)
     except (ImportFormatError, ValueError, StoreError, PrometheusError) as exc:
         print(f"sla-oracle import: {exc}", file=sys.stderr)
@@ -77,6 +78,15 @@ def _check_agreement(agreement: str | None) -> None:
 def _for_agreement(agreement: str, samples: list[Sample]) -> list[Sample]:
     """The rows' service ids become the store's key of that agreement's service."""
     return [replace(s, service=sample_key(agreement, s.service)) for s in samples]
+
+
+def _say_if_ahead(source: str, samples: list[Sample]) -> None:
+    """Rows ahead of this machine's clock are kept (the clock may be the one that is wrong) but said, once."""
+    now = time.time()
+    ahead = [s.time for s in samples if s.time > now + 300]
+    if ahead:
+        print(f"sla-oracle import: warning: {source}: {len(ahead)} sample(s) are ahead of this machine's clock "
+              f"(the latest {max(ahead) - now:.0f} s ahead); check the file's times and this clock", file=sys.stderr)
 
 
 def _seal(store) -> None:

@@ -76,8 +76,20 @@ def _sample(fields: dict, services: Collection[str] | None) -> Sample:
         if not math.isfinite(latency_ms) or latency_ms < 0:
             raise ValueError(f"latency_ms {latency!r} must be a non-negative number")
     reason = fields.get("reason")
-    return Sample(time=parse_time(fields.get("time")), service=service, status=status,
+    return Sample(time=_seconds(fields.get("time")), service=service, status=status,
                   latency_ms=latency_ms, reason="" if reason is None else str(reason))
+
+
+# Unix seconds past this are the year 5138: no monitor's sample; a time in milliseconds (or microseconds) is.
+LATEST_PLAUSIBLE = 1e11
+
+
+def _seconds(value: object) -> float:
+    seconds = parse_time(value)
+    if seconds > LATEST_PLAUSIBLE:
+        raise ValueError(f"time {value!r} looks like milliseconds (as seconds it is after the year 5000); give unix "
+                         "seconds (divide by 1000) or ISO-8601")
+    return seconds
 
 
 @_utf8_only
@@ -161,7 +173,7 @@ def read_incidents_csv(path: str | Path, services: Collection[str] | None = None
                     raise ValueError(f"service {service!r} is not a service id")
                 if services is not None and service not in services:
                     raise ValueError(f"unknown service {service!r}; the services are {', '.join(sorted(services))}")
-                t0, t1 = parse_time(row[1]), parse_time(row[2])
+                t0, t1 = _seconds(row[1]), _seconds(row[2])
             except ValueError as exc:
                 raise _err(path, line, str(exc)) from None
             if t1 <= t0:

@@ -576,3 +576,24 @@ def test_an_import_names_its_agreement(tmp_path, capsys):
     assert not db.exists()
     assert oracle_main(["import", "--db", str(db), "--agreement", "acme", str(csv_file)]) == 2
     assert "0x address" in capsys.readouterr().err
+
+
+def test_millisecond_times_are_refused_and_future_rows_named(tmp_path, capsys):
+    """A monitor's export in milliseconds once imported as the year 58,970; rows ahead of this machine's clock
+    are kept (a clock may be behind) but said."""
+    import time as _time
+
+    from oracle.cli import main as oracle_main
+
+    ms = tmp_path / "ms.csv"
+    ms.write_text("api,1767225600000,up\n")
+    assert oracle_main(["import", "--db", str(tmp_path / "a.db"), "--agreement", AGREEMENT, str(ms)]) == 2
+    err = capsys.readouterr().err
+    assert "milliseconds" in err and "ms.csv:1" in err
+    ahead = tmp_path / "ahead.csv"
+    future = int(_time.time()) + 7 * 86_400
+    ahead.write_text(f"api,{future},up\napi,{future - 30 * 86_400},up\n")
+    assert oracle_main(["import", "--db", str(tmp_path / "b.db"), "--agreement", AGREEMENT, str(ahead)]) == 0
+    captured = capsys.readouterr()
+    assert "2 samples, 2 new" in captured.out
+    assert "1 sample(s) are ahead of this machine's clock" in captured.err
