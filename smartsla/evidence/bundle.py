@@ -153,6 +153,10 @@ def verify_bundle(directory: str | os.PathLike, expected_root: bytes | str | Non
     if not directory.is_dir():
         raise EvidenceError(f"{directory}: not a directory")
     if not (directory / "manifest.json").exists():
+        inside = sorted(p.parent.name for p in directory.glob("*/manifest.json"))
+        if inside:
+            raise EvidenceError(f"{directory}: no manifest.json; it holds the bundles {', '.join(inside)}: verify "
+                                "one of those (each period's bundle is its own folder)")
         raise EvidenceError(f"{directory}: no manifest.json; not an evidence bundle")
     result = VerifyResult(str(directory), None)
     m = load_canonical(directory, "manifest.json", result.findings)

@@ -53,6 +53,13 @@ def hour_iso(hour_start: int) -> str:
     return datetime.fromtimestamp(hour_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def hours_list(service: str, hours: list[int], most: int = 12) -> str:
+    """``hours with samples of 'api': 2027-01-01T00:00:00Z, ...`` for an error that asked for another hour."""
+    shown = ", ".join(hour_iso(h) for h in sorted(hours)[:most])
+    more = f" and {len(hours) - most} more" if len(hours) > most else ""
+    return f"hours with samples of {service!r}: {shown or 'none'}{more}"
+
+
 def normalize_agreement(agreement: str) -> str:
     agreement = str(agreement)
     if ADDRESS_RE.match(agreement):

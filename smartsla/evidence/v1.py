@@ -29,6 +29,7 @@ from smartsla.evidence.format import (
     check_manifest_head,
     header_bytes,
     hour_iso,
+    hours_list,
     is_int,
     load_canonical,
     unhex,
@@ -432,6 +433,9 @@ def prove(bundle_dir: Path, m: dict, service: str, hour: int) -> Proof:
         raise EvidenceError(f"{bundle_dir}: cannot read the bundle ({exc})") from None
     if (service, hour) not in keys:
         have = sorted({s for s, _ in keys})
+        if service in have:
+            raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)}); "
+                                + hours_list(service, [h for s, h in keys if s == service]))
         raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)}); "
                             f"services with chunks: {', '.join(have) or 'none'}")
     index = 1 + keys.index((service, hour))

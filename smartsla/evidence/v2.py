@@ -27,6 +27,7 @@ from smartsla.evidence.format import (
     check_manifest_head,
     header_bytes,
     hour_iso,
+    hours_list,
     unhex,
 )
 from smartsla.evidence.merkle import Proof, keccak, merkle_root, proof_from_levels, tree_levels
@@ -353,7 +354,8 @@ def prove(bundle_dir: Path, m: dict, service: str, hour: int) -> Proof:
     leaves, hours = chunk_leaves(service, data[:len(rec) * RECORD_SIZE],
                                   rec["time_us"].astype(np.uint64) // np.uint64(HOUR_US))
     if hour not in hours:
-        raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)})")
+        raise EvidenceError(f"{bundle_dir}: no chunk for service {service!r} at {hour} ({hour_iso(hour)}); "
+                            + hours_list(service, hours))
     index = hours.index(hour)
     inner = tree_levels(leaves)
     top = tree_levels([bytes.fromhex(m["header_leaf"][2:]), bytes.fromhex(m["reasons_leaf"][2:])] +

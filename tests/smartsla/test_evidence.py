@@ -27,7 +27,7 @@ from smartsla.evidence.bundle import (
     verify_bundle,
 )
 from smartsla.evidence.columns import EvidenceColumns
-from smartsla.evidence.format import BundleExistsError, EvidenceError
+from smartsla.evidence.format import BundleExistsError, EvidenceError, hour_iso
 from smartsla.evidence.merkle import verify_proof
 from smartsla.evidence.v1 import chunk_bytes
 from smartsla.measure.samples import STATUS_CODE, Sample, Status
@@ -315,3 +315,17 @@ def test_canonical_order_with_many_ties(rows):
     assert keys == sorted(set(keys))
     assert len(keys) == len({(s, t, st_, lat, r) for s, t, st_, lat, r in rows})
     assert c.canonical().time_us.tolist() == c.time_us.tolist()          # already canonical: unchanged
+
+
+def test_verify_and_prove_point_at_what_exists(tmp_path, capsys):
+    """An agreement's folder instead of a period's bundle, and an hour with no samples: the error names the
+    bundles and the hours that are there."""
+    root = tmp_path / "evidence" / AGREEMENT.lower()
+    build_bundle(root / "period-0", AGREEMENT, 31337, 0, START, END, [Sample(START + 10, "api", Status.UP)])
+    build_bundle(root / "period-1", AGREEMENT, 31337, 1, START, END, [Sample(START + 3610, "api", Status.UP)],
+                 version=1)
+    assert main(["evidence", "verify", str(root)]) == 2
+    assert "period-0, period-1" in capsys.readouterr().err
+    for period, hour in (("period-0", START), ("period-1", START + 3600)):
+        with pytest.raises(EvidenceError, match=rf"hours with samples of 'api': {hour_iso(hour)}"):
+            prove(root / period, "api", START + 7200)
