@@ -14,7 +14,7 @@ COMMANDS = (compute, evidence, imports, run, status)
 EPILOG = """\
 examples:
   sla-oracle compute examples/aws-ec2.yaml --samples samples.csv --json
-  sla-oracle evidence verify evidence/acme-api-2027/period-0
+  sla-oracle evidence verify evidence/0xAGREEMENT/period-0
 """
 
 

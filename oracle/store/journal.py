@@ -14,11 +14,7 @@ from oracle.store.schema import StoreError, StoreFile
 from smartsla.encoding import address_key
 
 SUBMISSION_STATUSES = ("sent", "settled", "already-settled", "failed")
-
-
 FINAL_STATUSES = ("settled", "already-settled")
-
-
 _FINAL_SQL = "(" + ", ".join(f"'{s}'" for s in FINAL_STATUSES) + ")"  # for the queries
 
 

@@ -35,8 +35,6 @@ _MIN_US, _MAX_US = -2 ** 63, 2 ** 63 - 1
 
 # The schema's CHECK admits only the table's names on write; a read maps anything else to unknown.
 _STATUS_SQL = status_sql(otherwise=UNKNOWN)
-
-
 # The evidence's canonical order within one service (reasons compare as UTF-8 bytes, as SQLite's BINARY does).
 _CANONICAL_SQL = f"time_us, {_STATUS_SQL}, latency_us IS NULL, latency_us, reason"
 

@@ -110,8 +110,6 @@ MIGRATIONS: list[list[str]] = [
 
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
 APPLICATION = "smart-sla oracle store"
 
 

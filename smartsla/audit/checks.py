@@ -49,11 +49,7 @@ from smartsla.terms.errors import TermsError
 from smartsla.terms.parse import load_terms
 
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
-
-
 CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
-
-
 EIP712_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 

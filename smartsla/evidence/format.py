@@ -13,14 +13,8 @@ from smartsla.constants import ADDRESS_RE, US_PER_SECOND
 from smartsla.encoding import address_key
 
 SCHEMES = {1: "smart-sla/evidence/v1", 2: "smart-sla/evidence/v2"}  # the hash scheme each version names
-
-
 FORMAT = "smart-sla-evidence"
-
-
 MAX_TIME = 253402300800  # 10000-01-01: beyond it there is no ISO hour to print
-
-
 _AGREEMENT = re.compile(r'^[\x20-\x7e]{1,200}$')
 
 

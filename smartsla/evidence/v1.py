@@ -38,20 +38,10 @@ from smartsla.evidence.merkle import Proof, keccak, proof_from_levels, tree_leve
 from smartsla.measure.samples import STATUS_NAMES, Sample, Status
 
 SCHEME = SCHEMES[1]
-
-
 CHUNK_HEADER = b"time_us,status,latency_us,reason\n"
-
-
 HEADER_LEAF_PREFIX = SCHEME.encode() + b"/header\0"
-
-
 CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
-
-
 _LINE = re.compile(r"^(0|[1-9][0-9]*),(up|down|unknown),(0|[1-9][0-9]*)?,([^,]*)$")
-
-
 MANIFEST_KEYS = {"format", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
                  "values", "header_leaf", "chunks", "root"}
 
@@ -102,11 +92,7 @@ def chunk_leaf(service: str, hour_start: int, chunk_hash: bytes) -> bytes:
 
 
 STATUS_BYTES = [name.encode("ascii") for name in STATUS_NAMES]
-
-
 _POW10 = 10 ** np.arange(18, -1, -1, dtype=np.int64)
-
-
 _QUADS = np.frombuffer(b"".join(b"%04d" % i for i in range(10_000)), np.uint32)  # 4 ASCII digits each
 
 

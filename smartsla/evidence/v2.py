@@ -34,27 +34,13 @@ from smartsla.evidence.merkle import Proof, keccak, merkle_root, proof_from_leve
 from smartsla.measure.samples import Sample
 
 SCHEME = SCHEMES[2]
-
-
 VERSION = 2
-
-
 # One sample: big-endian like Solidity's abi.encodePacked(uint64, uint8, uint32, uint32), no padding.
 RECORD = np.dtype([("time_us", ">u8"), ("status", "u1"), ("latency_us", ">u4"), ("reason", ">u4")])
-
-
 RECORD_SIZE = RECORD.itemsize                      # 17
-
-
 HEADER_LEAF_PREFIX = SCHEME.encode() + b"/header\0"
-
-
 REASONS_LEAF_PREFIX = SCHEME.encode() + b"/reasons\0"
-
-
 CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
-
-
 MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
                     "values", "header_leaf", "reasons", "reasons_leaf", "services", "root"}
 

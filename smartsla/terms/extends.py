@@ -92,11 +92,7 @@ def _read_file(path: str, source: str) -> str:
 
 
 EXTENDS = "extends"
-
-
 REMOVE = "remove"
-
-
 _MERGED = None  # a place written by several files has no single origin
 
 

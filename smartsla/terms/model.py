@@ -30,8 +30,6 @@ from smartsla.terms.yaml import canonical_yaml
 from smartsla.units import UnitError
 
 AVAILABILITY = "availability"
-
-
 LATENCY = "latency"
 
 
@@ -74,11 +72,7 @@ class Probe:
 
 
 GAPS_EXCLUDE = "exclude"
-
-
 GAPS_DOWN = "down"
-
-
 GAPS_UP = "up"
 
 
