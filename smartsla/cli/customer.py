@@ -263,6 +263,50 @@ def status_data(session: Session, agreement) -> dict:
     }
 
 
+def status_lines(data: dict) -> list[str]:
+    """``smartsla status`` for people, from :func:`status_data`."""
+    sym = data["token"]
+    p = data["periods"]
+    funded = data["funded_through"]
+    lines = [
+        f"[bold]agreement {data['agreement']}[/] on {data['network']} (chain time {when(data['chain_time'])})",
+        f"  provider {data['provider']}   customer {data['customer']}",
+        f"  fee {data['fee_per_period']} {sym} per period; {p['active']} of {p['count']} periods active, "
+        f"{format_seconds(p['length_s'])} each, from {when(p['first_start'])}",
+        f"  oracles {data['oracles']['quorum']} of {len(data['oracles']['members'])}; "
+        f"reports due within {format_seconds(data['oracles']['report_deadline_s'])} of a period's end",
+        f"  escrow {data['escrow']} {sym}, bond {data['bond']} {sym} (held in all {data['held']} {sym}); "
+        + ("nothing funded yet" if funded < 0 else f"funded through period {funded}"),
+    ]
+    cur = data["current_period"]
+    if data["closed"]:
+        lines.append("  [bold]closed[/]: every period is settled and the bond went back to the provider")
+    elif cur:
+        lines.append(f"  now: period {cur['index']} ({cur['state']}), ends {when(cur['ends'])}, "
+                     f"{human_duration(cur['time_left_s'])} left")
+    elif data["chain_time"] < p["first_start"]:
+        lines.append(f"  not begun: the first period starts in {human_duration(p['first_start'] - data['chain_time'])}")
+    elif data["pending"]:
+        lines.append("  every active period has ended; settle the pending ones, then `smartsla close` returns the bond")
+    else:
+        lines.append(f"  every active period has ended and is settled: `smartsla close {data['agreement']}` "
+                     "returns the bond to the provider")
+    if data["periods_state"]:
+        lines.append("  periods: " + ", ".join(f"{n} {w}" for w, n in data["periods_state"].items()))
+    for item in data["pending"]:
+        if item["fallback_from"] > data["chain_time"]:
+            waiting = f"waiting for oracle reports (the fallback opens {when(item['fallback_from'])})"
+        else:
+            waiting = (f"no quorum by the deadline: anyone may settle it now with `smartsla settle-fallback "
+                       f"{data['agreement']} --period {item['period']}`")
+        lines.append(f"  [yellow]pending[/]: period {item['period']} ended {when(item['ended'])}, {item['state']}, "
+                     + waiting)
+    owed = {k: v for k, v in data["owed"].items() if v != "0"}
+    if owed:
+        lines.append("  owed (withdraw with `smartsla withdraw`): " + ", ".join(f"{k} {v} {sym}" for k, v in owed.items()))
+    return lines
+
+
 def run_status(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
@@ -270,33 +314,8 @@ def run_status(args: argparse.Namespace, ui: UI) -> int:
     if args.json:
         ui.emit_json(data)
         return 0
-    sym = data["token"]
-    p = data["periods"]
-    out = ui.out
-    out.print(f"[bold]agreement {data['agreement']}[/] on {data['network']} (chain time {when(data['chain_time'])})")
-    out.print(f"  provider {data['provider']}   customer {data['customer']}")
-    out.print(f"  fee {data['fee_per_period']} {sym} per period; {p['active']} of {p['count']} periods active, "
-              f"{format_seconds(p['length_s'])} each, from {when(p['first_start'])}")
-    out.print(f"  oracles {data['oracles']['quorum']} of {len(data['oracles']['members'])}; "
-              f"reports due within {format_seconds(data['oracles']['report_deadline_s'])} of a period's end")
-    out.print(f"  escrow {data['escrow']} {sym}, bond {data['bond']} {sym} (held in all {data['held']} {sym}); "
-              f"funded through period {data['funded_through']}")
-    cur = data["current_period"]
-    if cur:
-        out.print(f"  now: period {cur['index']} ({cur['state']}), ends {when(cur['ends'])}, "
-                  f"{human_duration(cur['time_left_s'])} left")
-    elif data["chain_time"] < p["first_start"]:
-        out.print(f"  not begun: the first period starts in {human_duration(p['first_start'] - data['chain_time'])}")
-    else:
-        out.print("  every active period has ended" + ("; the agreement is closed" if data["closed"] else ""))
-    out.print("  periods: " + ", ".join(f"{n} {w}" for w, n in data["periods_state"].items()))
-    for item in data["pending"]:
-        out.print(f"  [yellow]pending[/]: period {item['period']} ended {when(item['ended'])}, "
-                  f"{item['state']}, waiting for {item['waiting']}")
-    owed = {k: v for k, v in data["owed"].items() if v != "0"}
-    if owed:
-        out.print("  owed (withdraw with `smartsla withdraw`): "
-                  + ", ".join(f"{k} {v} {sym}" for k, v in owed.items()))
+    for line in status_lines(data):
+        ui.out.print(line)
     return 0
 
 

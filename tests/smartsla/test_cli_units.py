@@ -81,3 +81,31 @@ def test_bad_addresses_and_paths_are_refused_before_any_work(tmp_path, capsys, m
     assert main(["audit", "0x" + "12" * 20, "--network", "embedded", "--html", str(tmp_path / "missing" / "a.html")]) == 2
     err = capsys.readouterr().err
     assert "--html" in err and "missing" in err and "Traceback" not in err
+
+
+def _status(**over) -> dict:
+    data = {"agreement": "0x" + "ab" * 20, "network": "development", "chain_time": 1_800_000_000,
+            "provider": "0xP", "customer": "0xC", "token": "tUSD", "fee_per_period": "1000",
+            "periods": {"count": 3, "active": 3, "length_s": 3600, "first_start": 1_799_990_000},
+            "oracles": {"members": ["0x1", "0x2", "0x3"], "quorum": 2, "report_deadline_s": 600},
+            "escrow": "0", "held": "0", "bond": "0", "funded_through": 2, "closed": False, "current_period": None,
+            "periods_state": {"settled": 3}, "pending": [], "owed": {"provider": "0", "customer": "0"}}
+    data.update(over)
+    return data
+
+
+def test_status_says_closed_and_what_to_do_next():
+    from smartsla.cli.customer import status_lines
+
+    closed = "\n".join(status_lines(_status(closed=True, chain_time=1_700_000_000)))
+    assert "closed" in closed and "not begun" not in closed
+    ended = "\n".join(status_lines(_status()))
+    assert "smartsla close 0x" in ended
+    nothing = "\n".join(status_lines(_status(funded_through=-1)))
+    assert "nothing funded yet" in nothing and "period -1" not in nothing
+    late = "\n".join(status_lines(_status(pending=[{"period": 1, "ended": 1_799_997_200, "state": "funded",
+                                                      "fallback_from": 1_799_997_800}])))
+    assert "smartsla settle-fallback 0x" in late and "--period 1" in late and "waiting for anyone" not in late
+    early = "\n".join(status_lines(_status(pending=[{"period": 2, "ended": 1_799_999_990, "state": "funded",
+                                                       "fallback_from": 1_800_000_590}])))
+    assert "waiting for oracle reports" in early
