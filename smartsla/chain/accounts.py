@@ -158,3 +158,13 @@ def name_resolver(chain) -> Callable[[str, str], str]:
         raise AccountError(f"{path}: {value!r} is neither an address nor a keystore name; on {chain.name} write "
                            "the address, or import the key with `smartsla accounts import`")
     return resolve
+
+
+def name_source(value: str) -> str:
+    """How :func:`name_resolver` reads ``value``, for previews: a typo (``acmee``) must not pass unseen as a new dev
+    account."""
+    if is_address(value):
+        return "address"
+    if value in {entry.name for entry in list_keystores()}:
+        return f"keystore {value}"
+    return f"dev account {value!r}: no keystore has this name"

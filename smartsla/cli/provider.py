@@ -10,7 +10,7 @@ import sys
 import time
 
 from smartsla import encoding
-from smartsla.chain.accounts import name_resolver
+from smartsla.chain.accounts import name_resolver, name_source
 from smartsla.chain.deployments import record_contract, record_factory, recorded_contract
 from smartsla.cli.common import (
     UI,
@@ -218,10 +218,13 @@ def print_binding(ui: UI, terms: Terms, chain_terms: OnChainTerms, symbol: str, 
     t = chain_terms
     money = lambda units: f"{format_token_amount(units, decimals)} {symbol}"  # noqa: E731
     ui.out.print("[bold]as deployed[/]")
-    ui.out.print(f"  provider  {t.provider}\n  customer  {t.customer}")
+    ui.out.print(f"  provider  {t.provider} ({name_source(terms.provider)})\n"
+                 f"  customer  {t.customer} ({name_source(terms.customer)})")
     ui.out.print(f"  fee       {money(t.fee)} per period; bond {money(t.bond)}")
     ui.out.print(f"  periods   {t.period_count} x {format_seconds(t.period_length)}, the first from {when(t.start)}")
-    ui.out.print(f"  oracles   {t.quorum} of " + ", ".join(t.oracles))
+    ui.out.print(f"  oracles   {t.quorum} of")
+    for name, address in zip(terms.oracles.members, t.oracles):
+        ui.out.print(f"    {address} ({name_source(name)})")
     ui.out.print(f"  document  {to_hex(terms.document_hash())}")
 
 

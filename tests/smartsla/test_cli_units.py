@@ -3,6 +3,8 @@ metadata. Each of these once hid a bug behind a fallback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from smartsla.chain.chain import Chain
@@ -109,3 +111,28 @@ def test_status_says_closed_and_what_to_do_next():
     early = "\n".join(status_lines(_status(pending=[{"period": 2, "ended": 1_799_999_990, "state": "funded",
                                                        "fallback_from": 1_800_000_590}])))
     assert "waiting for oracle reports" in early
+
+
+def test_the_create_preview_says_where_each_account_comes_from(tmp_path, monkeypatch, capsys):
+    """A typo in a party's name would silently become a fresh dev account: the preview says which names are
+    keystores, which are addresses and which are dev accounts no keystore backs."""
+    from eth_account import Account
+
+    from smartsla.chain.accounts import save_keystore
+    from smartsla.cli.common import UI
+    from smartsla.cli.provider import print_binding
+    from smartsla.terms.parse import load_terms
+
+    monkeypatch.setenv("SMARTSLA_HOME", str(tmp_path))
+    save_keystore("acme", Account.create(), "pw")
+    text = (Path(__file__).resolve().parents[2] / "examples" / "aws-ec2.yaml").read_text()
+    terms = load_terms(text.replace("customer: customer", "customer: acme").replace("provider: provider",
+                                                                                  "provider: acmee"))
+    with Chain.connect("embedded") as chain:
+        from smartsla.chain.accounts import name_resolver
+
+        onchain = terms.to_chain(name_resolver(chain), "0x" + "11" * 20, 6, now=chain.now())
+    print_binding(UI(), terms, onchain, "tUSD", 6)
+    out = capsys.readouterr().out
+    assert "(keystore acme)" in out
+    assert "(dev account 'acmee': no keystore has this name)" in out
