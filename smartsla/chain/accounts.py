@@ -119,21 +119,42 @@ def list_keystores() -> list[KeystoreEntry]:
     return entries
 
 
+def _keystore_file(spec: str) -> Path | None:
+    """The keystore a ``keystore:`` spec or a plain name means, or None when it names none."""
+    if spec.startswith("keystore:"):
+        target = spec[len("keystore:"):]
+        return Path(target) if ("/" in target or target.endswith(".json")) else _keystore_path(target)
+    stored = keystore_dir() / f"{spec}.json"
+    return stored if spec and "/" not in spec and stored.exists() else None
+
+
+def account_address(spec: str, chain=None) -> str:
+    """The address ``spec`` names, without unlocking anything: a keystore says its address in the clear, so
+    commands that only look (``list``) never ask for a password."""
+    path = _keystore_file(spec)
+    if path is not None:
+        try:
+            return to_checksum_address("0x" + json.loads(path.read_text())["address"].removeprefix("0x"))
+        except FileNotFoundError:
+            raise AccountError(f"keystore {path} does not exist") from None
+        except (OSError, ValueError, KeyError):
+            pass  # no readable address field: unlocking it is the only way to know
+    return load_account(spec, chain).address
+
+
 def load_account(spec: str, chain=None, interactive: bool | None = None) -> LocalAccount:
     """The account a command-line ``spec`` names (see the module's docstring). ``chain`` decides whether dev
     accounts are allowed (and funds them with dev ether)."""
     if spec.startswith("env:"):
         return key_from_env(spec[4:])
     if spec.startswith("keystore:"):
-        target = spec[len("keystore:"):]
-        path = Path(target) if ("/" in target or target.endswith(".json")) else _keystore_path(target)
-        return decrypt_keystore(path, interactive=interactive)
+        return decrypt_keystore(_keystore_file(spec), interactive=interactive)
     if spec.startswith("0x") and len(spec) == 66:
         # a key on the command line ends up in shell history and `ps`: refuse it, point to the safe ways
         raise AccountError("a private key on the command line is visible to other users; put it in an environment "
                            "variable and pass --account env:VAR, or import it: `smartsla accounts import NAME`")
-    stored = keystore_dir() / f"{spec}.json"
-    if spec and "/" not in spec and stored.exists():
+    stored = _keystore_file(spec)
+    if stored is not None:
         return decrypt_keystore(stored, interactive=interactive)
     if chain is not None and chain.is_dev:
         return chain.account(spec)

@@ -13,7 +13,7 @@ from rich.table import Table
 from web3.logs import DISCARD
 
 from smartsla import penalty
-from smartsla.chain.accounts import load_account
+from smartsla.chain.accounts import account_address
 from smartsla.cli.common import (
     ACCOUNT_ENV,
     UI,
@@ -180,7 +180,7 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
     factory = session.factory(args.factory)
     whose = args.address
     if whose is None and args.account:
-        whose = load_account(args.account, session.chain).address
+        whose = account_address(args.account, session.chain)
     rows = []
     for event in factory.created_events():
         agreement = factory.agreement(event["args"]["agreement"])

@@ -136,3 +136,19 @@ def test_the_create_preview_says_where_each_account_comes_from(tmp_path, monkeyp
     out = capsys.readouterr().out
     assert "(keystore acme)" in out
     assert "(dev account 'acmee': no keystore has this name)" in out
+
+
+def test_an_address_is_read_from_a_keystore_without_its_password(tmp_path, monkeypatch):
+    """`list --account keystore:FILE` only needs the address, which a keystore holds in the clear."""
+    from eth_account import Account
+
+    from smartsla.chain.accounts import AccountError, account_address, save_keystore
+
+    monkeypatch.setenv("SMARTSLA_HOME", str(tmp_path))
+    monkeypatch.delenv("SMARTSLA_PASSWORD", raising=False)
+    acct = Account.create()
+    entry = save_keystore("ops", acct, "pw")
+    assert account_address("ops") == acct.address
+    assert account_address(f"keystore:{entry.path}") == acct.address
+    with pytest.raises(AccountError, match="does not exist"):
+        account_address(f"keystore:{tmp_path / 'nope.json'}")
