@@ -11,7 +11,7 @@ import time
 
 from smartsla import encoding
 from smartsla.chain.accounts import name_resolver, name_source
-from smartsla.chain.deployments import record_contract, record_factory, recorded_contract
+from smartsla.chain.deployments import record_contract, record_factory, recorded_contract, recorded_factory
 from smartsla.cli.common import (
     UI,
     Session,
@@ -72,6 +72,8 @@ def register(sub) -> None:
     add_network_option(deploy)
     add_account_option(deploy, "deployer", "the account that pays for the deployment")
     add_json_option(deploy)
+    deploy.add_argument("--yes", action="store_true",
+                        help="deploy a second factory although one is recorded for this chain (asked otherwise)")
     deploy.set_defaults(handler=run_factory_deploy)
 
     create = sub.add_parser("create", help="deploy an agreement from a terms file (shows it, asks to confirm)",
@@ -154,6 +156,15 @@ def _common_agreement_options(parser: argparse.ArgumentParser, default_dev: str,
 def run_factory_deploy(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     deployer = account_for(args, session.chain)
+    earlier = recorded_factory(session.chain)
+    if earlier is not None and session.chain.w3.eth.get_code(earlier.address):
+        # the record names one factory per chain: a second one would hide the first one's agreements from `list`
+        ui.note(f"[yellow]warning:[/] factory {earlier.address} is recorded for {args.network}; deploying another "
+                "replaces the record, and commands stop finding the agreements of the first one unless given "
+                f"--factory {earlier.address}")
+        if not ui.confirm("deploy a second factory?", args.yes):
+            ui.err.print("nothing was deployed")
+            return 1
     with ui.status("deploying the factory") as status:
         factory = session.contracts.deploy_factory(deployer)
         receipt = factory.deploy_receipt
@@ -250,6 +261,8 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
     chain_terms = terms.to_chain(address_resolver(session), token, decimals,
                                  now=max(chain.now(), int(time.time())) + _start_in(args.start_in))
     symbol, token_decimals = ("ETH", 18) if token is None else session.token_info(token)
+    for warning in _create_warnings(chain, factory, terms, chain_terms):
+        ui.note(f"[yellow]warning:[/] {warning}")
     if not (args.yes or args.json or sys.stdin.isatty()):
         raise UserError("create needs confirmation: run it on a terminal to see the terms and answer, or pass "
                         "--yes (see them first with `smartsla terms show`)")
@@ -271,6 +284,24 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
                      f"gas {receipt['gasUsed']:,}); first period starts {when(agreement.terms.start)}")
         ui.note(f"next: the customer funds it with `smartsla fund {agreement.address} --periods N`")
     return 0
+
+
+def _create_warnings(chain, factory, terms: Terms, chain_terms: OnChainTerms) -> list[str]:
+    """What a provider would want to know before creating: a term already over or under way, a duplicate."""
+    now = chain.now()
+    out = []
+    last_end = chain_terms.period_end(chain_terms.period_count - 1)
+    if last_end <= now:
+        out.append(f"every period of these terms has ended already (the last at {when(last_end)}): the agreement "
+                   "would have nothing left to fund")
+    elif chain_terms.start < now:
+        out.append(f"the first period began at {when(chain_terms.start)}, before now: periods that have begun "
+                   "cannot be funded")
+    doc = terms.document_hash()
+    twins = [e["args"]["agreement"] for e in factory.created_events() if bytes(e["args"]["documentHash"]) == doc]
+    if twins:
+        out.append(f"the factory already created an agreement from this terms document: {', '.join(twins)}")
+    return out
 
 
 # ------------------------------------------------------------------ bond, announce, terminate, close

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,18 @@ def test_fallback_settles_a_period_nobody_reported(devnode, monkeypatch):
     assert settled["credit"] == "100%" and settled["to_customer"] == "1000 tUSD"  # fallback: full-credit
     payouts = devnode.run("payouts", address, "--json", json_out=True)
     assert payouts["periods"][0]["state"] == "settled by fallback"
+
+
+def test_a_second_factory_and_a_duplicate_or_past_agreement_are_warned_about(cli, node, tmp_path):
+    """Deploying a second factory would hide the first one's agreements from `list`: asked, refused without a
+    terminal or --yes, nothing deployed. Creating the same terms document again, or terms whose periods began
+    already, is said before the agreement is created."""
+    code, out, err = cli("factory", "deploy")
+    assert code == 2 and "is recorded" in err and "--yes" in err and out == ""
+    code, out, err = cli("create", "examples/multi-service.yaml", "--yes", "--start-in", "2h", "--json")
+    assert code == 0
+    assert f"already created an agreement from this terms document: {node.agreement}" in err
+    past = tmp_path / "past.yaml"
+    past.write_text(Path("examples/aws-ec2.yaml").read_text().replace("periods:", "periods:\n  start: 2020-01-01T00:00:00Z", 1))
+    code, out, err = cli("create", str(past), "--yes", "--json")
+    assert "every period of these terms has ended already" in err
