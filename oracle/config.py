@@ -6,6 +6,7 @@ environment variable holding the raw key. It is never printed or logged: errors 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,11 @@ def load_config(path: str | Path) -> OracleConfig:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys ({', '.join(sorted(ALLOWED_KEYS))})")
-    unknown = set(data) - ALLOWED_KEYS
+    unknown = sorted(set(data) - ALLOWED_KEYS, key=str)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(ALLOWED_KEYS))}")
+        hints = [f"{k} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(str(k), ALLOWED_KEYS, 1))
+                 else str(k) for k in unknown]
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(sorted(ALLOWED_KEYS))}")
     base = path.parent
 
     def need(key: str) -> Any:

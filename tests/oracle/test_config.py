@@ -109,3 +109,9 @@ def test_an_occupied_listen_port_is_refused_before_the_store_is_created(tmp_path
     err = capsys.readouterr().err
     assert f"127.0.0.1:{port}" in err and "listen" in err and "Errno" not in err
     assert not (tmp_path / "oracle.db").exists()
+
+
+def test_a_mistyped_key_gets_a_suggestion(tmp_path):
+    with pytest.raises(ConfigError, match=r"evidance_dir \(did you mean evidence_dir\?\)"):
+        load_config(write(tmp_path, f"rpc_url: http://127.0.0.1:8545\nfactory: '{FACTORY}'\n"
+                                    "key: {env: K}\nevidance_dir: ev\n"))
