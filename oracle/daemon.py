@@ -24,7 +24,7 @@ from oracle.config import OracleConfig
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, ReportServer, fetch_report
 from oracle.store.journal import FINAL_STATUSES
-from oracle.store.samples import sample_key, sealable_hour
+from oracle.store.samples import sample_key, sealable_hour, split_sample_key
 from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
@@ -149,11 +149,12 @@ class OracleDaemon:
     def _probe_with(self, prober: Prober):
         async def probe(spec: ProbeSpec) -> Sample:
             sample = await prober.probe(spec)
-            self.metrics.probes.labels(spec.service).inc()
+            labels = split_sample_key(spec.service)
+            self.metrics.probes.labels(*labels).inc()
             if sample.status == Status.DOWN:
-                self.metrics.failures.labels(spec.service).inc()
+                self.metrics.failures.labels(*labels).inc()
             if sample.latency_ms is not None:
-                self.metrics.latency.labels(spec.service).observe(sample.latency_ms / 1000)
+                self.metrics.latency.labels(*labels).observe(sample.latency_ms / 1000)
             return sample
         return probe
 
@@ -197,6 +198,7 @@ class OracleDaemon:
         self.check_chain()
         self.seal()
         self.discover()
+        self.metrics.pending.set(len(self.store.pending_reports()))
         # The contract judges "period over" by the block time, so that is the clock to follow (a dev node
         # needs a block time set, or it mines no block to move it).
         now = self.chain.now()

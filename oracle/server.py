@@ -36,11 +36,15 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.probes = Counter("sla_oracle_probes", "probes run", ["service"], registry=self.registry)
+        # an agreement and its service as two labels, so dashboards can group by either
+        labels = ["agreement", "service"]
+        self.probes = Counter("sla_oracle_probes", "probes run", labels, registry=self.registry)
         self.failures = Counter("sla_oracle_probe_failures", "probes that found the service down",
-                                ["service"], registry=self.registry)
-        self.latency = Histogram("sla_oracle_probe_latency_seconds", "probe latency", ["service"],
+                                labels, registry=self.registry)
+        self.latency = Histogram("sla_oracle_probe_latency_seconds", "probe latency", labels,
                                  registry=self.registry)
+        self.pending = Gauge("sla_oracle_pending_reports", "periods signed and not (known to be) settled",
+                             registry=self.registry)
         self.reports = Counter("sla_oracle_reports_signed", "period reports signed", registry=self.registry)
         self.settlements = Counter("sla_oracle_settlements", "periods settled by this oracle's submissions",
                                    ["outcome"], registry=self.registry)

@@ -58,6 +58,12 @@ def sample_key(agreement: str, service: str) -> str:
     return f"{to_checksum_address(agreement)}:{service}"
 
 
+def split_sample_key(key: str) -> tuple[str, str]:
+    """(agreement, service) of a :func:`sample_key`; a key of another form is all service."""
+    agreement, sep, service = key.partition(":")
+    return (agreement, service) if sep else ("", key)
+
+
 def sealable_hour(now: float) -> int:
     """The unix hour (seconds // 3600) up to which every hour is complete at ``now``, grace included."""
     return int((now - SEAL_GRACE) // 3600)
