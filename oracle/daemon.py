@@ -71,6 +71,10 @@ class ChainChanged(Exception):
     samples, intents or signatures over would sign the old chain's values. The message names both and the fix."""
 
 
+class NoFactory(Exception):
+    """The configured factory has no code on the chain: every round would fail on it."""
+
+
 class OracleDaemon:
     def __init__(self, config: OracleConfig, account: LocalAccount):
         self.config = config
@@ -121,6 +125,7 @@ class OracleDaemon:
         self.factory = self.contracts.factory_at(self.config.factory)
         self.store  # noqa: B018 - open (and check) the database before anything else starts
         self.check_chain()
+        self.check_factory()
         self.server = ReportServer(self._lookup, self.metrics, self.config.listen_host, self.config.listen_port).start()
         log("started", oracle=self.account.address, url=self.server.url, chain_id=self.chain_id,
             factory=self.factory.address)
@@ -193,6 +198,12 @@ class OracleDaemon:
                 f"{known.get('chain_id')}, genesis {known.get('genesis')}): the chain was reset or replaced. "
                 f"Its samples, report journal and signatures belong to the old chain; run this oracle with a new "
                 f"store (move {self.config.store} aside, or set `store` to a new file)")
+
+    def check_factory(self) -> None:
+        if not self.chain.w3.eth.get_code(self.factory.address):
+            raise NoFactory(f"the factory {self.factory.address} has no code on the chain at {self.config.rpc_url} "
+                            f"(chain id {self.chain_id}): check `factory` in the configuration, or deploy one "
+                            "with `smartsla factory deploy`")
 
     def tick(self) -> None:
         self.check_chain()

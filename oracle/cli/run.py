@@ -6,7 +6,7 @@ import socket
 import sys
 
 from oracle.config import ConfigError, load_config
-from oracle.daemon import ChainChanged, OracleDaemon
+from oracle.daemon import ChainChanged, NoFactory, OracleDaemon
 
 
 def register(subparsers) -> None:
@@ -49,7 +49,7 @@ def run_daemon(args) -> int:
         return 2
     try:
         return daemon.run()
-    except ChainChanged as exc:
+    except (ChainChanged, NoFactory) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - e.g. the node is down at start: a clear line, not a traceback

@@ -8,9 +8,10 @@ import pytest
 from eth_account import Account
 
 from oracle.config import load_config
-from oracle.daemon import ChainChanged, OracleDaemon
+from oracle.daemon import ChainChanged, NoFactory, OracleDaemon
 from smartsla.chain.anvil import AnvilProcess
 from smartsla.chain.chain import Chain
+from smartsla.onchain.client import Contracts
 
 pytestmark = pytest.mark.anvil
 
@@ -21,6 +22,7 @@ def daemon_on(tmp_path, url: str) -> OracleDaemon:
     daemon = OracleDaemon(load_config(config), Account.create())
     daemon.chain = Chain.connect("oracle", url=url)
     daemon.chain_id = daemon.chain.w3.eth.chain_id
+    daemon.factory = Contracts(daemon.chain).factory_at("0x" + "11" * 20)
     return daemon
 
 
@@ -43,3 +45,13 @@ def test_a_reset_chain_is_detected_and_named(tmp_path):
             again.check_chain()
     finally:
         second.stop()
+
+
+def test_a_factory_without_code_is_named_at_start(tmp_path):
+    """Instead of a BadFunctionCallOutput every round: the configured factory is not on this chain."""
+    node = AnvilProcess.start()
+    try:
+        with pytest.raises(NoFactory, match=r"0x1111111111111111111111111111111111111111 has no code.*factory deploy"):
+            daemon_on(tmp_path, node.url).check_factory()
+    finally:
+        node.stop()
