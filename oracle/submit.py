@@ -65,6 +65,10 @@ def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Seq
             last_error = exc
         except Exception as exc:  # noqa: BLE001 - a node that is down or restarting: try again
             last_error = exc
+            if _without_ether(agreement, sender):
+                raise SubmitError(f"period {period} of {agreement.address}: the oracle's account {sender.address} "
+                                  "has no ether for gas on this chain; fund it (on a dev node: `smartsla node fund "
+                                  f"{sender.address}`)") from None
         else:
             tx_hash = receipt["transactionHash"].hex()
             _record(store, chain_id, agreement, period, tx_hash, "settled")
@@ -79,6 +83,13 @@ def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Seq
         if attempt < attempts:
             sleep(backoff * 2 ** (attempt - 1))
     raise SubmitError(f"period {period} of {agreement.address} not settled after {attempts} attempts: {last_error}")
+
+
+def _without_ether(agreement: Agreement, sender: LocalAccount) -> bool:
+    try:
+        return agreement.chain.w3.eth.get_balance(sender.address) == 0
+    except Exception:  # noqa: BLE001 - the node is unreachable: that is the error to retry, not this one
+        return False
 
 
 def _record(store, chain_id, agreement: Agreement, period: int, tx_hash: str | None, status: str) -> None:

@@ -99,3 +99,22 @@ def test_report_lands_after_the_node_is_stopped_and_brought_back(tmp_path, artif
         assert record.state == PeriodState.SETTLED and record.credit_bps == 3_000
     finally:
         node.stop()
+
+
+def test_an_oracle_without_ether_is_told_to_fund_its_account(artifacts):
+    """Not 'Out of gas: allowance 0' six times over: the account and the command that funds it."""
+    from eth_account import Account
+
+    from oracle.submit import SubmitError, submit
+    from smartsla.chain.chain import Chain
+    from smartsla.onchain.client import Contracts
+    from tests.helpers.world import make_world
+
+    with Chain.connect("embedded") as chain:
+        w = make_world(chain, Contracts(chain, artifacts))
+        agreement = w.create()
+        agreement.fund(w.customer, 1)
+        w.over(agreement, 0)
+        poor = Account.create()
+        with pytest.raises(SubmitError, match=rf"{poor.address} has no ether.*smartsla node fund"):
+            submit(agreement, poor, 0, w.reports(agreement, 0, [[999_000]] * 2), sleep=lambda _s: None)
