@@ -88,6 +88,8 @@ class OracleDaemon:
             self.terms_by_hash[terms.document_hash()] = terms
         self._stop = threading.Event()
         self._new_specs: list[ProbeSpec] = []
+        self._retired: list[str] = []      # probes of closed agreements, for the loop to remove
+        self._closed: set[str] = set()     # closed agreements: never watched again
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stores: list[Store] = []
@@ -137,8 +139,11 @@ class OracleDaemon:
                 while not self._stop.is_set():
                     with self._lock:
                         specs, self._new_specs = self._new_specs, []
+                        retired, self._retired = self._retired, []
                     for spec in specs:
                         scheduler.add(spec)
+                    for key in retired:
+                        scheduler.remove(key)
                     await asyncio.sleep(0.2)
                 scheduler.stop()
                 await asyncio.wait_for(probes, timeout=10)
@@ -212,9 +217,22 @@ class OracleDaemon:
         self.metrics.pending.set(len(self.store.pending_reports()))
         # The contract judges "period over" by the block time, so that is the clock to follow (a dev node
         # needs a block time set, or it mines no block to move it).
+        self.retire_closed()
         now = self.chain.now()
         for watched in list(self.watched.values()):
             self.settle_due(watched, now)
+
+    def retire_closed(self) -> None:
+        """A closed agreement has nothing left to measure or settle: stop watching it and stop its probes."""
+        for address, watched in list(self.watched.items()):
+            if not watched.agreement.fn.closed().call():
+                continue
+            del self.watched[address]
+            self._closed.add(address)
+            keys = [sample_key(address, s.id) for s in watched.terms.services if s.probe]
+            with self._lock:
+                self._retired.extend(keys)
+            log("closed", agreement=address, probes_stopped=len(keys))
 
     def seal(self) -> None:
         """Once per hour (and at start, which also seals whatever an older version left as rows): pack the
@@ -231,7 +249,8 @@ class OracleDaemon:
 
     def discover(self) -> None:
         for agreement in self.factory.agreements_for(self.account.address):
-            if agreement.address in self.watched or "oracle" not in agreement.roles(self.account.address):
+            if (agreement.address in self.watched or agreement.address in self._closed
+                    or "oracle" not in agreement.roles(self.account.address)):
                 continue
             doc_hash = self._document_hash(agreement)
             terms = self.terms_by_hash.get(doc_hash)

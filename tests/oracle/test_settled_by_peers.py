@@ -4,6 +4,7 @@ its store, `sla-oracle status` and its log then say what the chain says (once it
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from eth_account import Account
 
@@ -44,3 +45,29 @@ def test_a_period_settled_by_peers_is_recorded_as_already_settled(tmp_path, arti
             assert store.pending_reports() == []
         logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
         assert [e["event"] for e in logged if e.get("period") == 0] == ["already-settled"]
+
+
+def test_a_closed_agreement_is_no_longer_watched_or_probed(tmp_path, artifacts, capsys):
+    """Probing once went on for ever after `close`."""
+    config = tmp_path / "oracle.yaml"
+    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
+                      "store: oracle.db\n")
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        agreement = w.create(periodCount=1)
+        daemon = OracleDaemon(load_config(config), Account.from_key(w.oracles[0].key))
+        daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+        probed = Path(TERMS).read_text().replace('    target: "99.99%"\n',
+                                                 '    target: "99.99%"\n    probe: {type: http, url: "http://127.0.0.1:1/"}\n')
+        terms = load_terms(probed)
+        assert terms.services[0].probe is not None
+        daemon.watched[agreement.address] = Watched(agreement, terms)
+        daemon.retire_closed()
+        assert agreement.address in daemon.watched  # still running
+        w.over(agreement, 0)
+        agreement.close(w.stranger)
+        daemon.retire_closed()
+        assert agreement.address not in daemon.watched and agreement.address in daemon._closed
+        assert daemon._retired == [f"{agreement.address}:ec2"]
+        assert '"event": "closed"' in capsys.readouterr().err
