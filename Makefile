@@ -29,6 +29,14 @@ node_modules/.installed: package.json package-lock.json
 	  apt-get install -y -qq --no-install-recommends prometheus
 	-@systemctl disable --now prometheus >/dev/null 2>&1 || true
 
+# jq: the docs' command blocks use it the way their readers would (tests/docs runs them).
+/usr/bin/jq:
+	@if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then \
+	  echo "the tests need Debian's jq package: run 'apt-get install jq' as root"; exit 1; fi
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+	  apt-get install -y -qq --no-install-recommends jq
+
 setup: $(VENV)/.installed node_modules/.installed
 
 build: setup
@@ -43,7 +51,7 @@ demo: build
 	  --period api=98.9%,db=97.0%,queue=94.0%
 	$(PY) scripts/demo.py
 
-test: build /usr/bin/prometheus
+test: build /usr/bin/prometheus /usr/bin/jq
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # gas, the period report, probes and settlement latency; each appends its table to docs/benchmarks.md

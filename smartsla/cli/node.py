@@ -8,8 +8,8 @@ import time
 from smartsla.chain import node
 from smartsla.chain.accounts import list_keystores
 from smartsla.chain.chain import Chain
-from smartsla.cli.common import UI, UserError, add_json_option, family
-from smartsla.units import UnitError, format_token_amount, parse_token_amount
+from smartsla.cli.common import UI, UserError, add_json_option, family, when
+from smartsla.units import UnitError, format_token_amount, parse_duration_seconds, parse_token_amount
 
 EPILOG = """\
 The node is anvil on 127.0.0.1 (port from brownie-config.yaml, or $SMARTSLA_NODE_PORT). Its chain is written
@@ -19,6 +19,7 @@ to $SMARTSLA_HOME/nodes/NETWORK/state.json every second and when it stops, and l
   smartsla node status --json
   smartsla node stop
   smartsla node start --fresh    # forget the saved chain and begin a new one
+  smartsla node advance 31d      # move the chain's clock on: a period ends without waiting for it
 """
 
 
@@ -40,6 +41,18 @@ def register(sub) -> None:
                            help="mine a block every SECONDS so chain time follows the clock (oracle daemons need "
                                 "it on an idle chain); default: a block per transaction")
         p.set_defaults(handler=handler)
+    advance = actions.add_parser(
+        "advance", help="move a dev chain's clock forward and mine a block (try a period's end without waiting)",
+        description="Mine a block DURATION after the chain's latest block, on a dev chain. Later blocks carry on "
+                    "from that time, so periods end, deadlines pass and maintenance notices run out at once. "
+                    "Time only moves forward: a chain cannot be taken back.",
+        epilog="  smartsla node advance 31d      # past a 30-day period\n"
+               "  smartsla node advance 2h30m --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    advance.add_argument("duration", metavar="DURATION", help="how far: 90s, 2h, 31d, 1h30m")
+    advance.add_argument("--network", default="development", metavar="NAME")
+    add_json_option(advance)
+    advance.set_defaults(handler=run_advance)
     fund = actions.add_parser(
         "fund", help="give dev accounts or addresses ether for gas (dev nodes only: oracles need it to settle)",
         description="Top up accounts with dev ether on a local node. A name is one of your keystores if one has "
@@ -49,6 +62,28 @@ def register(sub) -> None:
     fund.add_argument("--network", default="development", metavar="NAME")
     add_json_option(fund)
     fund.set_defaults(handler=run_fund)
+
+
+def run_advance(args: argparse.Namespace, ui: UI) -> int:
+    try:
+        seconds = parse_duration_seconds(args.duration)
+    except UnitError as exc:
+        raise UserError(f"DURATION: {exc}; e.g. 90s, 2h or 31d") from None
+    if seconds <= 0:
+        raise UserError("DURATION: give a positive duration, e.g. 90s, 2h or 31d; time never moves back")
+    chain = Chain.connect(args.network)
+    if not chain.is_dev:
+        raise UserError(f"{args.network} is not a dev chain: its clock is the real one")
+    before = chain.now()
+    chain.travel_to(before + seconds)
+    after = chain.now()
+    if args.json:
+        ui.emit_json({"network": args.network, "before": before, "after": after,
+                      "block": chain.w3.eth.block_number})
+    else:
+        ui.out.print(f"{args.network}: chain time {when(before)} -> {when(after)} "
+                     f"(block {chain.w3.eth.block_number})")
+    return 0
 
 
 def run_fund(args: argparse.Namespace, ui: UI) -> int:
