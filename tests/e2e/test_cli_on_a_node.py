@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,15 @@ def test_a_second_factory_and_a_duplicate_or_past_agreement_are_warned_about(cli
     past.write_text(Path("examples/aws-ec2.yaml").read_text().replace("periods:", "periods:\n  start: 2020-01-01T00:00:00Z", 1))
     code, out, err = cli("create", str(past), "--yes", "--json")
     assert "every period of these terms has ended already" in err
+
+
+def test_node_advance_moves_the_dev_clock_forward_only(devnode):
+    before = devnode.run("node", "status", "--json", json_out=True)["block_timestamp"]
+    moved = devnode.run("node", "advance", "31d", "--json", json_out=True)
+    assert moved["before"] >= before and moved["after"] == moved["before"] + 31 * 86400
+    # later blocks carry on from the new time (the node mines a block a second)
+    time.sleep(2.2)
+    assert devnode.run("node", "status", "--json", json_out=True)["block_timestamp"] >= moved["after"]
+    for bad in ("0s", "1.5s", "soon"):
+        proc = devnode.run("node", "advance", bad, check=False)
+        assert proc.returncode == 2 and proc.stderr.startswith("error: DURATION") and "Traceback" not in proc.stderr
