@@ -355,12 +355,25 @@ def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
             rows.append({**rows[-1], "service": "(combined)",
                          "value": format_value(objective, penalty.combined_value(rules, list(s.values))),
                          "target": format_value(objective, rules.combined.target)})
-    totals = history.totals()
-    shown_totals = {k: money(v) if isinstance(v, int) else v for k, v in totals.items()}
-    shown_totals["owed_customer"] = money(agreement.owed(t.customer))
-    shown_totals["owed_provider"] = money(agreement.owed(t.provider))
-    shown_totals["token"] = symbol
-    return rows, shown_totals
+    return rows, payout_totals(history.totals(), agreement, money, symbol)
+
+
+def payout_totals(totals: dict[str, int], agreement, money, symbol: str) -> dict:
+    """The one set of totals ``payouts`` shows and prints as JSON (docs/workflows.md, "Customer"): what came in,
+    what went to each party and why, and what the contract still holds. Refunds are the customer's own fees coming
+    back, so they are kept apart from credits."""
+    t = agreement.terms
+    return {
+        "token": symbol,
+        "deposited": {"fees": money(totals["escrowed_fees"]), "bond": money(totals["escrowed_bonds"])},
+        "to_customer": {"credits": money(totals["compensation"]),
+                        "credits_from_bond": money(totals["compensation_from_bond"]),
+                        "refunds": money(totals["refunded"])},
+        "to_provider": {"fees": money(totals["provider_payouts"]), "bond_returned": money(totals["bond_returned"])},
+        "owed": {"customer": money(agreement.owed(t.customer)), "provider": money(agreement.owed(t.provider))},
+        "held": {"fees_of_unsettled_periods": money(totals["open_fees"]), "bond": money(totals["bond_left"]),
+                 "owed": money(totals["owed"]), "now": money(totals["held_now"])},
+    }
 
 
 def run_payouts(args: argparse.Namespace, ui: UI) -> int:
@@ -381,25 +394,41 @@ def run_payouts(args: argparse.Namespace, ui: UI) -> int:
     sym = totals["token"]
     table = Table(title=f"payouts of {agreement.address}, amounts in {sym}")
     for col, justify in (("period", "right"), ("service", "left"), ("measured", "right"), ("target", "right"),
-                         ("credit", "right"), ("to customer", "right"), ("to provider", "right"),
-                         ("settled", "left"), ("transaction", "left")):
+                         ("credit", "right"), ("to customer", "right"), ("of it from bond", "right"),
+                         ("to provider", "right"), ("how", "left"), ("settled", "left"), ("transaction", "left")):
         table.add_column(col, justify=justify)
     last = None
+    fallbacks = []
     for r in rows:
         first_of_period = r["period"] != last
         if first_of_period and last is not None:
             table.add_section()
-        table.add_row(str(r["period"]) if first_of_period else "", r["service"], r["value"] or "-", r["target"],
-                      r["credit"] if first_of_period else "", r["to_customer"] if first_of_period else "",
-                      r["to_provider"] if first_of_period else "",
-                      time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["time"])) if first_of_period else "",
-                      (r["transaction"][:12] + "…") if first_of_period else "")
+        by_fallback = r["state"] == STATE_WORDS[PeriodState.SETTLED_BY_FALLBACK]
+        if first_of_period and by_fallback:
+            fallbacks.append(r["period"])
+        measured = r["value"] or ("not measured*" if by_fallback else "-")
+        how = {"settled": "oracle reports", STATE_WORDS[PeriodState.SETTLED_BY_FALLBACK]: "fallback*"}.get(
+            r["state"], r["state"])
+        table.add_row(str(r["period"]) if first_of_period else "", r["service"], measured, r["target"],
+                      *((r["credit"], r["to_customer"], r["from_bond"], r["to_provider"], how,
+                         time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["time"])), r["transaction"][:12] + "…")
+                        if first_of_period else [""] * 7))
         last = r["period"]
     ui.out.print(table)
     if not rows:
         ui.out.print("no period is settled yet")
-    shown = ("escrowed", "paid_to_customer", "paid_to_provider", "refunded", "held_now", "owed_customer",
-             "owed_provider")
-    ui.out.print("totals: " + ", ".join(f"{k.replace('_', ' ')} {totals[k]}" for k in shown if k in totals)
-                 + f" {sym}  (--json for every figure)")
+    if fallbacks:
+        ui.out.print(f"* period {', '.join(map(str, fallbacks))}: no quorum of oracles reported by the deadline, so "
+                     f"the terms' fallback ({'full' if agreement.terms.fallback_full_credit else 'no'} credit) "
+                     "settled it; nothing was measured")
+    c, p, held, owed = totals["to_customer"], totals["to_provider"], totals["held"], totals["owed"]
+    ui.out.print(f"deposited: fees {totals['deposited']['fees']}, bond {totals['deposited']['bond']} {sym}")
+    ui.out.print(f"to the customer: credits {c['credits']} (of which from the bond {c['credits_from_bond']}), "
+                 f"its own fees refunded {c['refunds']} {sym}")
+    ui.out.print(f"to the provider: fees {p['fees']}, bond returned {p['bond_returned']} {sym}")
+    ui.out.print(f"still in the contract: {held['now']} {sym} (fees of periods not settled "
+                 f"{held['fees_of_unsettled_periods']}, bond {held['bond']}, owed {held['owed']})"
+                 + ("" if owed["customer"] == owed["provider"] == "0" else
+                    f"; owed to the customer {owed['customer']}, to the provider {owed['provider']}: "
+                    "`smartsla withdraw` takes it"))
     return 0

@@ -163,7 +163,10 @@ def test_termination_needs_both_signatures(cli, node):
     status = json.loads(out)
     assert status["periods"]["active"] == 1 and status["escrow"] == "1000"  # two of three fees refunded
     code, out, _ = cli("payouts", address, "--json")
-    assert json.loads(out)["totals"]["refunded"] == "2000"
+    totals = json.loads(out)["totals"]
+    assert totals["to_customer"] == {"credits": "0", "credits_from_bond": "0", "refunds": "2000"}  # fees, not credits
+    code, out, _ = cli("payouts", address)
+    assert code == 0 and "its own fees refunded 2000" in out and "credits 0" in out
 
 
 def test_family_without_action_prints_its_help(cli):
@@ -189,6 +192,9 @@ def test_fallback_settles_a_period_nobody_reported(devnode, monkeypatch):
     assert settled["credit"] == "100%" and settled["to_customer"] == "1000 tUSD"  # fallback: full-credit
     payouts = devnode.run("payouts", address, "--json", json_out=True)
     assert payouts["periods"][0]["state"] == "settled by fallback"
+    table = devnode.run("payouts", address).stdout
+    assert "not measured*" in table and "fallback*" in table and "nothing was measured" in table
+    assert "full credit" in table
 
 
 def test_a_second_factory_and_a_duplicate_or_past_agreement_are_warned_about(cli, node, tmp_path):

@@ -107,7 +107,8 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
         assert credit == 5000
         assert rows["api"]["credit"] == "50%"
         assert rows["api"]["to_customer"] == "500" and rows["api"]["to_provider"] == "500"
-        assert payouts["totals"]["escrowed"] == "1200"  # the fee and the bond
+        assert payouts["totals"]["deposited"] == {"fees": "1000", "bond": "200"}
+        assert payouts["totals"]["to_customer"]["credits"] == "500"
         settled_by = [e for i in (1, 2, 3) for e in oracle_events(tmp_path, i, "settled")]
         assert len(settled_by) == 1, settled_by  # exactly one oracle sent the settling transaction
 
