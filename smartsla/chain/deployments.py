@@ -60,12 +60,43 @@ def record_contract(chain: Chain, name: str, address: str, block: int, transacti
     book = _read_book()
     record = DeploymentRecord(to_checksum_address(address), chain.w3.eth.chain_id, _genesis(chain), block, transaction)
     book.setdefault(chain.name, {})[name] = asdict(record)
+    _write_book(book)
+    return record
+
+
+def _write_book(book: dict) -> None:
     path = _book_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(book, indent=2))
     os.replace(tmp, path)
-    return record
+
+
+def record_agreement(chain: Chain, address: str, name: str, block: int) -> None:
+    """Remember the name of an agreement this machine created (the name is the terms' ``agreement``; it is not on
+    chain), so ``list`` can show it and commands accept it in place of the address. Per chain, like the factory."""
+    if chain.kind == "embedded":
+        return
+    book = _read_book()
+    names = book.setdefault(chain.name, {}).setdefault("agreements", {})
+    names[to_checksum_address(address)] = {"name": name, "chain_id": chain.w3.eth.chain_id,
+                                           "genesis": _genesis(chain), "block": block}
+    _write_book(book)
+
+
+def agreement_names(chain: Chain) -> dict[str, str]:
+    """Address -> name of the agreements recorded on this very chain (a reset chain's records are ignored)."""
+    entries = _read_book().get(chain.name, {}).get("agreements", {})
+    if not isinstance(entries, dict) or not entries:
+        return {}
+    chain_id, genesis = chain.w3.eth.chain_id, _genesis(chain)
+    return {address: entry["name"] for address, entry in entries.items()
+            if isinstance(entry, dict) and entry.get("chain_id") == chain_id and entry.get("genesis") == genesis}
+
+
+def agreement_by_name(chain: Chain, name: str) -> list[str]:
+    """The recorded agreements called ``name`` on this chain (more than one if the same terms were created twice)."""
+    return [address for address, known in agreement_names(chain).items() if known == name]
 
 
 def recorded_factory(chain: Chain) -> DeploymentRecord | None:

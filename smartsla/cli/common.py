@@ -20,7 +20,7 @@ from smartsla.chain.accounts import AccountError, load_account
 from smartsla.chain.build import BuildError
 from smartsla.chain.chain import Chain
 from smartsla.chain.config import ConfigError, default_network, network_names
-from smartsla.chain.deployments import DeploymentError, factory_address, recorded_contract
+from smartsla.chain.deployments import DeploymentError, agreement_by_name, factory_address, recorded_contract
 from smartsla.chain.node import NodeError
 from smartsla.chain.reverts import ChainError, Reverted
 from smartsla.encoding import to_hex
@@ -254,8 +254,7 @@ class Session:
 
     def agreement(self, address: str, factory_given: str | None):
         if not is_address(address):
-            raise UserError(f"AGREEMENT {address!r} is not an address (0x and 40 hex digits); "
-                            "`smartsla list` shows the agreements of an account")
+            address = self._address_of_name(address)
         if not self.chain.w3.eth.get_code(address):
             raise UserError(f"there is no contract at {address} on {self.network}; check the address and --network")
         factory = self.factory(factory_given)
@@ -264,6 +263,20 @@ class Session:
         except LookupError:
             raise UserError(f"{address} was not created by the factory {factory.address}; pass the factory that "
                             "created it with --factory") from None
+
+    def _address_of_name(self, name: str) -> str:
+        """AGREEMENT given by the name `create` recorded on this machine (the terms' ``agreement``)."""
+        if name.startswith("0x") or not name:
+            raise UserError(f"AGREEMENT {name!r} is not an address (0x and 40 hex digits); "
+                            "`smartsla list` shows the agreements of an account")
+        found = agreement_by_name(self.chain, name)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise UserError(f"AGREEMENT {name!r} names {len(found)} agreements on {self.network}: "
+                            f"{', '.join(found)}; give the address")
+        raise UserError(f"AGREEMENT {name!r} is neither an address (0x and 40 hex digits) nor the name of an "
+                        f"agreement created from this machine on {self.network}; `smartsla list` shows both")
 
     def token_info(self, token: str) -> tuple[str, int]:
         """(symbol, decimals) for showing an agreement's amounts (see :class:`TokenInfo` for the fallback)."""

@@ -14,6 +14,7 @@ from web3.logs import DISCARD
 
 from smartsla import penalty
 from smartsla.chain.accounts import account_address
+from smartsla.chain.deployments import agreement_names
 from smartsla.cli.common import (
     ACCOUNT_ENV,
     UI,
@@ -182,14 +183,17 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
     if whose is None and args.account:
         whose = account_address(args.account, session.chain)
     rows = []
+    names = agreement_names(session.chain)
+    now = session.chain.now()
     for event in factory.created_events():
         agreement = factory.agreement(event["args"]["agreement"])
         roles = agreement.roles(whose) if whose else []
         if whose and not roles:
             continue
         t = agreement.terms
-        rows.append({"agreement": agreement.address, "roles": roles, "provider": t.provider,
-                     "customer": t.customer, "periods": t.period_count, "start": t.start,
+        rows.append({"agreement": agreement.address, "name": names.get(agreement.address), "roles": roles,
+                     "provider": t.provider, "customer": t.customer, "periods": t.period_count,
+                     "state": agreement_state(agreement, now), "start": t.start,
                      "end": agreement.period_end(t.period_count - 1), "block": event["blockNumber"]})
     if args.json:
         ui.emit_json(rows)
@@ -198,16 +202,33 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
         ui.out.print(f"no agreements{' for ' + whose if whose else ''} in factory {factory.address}")
         return 0
     table = Table(title=f"agreements of factory {factory.address}" + (f" naming {whose}" if whose else ""))
-    for col in ("agreement", "roles" if whose else "provider", "customer" if not whose else "periods", "runs"):
+    columns = ["agreement", "name", "state"] + (["roles"] if whose else ["provider", "customer"]) + ["runs"]
+    for col in columns:
         table.add_column(col)
     for r in rows:
         runs = f"{when(r['start'])} .. {when(r['end'])}"
-        if whose:
-            table.add_row(r["agreement"], ", ".join(r["roles"]), str(r["periods"]), runs)
-        else:
-            table.add_row(r["agreement"], r["provider"], r["customer"], runs)
+        parties = [", ".join(r["roles"])] if whose else [r["provider"], r["customer"]]
+        table.add_row(r["agreement"], r["name"] or "-", r["state"], *parties, runs)
     ui.out.print(table)
+    if any(r["name"] is None for r in rows):
+        ui.note("name '-': created from another machine (names are recorded by `create` in $SMARTSLA_HOME)")
     return 0
+
+
+def agreement_state(agreement, now: int) -> str:
+    """One phrase for the agreement's phase: not begun, period N of M, ended (closable), closed."""
+    if agreement.fn.closed().call():
+        return "closed"
+    t = agreement.terms
+    active = agreement.active_periods()
+    if now < t.start:
+        return "not begun"
+    current = current_period(agreement, now)
+    if current is not None:
+        return f"in period {current} of 0..{active - 1}"
+    # only funded periods hold money; close waits for those alone
+    unsettled = sum(1 for i in range(active) if agreement.period(i).state == PeriodState.FUNDED)
+    return f"ended, {unsettled} funded period(s) to settle" if unsettled else "ended: anyone may close it"
 
 
 # ------------------------------------------------------------------ status

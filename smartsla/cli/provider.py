@@ -11,7 +11,13 @@ import time
 
 from smartsla import encoding
 from smartsla.chain.accounts import name_resolver, name_source
-from smartsla.chain.deployments import record_contract, record_factory, recorded_contract, recorded_factory
+from smartsla.chain.deployments import (
+    record_agreement,
+    record_contract,
+    record_factory,
+    recorded_contract,
+    recorded_factory,
+)
 from smartsla.cli.common import (
     UI,
     Session,
@@ -274,6 +280,7 @@ def run_create(args: argparse.Namespace, ui: UI) -> int:
     with ui.status("creating the agreement"):
         agreement = factory.create(sender, chain_terms)
     receipt = agreement.create_receipt
+    record_agreement(chain, agreement.address, terms.agreement, receipt["blockNumber"])
     result = {"network": args.network, "agreement": agreement.address, "factory": factory.address,
               "name": terms.agreement, "document_hash": to_hex(terms.document_hash()),
               "start": agreement.terms.start, **tx_summary(receipt)}

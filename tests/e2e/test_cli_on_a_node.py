@@ -222,3 +222,33 @@ def test_node_advance_moves_the_dev_clock_forward_only(devnode):
     for bad in ("0s", "1.5s", "soon"):
         proc = devnode.run("node", "advance", bad, check=False)
         assert proc.returncode == 2 and proc.stderr.startswith("error: DURATION") and "Traceback" not in proc.stderr
+
+
+def test_list_shows_names_and_states_and_names_stand_for_addresses(devnode):
+    devnode.run("factory", "deploy")
+    first = devnode.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
+                        json_out=True)["agreement"]
+    other = devnode.run("create", "examples/aws-ec2.yaml", "--yes", "--start-in", "1h", "--json",
+                        json_out=True)["agreement"]
+    listed = {r["agreement"]: r for r in devnode.run("list", "--json", json_out=True)}
+    assert listed[first]["name"] == "multi-service-2027" and listed[other]["name"] == "aws-ec2-region"
+    assert {r["state"] for r in listed.values()} == {"not begun"}
+    status = devnode.run("status", "multi-service-2027", "--json", json_out=True)
+    assert status["agreement"] == first
+    proc = devnode.run("status", "no-such-agreement", check=False)
+    assert proc.returncode == 2 and "nor the name of an agreement" in proc.stderr
+    # the same terms twice: the name is ambiguous, so the addresses are listed
+    again = devnode.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
+                        json_out=True)["agreement"]
+    proc = devnode.run("status", "multi-service-2027", check=False)
+    assert proc.returncode == 2 and first in proc.stderr and again in proc.stderr
+    devnode.run("node", "advance", "200d")
+    states = {r["agreement"]: r["state"] for r in devnode.run("list", "--json", json_out=True)}
+    assert states[first] == "ended: anyone may close it"  # nothing was funded, so nothing waits to settle
+    assert states[other].startswith("in period 6 of 0..11")
+    # a chain reset forgets the names with the chain
+    devnode.run("node", "stop")
+    devnode.run("node", "start", "--fresh")
+    devnode.run("factory", "deploy", "--yes")
+    proc = devnode.run("status", "aws-ec2-region", check=False)
+    assert proc.returncode == 2 and "nor the name" in proc.stderr
