@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
 from smartsla import encoding
-from smartsla.chain.accounts import name_resolver, name_source
+from smartsla.chain.accounts import list_keystores, name_resolver, name_source
 from smartsla.chain.deployments import (
     record_agreement,
     record_contract,
@@ -364,24 +365,74 @@ def _party(agreement, account) -> str:
     return roles[0]
 
 
+def _termination_range(agreement, now: int) -> tuple[int, int]:
+    """(earliest, active): the contract takes a new number of active periods from earliest (periods that have begun
+    run to their end) up to, not including, the current number."""
+    t = agreement.terms
+    earliest = 0 if now < t.start else (now - t.start) // t.period_length + 1
+    return earliest, agreement.active_periods()
+
+
+def _check_termination(agreement, active_periods: int, deadline: int, now: int) -> None:
+    earliest, active = _termination_range(agreement, now)
+    if active_periods < 0:
+        raise UserError(f"--active-periods {active_periods}: give a number of periods, {earliest}..{active - 1}")
+    if not 0 <= deadline < 2**64:
+        raise UserError(f"--deadline {deadline}: give unix seconds, e.g. {now + 86400} for a day from now")
+    if active_periods >= active:
+        already = "" if active == agreement.terms.period_count else " (it was terminated already)"
+        raise UserError(f"--active-periods {active_periods}: the agreement runs {active} period(s){already}; a "
+                        f"termination can only lower that, to {earliest}..{active - 1}" if earliest < active else
+                        f"--active-periods {active_periods}: the agreement runs {active} period(s) and all have "
+                        "begun; nothing is left to end early")
+    if active_periods < earliest:
+        raise UserError(f"--active-periods {active_periods}: periods 0..{earliest - 1} have begun and run to their "
+                        f"end; give {earliest}..{active - 1}")
+    if deadline <= now:
+        raise UserError(f"--deadline {deadline} ({when(deadline)}) has passed on this chain ({when(now)}); the "
+                        "contract refuses an expired consent: sign again with a later --deadline or --valid-for")
+
+
+def _name_for(address: str, chain, role: str) -> str:
+    """How the other party names its own account in --account: its keystore here, else a dev name, else a hint."""
+    for entry in list_keystores():
+        if entry.address == address:
+            return entry.name
+    if chain.is_dev:
+        with contextlib.suppress(Exception):
+            if chain.resolve(role) == address:
+                return role
+    return f"THE-{role.upper()}S-ACCOUNT"
+
+
 def run_terminate_sign(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
     account = account_for(args, session.chain)
     role = _party(agreement, account)
-    deadline = args.deadline or session.chain.now() + parse_duration_seconds(args.valid_for)
+    now = session.chain.now()
+    try:
+        deadline = args.deadline or now + parse_duration_seconds(args.valid_for)
+    except UnitError as exc:
+        raise UserError(f"--valid-for: {exc}") from None
+    _check_termination(agreement, args.active_periods, deadline, now)
     signature = to_hex(agreement.sign_termination(account, args.active_periods, deadline))
+    other = "customer" if role == "provider" else "provider"
+    other_account = _name_for(getattr(agreement.terms, other), session.chain, other)
+    command = (f"smartsla terminate submit {agreement.address} --active-periods {args.active_periods} "
+               f"--deadline {deadline} --consent {signature} --account {other_account}")
+    if session.network != "development":
+        command += f" --network {session.network}"
     result = {"agreement": agreement.address, "signer": account.address, "role": role,
-              "active_periods": args.active_periods, "deadline": deadline, "signature": signature}
+              "active_periods": args.active_periods, "deadline": deadline, "signature": signature,
+              "submit": command}
     if args.json:
         ui.emit_json(result)
     else:
-        other = "customer" if role == "provider" else "provider"
         ui.out.print(f"{role} consent to run {args.active_periods} period(s), valid until {when(deadline)} "
                      f"(deadline {deadline}):")
         ui.out.print(signature)
-        ui.note(f"the {other} submits it: smartsla terminate submit {agreement.address} --active-periods "
-                f"{args.active_periods} --deadline {deadline} --consent {signature}")
+        ui.note(f"the {other} ({getattr(agreement.terms, other)}) submits it: {command}")
     return 0
 
 
@@ -393,7 +444,20 @@ def run_terminate_submit(args: argparse.Namespace, ui: UI) -> int:
     try:
         consent = bytes.fromhex(args.consent.removeprefix("0x"))
     except ValueError:
-        raise UserError("--consent: not a hex signature (0x and 130 hex digits)") from None
+        consent = b""
+    if len(consent) != 65:
+        raise UserError("--consent: not a signature (0x and 130 hex digits, as `terminate sign` prints it)")
+    other = "customer" if role == "provider" else "provider"
+    other_address = getattr(agreement.terms, other)
+    signer = agreement.termination_signer(args.active_periods, args.deadline, consent)
+    if signer == account.address:
+        raise UserError(f"this consent is your own ({role}) signature: the {other} ({other_address}) submits it, "
+                        "adding theirs, or signs one for you to submit")
+    if signer != other_address:
+        raise UserError(f"the consent is not the {other}'s for --active-periods {args.active_periods} and "
+                        f"--deadline {args.deadline}: give both exactly as `terminate sign` printed them (a signature "
+                        "over other numbers recovers to an unrelated address)")
+    _check_termination(agreement, args.active_periods, args.deadline, session.chain.now())
     own = agreement.sign_termination(account, args.active_periods, args.deadline)
     provider_sig, customer_sig = (own, consent) if role == "provider" else (consent, own)
     receipt = agreement.terminate(account, args.active_periods, args.deadline, provider_sig, customer_sig)

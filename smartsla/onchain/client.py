@@ -239,6 +239,11 @@ class Agreement:
         return eip712.sign(party, eip712.termination_message(self.chain.w3.eth.chain_id, self.address,
                                                              active_periods, deadline))
 
+    def termination_signer(self, active_periods: int, deadline: int, signature: bytes) -> str | None:
+        """Who signed consent to this termination (None for a signature that does not recover)."""
+        return eip712.recover(eip712.termination_message(self.chain.w3.eth.chain_id, self.address, active_periods,
+                                                         deadline), signature)
+
     def terminate(self, sender: LocalAccount, active_periods: int, deadline: int,
                   provider_signature: bytes, customer_signature: bytes) -> dict[str, Any]:
         call = self.fn.terminate(self.encoded_terms, active_periods, deadline, provider_signature, customer_signature)

@@ -152,10 +152,16 @@ def test_termination_needs_both_signatures(cli, node):
     code, out, err = cli("terminate", "sign", address, "--active-periods", "1", "--account", "provider", "--json")
     assert code == 0, err
     consent = json.loads(out)
-    # the provider cannot use its own consent twice: the customer must sign
+    # the provider cannot use its own consent twice: said before any transaction, naming who must submit
     code, _, err = cli("terminate", "submit", address, "--active-periods", "1", "--deadline", str(consent["deadline"]),
                        "--consent", consent["signature"], "--account", "provider")
-    assert code == 3 and "BadConsent" in err
+    assert code == 2 and "your own (provider) signature" in err and "the customer" in err
+    # the printed command is complete: the other party's account included
+    assert consent["submit"].endswith("--account customer") and consent["signature"] in consent["submit"]
+    # other numbers than those signed recover to a stranger: said as such, not as that stranger's consent
+    code, _, err = cli("terminate", "submit", address, "--active-periods", "2", "--deadline", str(consent["deadline"]),
+                       "--consent", consent["signature"], "--account", "customer")
+    assert code == 2 and "exactly as `terminate sign` printed them" in err
     code, out, err = cli("terminate", "submit", address, "--active-periods", "1", "--deadline",
                          str(consent["deadline"]), "--consent", consent["signature"], "--account", "customer", "--json")
     assert code == 0, err
@@ -167,6 +173,25 @@ def test_termination_needs_both_signatures(cli, node):
     assert totals["to_customer"] == {"credits": "0", "credits_from_bond": "0", "refunds": "2000"}  # fees, not credits
     code, out, _ = cli("payouts", address)
     assert code == 0 and "its own fees refunded 2000" in out and "credits 0" in out
+    # a second submit of the same consent: the agreement runs 1 period already
+    code, _, err = cli("terminate", "submit", address, "--active-periods", "1", "--deadline",
+                       str(consent["deadline"]), "--consent", consent["signature"], "--account", "customer")
+    assert code == 2 and "runs 1 period(s) (it was terminated already)" in err
+
+
+def test_termination_consent_that_could_never_be_submitted_is_refused_at_signing(cli, node):
+    address = node.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
+                       json_out=True)["agreement"]
+    for args, says in ((["--active-periods", "20"], "runs 6 period(s); a termination can only lower that, to 0..5"),
+                       (["--active-periods", "6"], "can only lower"),
+                       (["--active-periods", "-1"], "give a number of periods"),
+                       (["--active-periods", "2", "--deadline", "1000"], "has passed on this chain"),
+                       (["--active-periods", "2", "--valid-for", "soon"], "--valid-for")):
+        code, out, err = cli("terminate", "sign", address, *args, "--account", "provider")
+        assert code == 2 and says in err and out == "", (args, err)
+    code, _, err = cli("terminate", "submit", address, "--active-periods", "2", "--deadline", "99999999999",
+                       "--consent", "0x1234", "--account", "customer")
+    assert code == 2 and "130 hex digits" in err
 
 
 def test_family_without_action_prints_its_help(cli):
