@@ -9,6 +9,8 @@ import math
 from datetime import datetime
 from typing import Any
 
+from eth_utils import is_checksum_address, to_checksum_address
+
 from smartsla.constants import ADDRESS_RE, US_PER_SECOND
 
 
@@ -32,6 +34,23 @@ def address_key(text: str) -> str:
     keyed by it could be dodged by a change of case."""
     text = str(text)
     return text.lower() if ADDRESS_RE.match(text) else text
+
+
+class BadAddress(ValueError):
+    """Text given as an address that is not one; the message names the fix."""
+
+
+def checked_address(text: str, what: str) -> str:
+    """``text`` as a checksummed address. Mixed case is an EIP-55 checksum, there to catch typos, so a mixed-case
+    address whose checksum fails is refused rather than quietly accepted (all lower or upper case carries none)."""
+    value = text.strip() if isinstance(text, str) else text
+    if not isinstance(value, str) or not ADDRESS_RE.match(value):
+        raise BadAddress(f"{what} {text!r} is not an address (0x and 40 hex digits)")
+    body = value[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(value):
+        raise BadAddress(f"{what} {value} has a wrong EIP-55 checksum (its mixed case does not match: a typo?); copy "
+                         "it again, or write it all in lower case to skip the check")
+    return to_checksum_address(value)
 
 
 def service_bytes32(name: str) -> bytes:

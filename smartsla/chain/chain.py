@@ -12,12 +12,13 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from web3 import HTTPProvider, Web3
 
 from smartsla.chain.anvil import AnvilProcess, anvil_binary
 from smartsla.chain.config import ConfigError, network
 from smartsla.chain.reverts import REVERT_ERRORS, ChainError, RevertDecoding, Reverted
+from smartsla.encoding import BadAddress, checked_address
 
 DEV_ETHER = 10**23  # 100,000 ETH: plenty for gas and ETH-denominated fees on a dev chain
 
@@ -179,8 +180,11 @@ class Chain(RevertDecoding):
         self._funded.add(address)
 
     def resolve(self, name_or_address: str) -> str:
-        if isinstance(name_or_address, str) and name_or_address.startswith("0x") and len(name_or_address) == 42:
-            return to_checksum_address(name_or_address)
+        if isinstance(name_or_address, str) and name_or_address.startswith("0x"):
+            try:
+                return checked_address(name_or_address, "address")
+            except BadAddress as exc:
+                raise ChainError(str(exc)) from None
         if not self.is_dev:
             raise ChainError(f"{name_or_address!r} is a dev-account name; on {self.name} give an address")
         return dev_account(name_or_address).address
@@ -211,6 +215,10 @@ class Chain(RevertDecoding):
                 estimate = self.w3.eth.estimate_gas(tx)
             except REVERT_ERRORS as exc:
                 raise self._revert_from(exc, tx) from None
+            except Exception as exc:  # noqa: BLE001 - a node's refusal comes as one of several RPC error types
+                if "insufficient funds" not in str(exc).lower():
+                    raise
+                raise self._short_of_ether(sender.address, tx) from None
             gas = min(int(estimate * 1.25) + 20_000, 30_000_000)
         tx["gas"] = gas
         tx["nonce"] = self.w3.eth.get_transaction_count(sender.address, "pending")
@@ -224,6 +232,24 @@ class Chain(RevertDecoding):
         if receipt["status"] != 1:
             raise Reverted("transaction failed on-chain", (tx_hash.hex(),))
         return receipt
+
+    def _short_of_ether(self, sender: str, tx: dict[str, Any]) -> Exception:
+        """The node refuses to estimate a transaction its sender cannot pay for, which would hide the contract's
+        own refusal (an agreement refusing to be funded that far, say). So the call is run again as if the sender
+        were rich: if the contract refuses it, that refusal is the answer; if not, the balance is."""
+        rich = {sender: {"balance": hex(int(tx.get("value", 0)) + 10**30)}}
+        try:
+            self.w3.eth.call({k: v for k, v in tx.items() if k != "gas"}, "latest", rich)
+        except REVERT_ERRORS as exc:
+            return self._revert_from(exc, tx)
+        except Exception:  # noqa: BLE001 - a node without state overrides: the balance is all we can say
+            pass
+        balance = self.w3.eth.get_balance(sender)
+        needs = f"sends {int(tx.get('value', 0)) / 10**18:g} ETH plus gas" if tx.get("value") else "needs ether for gas"
+        value = int(tx.get("value", 0))
+        top_up = f" --ether {-(-(value + 10**18) // 10**18)}" if value else ""  # whole ether, one more for gas
+        fix = f"`smartsla node fund {sender}{top_up}`" if self.is_dev else "send it ether"
+        return ChainError(f"{sender} holds {balance / 10**18:g} ETH and this transaction {needs}: {fix}")
 
     def deploy(self, sender: LocalAccount, abi: list, bytecode: str, *args: Any) -> tuple[Any, dict[str, Any]]:
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)

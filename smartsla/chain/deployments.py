@@ -12,10 +12,11 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from smartsla.chain.chain import Chain
 from smartsla.chain.config import state_home
+from smartsla.encoding import BadAddress, checked_address
 
 
 class DeploymentError(Exception):
@@ -116,9 +117,10 @@ def recorded_contract(chain: Chain, name: str) -> DeploymentRecord | None:
 def factory_address(chain: Chain, given: str | None = None) -> str:
     """The factory to use: ``given`` (checked), else the recorded one for this network and chain."""
     if given:
-        if not is_address(given):
-            raise DeploymentError(f"--factory {given!r} is not an address (0x and 40 hex digits)")
-        address = to_checksum_address(given)
+        try:
+            address = checked_address(given, "--factory")
+        except BadAddress as exc:
+            raise DeploymentError(str(exc)) from None
     else:
         record = recorded_factory(chain)
         if record is None:

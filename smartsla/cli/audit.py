@@ -7,14 +7,13 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
-from eth_utils import is_address
 from rich.markup import escape
 from rich.table import Table
 
 from smartsla.audit.checks import audit
 from smartsla.audit.html import render
 from smartsla.chain.deployments import DeploymentError, factory_address
-from smartsla.cli.common import UI, UserError, add_factory_option, add_network_option, open_session
+from smartsla.cli.common import UI, UserError, add_factory_option, add_network_option, address_arg, open_session
 
 EPILOG = """\
 examples:
@@ -52,8 +51,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace, ui: UI) -> int:
-    if not is_address(args.agreement):
-        raise UserError(f"AGREEMENT {args.agreement!r} is not an address (0x and 40 hex digits)")
+    args.agreement = address_arg(args.agreement, "AGREEMENT")
     for d in args.evidence:
         if not Path(d).is_dir():
             raise UserError(f"--evidence {d}: not a directory")

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import requests
-from eth_utils import is_address
 from rich.console import Console
 from web3.exceptions import Web3Exception
 
@@ -23,7 +22,7 @@ from smartsla.chain.config import ConfigError, default_network, network_names
 from smartsla.chain.deployments import DeploymentError, agreement_by_name, factory_address, recorded_contract
 from smartsla.chain.node import NodeError
 from smartsla.chain.reverts import ChainError, Reverted
-from smartsla.encoding import to_hex
+from smartsla.encoding import BadAddress, checked_address, to_hex
 from smartsla.onchain.client import Contracts
 from smartsla.terms.errors import TermsError
 from smartsla.units import human_duration
@@ -253,7 +252,9 @@ class Session:
         return self.contracts.factory_at(factory_address(self.chain, given))
 
     def agreement(self, address: str, factory_given: str | None):
-        if not is_address(address):
+        if address.startswith("0x"):
+            address = address_arg(address, "AGREEMENT")
+        else:
             address = self._address_of_name(address)
         if not self.chain.w3.eth.get_code(address):
             raise UserError(f"there is no contract at {address} on {self.network}; check the address and --network")
@@ -266,9 +267,6 @@ class Session:
 
     def _address_of_name(self, name: str) -> str:
         """AGREEMENT given by the name `create` recorded on this machine (the terms' ``agreement``)."""
-        if name.startswith("0x") or not name:
-            raise UserError(f"AGREEMENT {name!r} is not an address (0x and 40 hex digits); "
-                            "`smartsla list` shows the agreements of an account")
         found = agreement_by_name(self.chain, name)
         if len(found) == 1:
             return found[0]
@@ -282,6 +280,15 @@ class Session:
         """(symbol, decimals) for showing an agreement's amounts (see :class:`TokenInfo` for the fallback)."""
         info = self.contracts.token_info(token)
         return info.symbol, info.decimals
+
+
+def address_arg(text: str, what: str) -> str:
+    """An address given on the command line, checksummed; a typo'd checksum or a non-address is the user's to fix
+    (exit 2), never the node's to refuse."""
+    try:
+        return checked_address(text, what)
+    except BadAddress as exc:
+        raise UserError(str(exc)) from None
 
 
 def open_session(args: argparse.Namespace) -> Session:

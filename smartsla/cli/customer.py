@@ -8,7 +8,7 @@ import io
 import os
 import time
 
-from eth_utils import is_address
+from rich import box
 from rich.table import Table
 from web3.logs import DISCARD
 
@@ -25,6 +25,7 @@ from smartsla.cli.common import (
     add_factory_option,
     add_json_option,
     add_network_option,
+    address_arg,
     dev_mint,
     open_session,
     report_done,
@@ -158,6 +159,8 @@ def run_fallback(args: argparse.Namespace, ui: UI) -> int:
 
 
 def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
+    if args.to is not None:
+        args.to = address_arg(args.to, "--to")
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
     symbol, decimals = session.token_info(agreement.token)
@@ -175,8 +178,8 @@ def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
 
 
 def run_list(args: argparse.Namespace, ui: UI) -> int:
-    if args.address is not None and not is_address(args.address):
-        raise UserError(f"--address {args.address!r} is not an address (0x and 40 hex digits)")
+    if args.address is not None:
+        args.address = address_arg(args.address, "--address")
     session = open_session(args)
     factory = session.factory(args.factory)
     whose = args.address
@@ -413,11 +416,13 @@ def run_payouts(args: argparse.Namespace, ui: UI) -> int:
         print(buffer.getvalue(), end="")
         return 0
     sym = totals["token"]
-    table = Table(title=f"payouts of {agreement.address}, amounts in {sym}")
+    # fits 80 columns: the transaction and the time are in --json and --csv, the table keeps to what a reader compares
+    table = Table(title=f"payouts of {agreement.address}, amounts in {sym}", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 0), show_edge=False)
     for col, justify in (("period", "right"), ("service", "left"), ("measured", "right"), ("target", "right"),
-                         ("credit", "right"), ("to customer", "right"), ("of it from bond", "right"),
-                         ("to provider", "right"), ("how", "left"), ("settled", "left"), ("transaction", "left")):
-        table.add_column(col, justify=justify)
+                         ("credit", "right"), ("to customer", "right"), ("from bond", "right"),
+                         ("to provider", "right"), ("settled", "left")):
+        table.add_column(col, justify=justify, no_wrap=col in ("service", "measured", "settled"))
     last = None
     fallbacks = []
     for r in rows:
@@ -427,13 +432,12 @@ def run_payouts(args: argparse.Namespace, ui: UI) -> int:
         by_fallback = r["state"] == STATE_WORDS[PeriodState.SETTLED_BY_FALLBACK]
         if first_of_period and by_fallback:
             fallbacks.append(r["period"])
-        measured = r["value"] or ("not measured*" if by_fallback else "-")
-        how = {"settled": "oracle reports", STATE_WORDS[PeriodState.SETTLED_BY_FALLBACK]: "fallback*"}.get(
-            r["state"], r["state"])
+        measured = r["value"] or ("none*" if by_fallback else "-")
+        settled = {"settled": "reports", "closed unfunded": "unfunded"}.get(r["state"], "fallback*" if by_fallback
+                                                                              else r["state"])
         table.add_row(str(r["period"]) if first_of_period else "", r["service"], measured, r["target"],
-                      *((r["credit"], r["to_customer"], r["from_bond"], r["to_provider"], how,
-                         time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["time"])), r["transaction"][:12] + "…")
-                        if first_of_period else [""] * 7))
+                      *((r["credit"], r["to_customer"], r["from_bond"], r["to_provider"], settled)
+                        if first_of_period else [""] * 5))
         last = r["period"]
     ui.out.print(table)
     if not rows:
