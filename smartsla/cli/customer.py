@@ -6,7 +6,6 @@ import argparse
 import csv
 import io
 import os
-import time
 
 from rich import box
 from rich.table import Table
