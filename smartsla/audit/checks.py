@@ -37,7 +37,7 @@ from eth_utils import keccak, to_checksum_address
 
 from smartsla import penalty
 from smartsla.audit.evidence import check_evidence
-from smartsla.audit.findings import FAIL, PASS, SKIP, AuditReport, Finding, add_finding
+from smartsla.audit.findings import FAIL, PASS, SKIP, AuditReport, Finding, add_finding, money_formatter
 from smartsla.audit.replay import replay
 from smartsla.chain.accounts import name_resolver
 from smartsla.encoding import to_hex
@@ -47,6 +47,7 @@ from smartsla.onchain.history import History, load_history
 from smartsla.onchain.types import PeriodState
 from smartsla.terms.errors import TermsError
 from smartsla.terms.parse import load_terms
+from smartsla.units import format_bps
 
 CLONE_PREFIX = bytes.fromhex("363d3d373d3d3d363d73")
 CLONE_SUFFIX = bytes.fromhex("5af43d82803e903d91602b57fd5bf3")
@@ -79,6 +80,7 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
     terms_doc = None
     if terms_file is not None:
         terms_doc = load_terms(terms_file)
+        report.name = terms_doc.agreement
     timed("code", lambda: check_code(contracts, history))
     timed("terms", lambda: check_terms(contracts, history, terms_doc))
     timed("reports", lambda: check_reports(history))
@@ -282,6 +284,7 @@ def check_reports(history: History) -> list[Finding]:
 
 def check_settlements(history: History) -> list[Finding]:
     findings: list[Finding] = []
+    money = money_formatter(_token_metadata(history))
     terms = history.terms
     rules = penalty.CreditRules.from_chain(history.terms)
     fee = terms.fee
@@ -319,7 +322,8 @@ def check_settlements(history: History) -> list[Finding]:
                    want.to_provider)
             for name, g, x in zip(("credit_bps", "compensation", "compensation_from_bond", "provider_payout"), got, exp):
                 if g != x:
-                    problems.append(f"{name} {g}, the reference model gives {x}")
+                    shown = (lambda v: f"{v} bps") if name == "credit_bps" else money
+                    problems.append(f"{name} {shown(g)}, the reference model gives {shown(x)}")
             end = history.agreement.period_end(period)
             if period >= active:
                 problems.append(f"period {period} settled while only {active} periods were active")
@@ -333,10 +337,10 @@ def check_settlements(history: History) -> list[Finding]:
                         s.state, s.credit_bps, s.compensation, s.provider_payout):
                     problems.append(f"the contract's record {rec} differs from the PeriodSettled log")
             how = "fallback" if by_fallback else f"{len(s.reports)} reports"
-            money = (f"credit {s.credit_bps} bps, {s.compensation} to the customer ({s.compensation_from_bond} "
-                     f"from the bond), {s.provider_payout} to the provider") if is_funded else \
-                f"unfunded: credit {s.credit_bps} bps, no money moves"
-            add_finding(findings, "settlement", f"period {period}", problems, f"{how}; {money} = reference model")
+            flows = (f"credit {format_bps(s.credit_bps)}, {money(s.compensation)} to the customer "
+                     f"({money(s.compensation_from_bond)} from the bond), {money(s.provider_payout)} to the provider"
+                     ) if is_funded else f"unfunded: credit {format_bps(s.credit_bps)}, no money moves"
+            add_finding(findings, "settlement", f"period {period}", problems, f"{how}; {flows} = reference model")
             if is_funded:
                 bond -= s.compensation_from_bond
                 funded.discard(period)
@@ -345,6 +349,7 @@ def check_settlements(history: History) -> list[Finding]:
 
 def check_funds(history: History) -> list[Finding]:
     findings: list[Finding] = []
+    money = money_formatter(_token_metadata(history))
     terms = history.terms
     fee = terms.fee
     problems = []
@@ -352,7 +357,8 @@ def check_funds(history: History) -> list[Finding]:
     for f in history.fundings:
         a = f.args
         if a["amount"] != fee * a["periods"]:
-            problems.append(f"deposit in tx {f.tx_hash}: {a['amount']} for {a['periods']} periods of fee {fee}")
+            problems.append(f"deposit in tx {f.tx_hash}: {money(a['amount'])} for {a['periods']} periods of fee "
+                            f"{money(fee)}")
         if a["customer"] != terms.customer:
             problems.append(f"deposit in tx {f.tx_hash} from {a['customer']}, not the customer")
         periods = set(range(a["firstPeriod"], a["firstPeriod"] + a["periods"]))
@@ -372,28 +378,30 @@ def check_funds(history: History) -> list[Finding]:
     for p in settled_funded:
         s = history.settlements[p]
         if s.compensation - s.compensation_from_bond + s.provider_payout != fee:
-            problems.append(f"period {p}: {s.compensation - s.compensation_from_bond} + {s.provider_payout} paid "
-                            f"from a fee of {fee}")
+            problems.append(f"period {p}: {money(s.compensation - s.compensation_from_bond)} + "
+                            f"{money(s.provider_payout)} paid from a fee of {money(fee)}")
     if history.terminated is not None:
         a = history.terminated.args
         refunded = history.refunded_periods()
         if a["refundedPeriods"] != len(refunded) or a["refund"] != fee * len(refunded):
-            problems.append(f"termination refunded {a['refundedPeriods']} periods ({a['refund']}), the funded "
+            problems.append(f"termination refunded {a['refundedPeriods']} periods ({money(a['refund'])}), the funded "
                             f"unsettled periods from {a['activePeriods']} on are {sorted(refunded)}")
     if t["bond_left"] < 0:
-        problems.append(f"more paid from the bond than was posted ({t['bond_left']})")
+        problems.append(f"more paid from the bond than was posted ({money(t['bond_left'])})")
     balance_gap = t["held_now"] - t["held_expected"]
     if balance_gap < 0:
-        problems.append(f"the contract holds {t['held_now']}, {-balance_gap} less than the {t['held_expected']} "
-                        f"it must (open fees {t['open_fees']} + bond {t['bond_left']} + owed {t['owed']})")
+        problems.append(f"the contract holds {money(t['held_now'])}, {money(-balance_gap)} less than the "
+                        f"{money(t['held_expected'])} it must (open fees {money(t['open_fees'])} + bond "
+                        f"{money(t['bond_left'])} + owed {money(t['owed'])})")
     identity = t["escrowed"] - t["transferred_out"] - t["held_expected"]
     if identity:
-        problems.append(f"escrowed {t['escrowed']} - paid out {t['transferred_out']} - held {t['held_expected']} = "
-                        f"{identity}, not 0")
-    detail = (f"escrowed {t['escrowed']} = paid out {t['transferred_out']} (customer {t['paid_to_customer']}, "
-              f"provider {t['paid_to_provider']}, {t['owed']} still owed) + held {t['held_now']}")
+        problems.append(f"escrowed {money(t['escrowed'])} - paid out {money(t['transferred_out'])} - held "
+                        f"{money(t['held_expected'])} = {money(identity)}, not 0")
+    detail = (f"escrowed {money(t['escrowed'])} = paid out {money(t['transferred_out'])} (customer "
+              f"{money(t['paid_to_customer'])}, provider {money(t['paid_to_provider'])}, {money(t['owed'])} still "
+              f"owed) + held {money(t['held_now'])}")
     if balance_gap > 0:
-        detail += f"; {balance_gap} more is held than the agreement's own flows put there (a direct transfer)"
+        detail += f"; {money(balance_gap)} more is held than the agreement's own flows put there (a direct transfer)"
     add_finding(findings, "funds.conservation", history.address, problems, detail)
 
     problems = []
@@ -415,7 +423,8 @@ def check_funds(history: History) -> list[Finding]:
         if got != want:
             problems.append(f"{name} is {got} on chain, the logs give {want}")
     add_finding(findings, "funds.views", history.address, problems,
-       f"bond {history.bond_balance}, {open_periods} open funded periods, owed {dict(owed) or 0} agree with the logs")
+       f"bond {money(history.bond_balance)}, {open_periods} open funded periods, owed "
+       f"{ {who: money(v) for who, v in owed.items()} or 0} agree with the logs")
     return findings
 
 

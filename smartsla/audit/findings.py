@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from smartsla.onchain.history import History
+from smartsla.units import format_token_amount
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
@@ -25,6 +26,16 @@ class Finding:
         return self.verdict == FAIL
 
 
+def money_formatter(token: tuple[str, int] | None):
+    """Amounts for people: in the token's units with its symbol; base units only when the token does not say its
+    decimals (the JSON's history and totals stay in base units, for machines)."""
+    if token is None:
+        return lambda units: f"{units:,} base units"
+    symbol, decimals = token
+    # a failing check may have a negative gap to show
+    return lambda units: f"{'-' if units < 0 else ''}{format_token_amount(abs(units), decimals)} {symbol}"
+
+
 @dataclass
 class AuditReport:
     agreement: str
@@ -35,6 +46,7 @@ class AuditReport:
     replay: dict[str, Any] | None = None         # speed and counts of the replay, when run
     evidence_values: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)  # (period, oracle) -> recomputed
     token: tuple[str, int] | None = None         # (symbol, decimals) of the agreement's token, when it says
+    name: str | None = None                      # the terms' `agreement` name, when the audit was given the file
 
     @property
     def ok(self) -> bool:
@@ -47,6 +59,7 @@ class AuditReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "agreement": self.agreement,
+            "name": self.name,
             "chain_id": self.chain_id,
             "result": PASS if self.ok else FAIL,
             "counts": self.counts(),

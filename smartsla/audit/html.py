@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from smartsla.audit.findings import AuditReport
+from smartsla.audit.findings import AuditReport, money_formatter
 from smartsla.encoding import to_hex
 
 WIDTH, HEIGHT = 760, 280
@@ -21,17 +21,19 @@ SERIES = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bc4c00", "#57606a"]
 
 def render(report: AuditReport) -> str:
     h = report.history
-    parts = [_HEAD.format(title=html.escape(f"Audit of {report.agreement}"))]
+    money = money_formatter(report.token)
+    named = f"{report.name} " if report.name else ""
+    parts = [_HEAD.format(title=html.escape(f"Audit of {named}{report.agreement}"))]
     verdict = "PASS" if report.ok else "FAIL"
     counts = report.counts()
-    parts.append(f"<h1>Audit of <code>{report.agreement}</code> "
+    parts.append(f"<h1>Audit of {html.escape(named)}<code>{report.agreement}</code> "
                  f"<span class='badge' style='background:{COLOURS[verdict]}'>{verdict}</span></h1>")
     if h is not None:
         terms = h.terms
         rows = [("chain id", h.chain_id), ("factory", h.factory),
                 ("created", f"block {h.created_block}, {_time(h.created_at)}, by {h.created_by}"),
                 ("provider", terms.provider), ("customer", terms.customer),
-                ("token", "ETH" if h.agreement.is_eth else terms.token), ("fee per period", terms.fee),
+                ("token", "ETH" if h.agreement.is_eth else terms.token), ("fee per period", money(terms.fee)),
                 ("periods", f"{terms.period_count} of {terms.period_length} s from {_time(terms.start)}"),
                 ("oracles", f"{terms.quorum} of {len(terms.oracles)}: " + ", ".join(terms.oracles)),
                 ("document hash", to_hex(h.document_hash)), ("read up to block", h.to_block)]
@@ -62,7 +64,10 @@ def render(report: AuditReport) -> str:
         parts.append(_money_plot(h, report.token))
         t = h.totals()
         parts.append("<table class='facts'>" + "".join(
-            f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{v:,}</td></tr>" for k, v in t.items()) + "</table>")
+            f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>{html.escape(money(v))}</td></tr>"
+            for k, v in t.items()) + "</table>")
+        parts.append("<h2>Maintenance</h2>")
+        parts.append(_maintenance(h))
     parts.append("</body></html>\n")
     return "".join(parts)
 
@@ -224,6 +229,41 @@ def _credit_plot(h: Any) -> str:
     extra = [("bar-hollow", SERIES[4], "settled unfunded (no money moved)", "")] if hollow else []
     return _chart(series, xaxis, yaxis, bands=[b for b in bands if b.colour == NOT_SETTLED], extra_legend=extra,
                   x_tip=lambda x: f"period {int(x)}", y_fmt=lambda y: _num(y, "%"))
+
+
+def _maintenance(h: Any) -> str:
+    """The announced windows on the agreement's time line (period boundaries marked), and as a table."""
+    windows = sorted(h.maintenance)
+    if not windows:
+        return "<p>No maintenance was announced.</p>"
+    terms = h.terms
+    t0, t1 = terms.start, h.agreement.period_end(terms.period_count - 1)
+    t0, t1 = min([t0] + [s for s, _e in windows]), max([t1] + [e for _s, e in windows])
+    left, right, height = 50, WIDTH - PAD_R, 70
+
+    def x(t: float) -> float:
+        return left + (t - t0) / max(1, t1 - t0) * (right - left)
+
+    svg = [f"<svg width='{WIDTH}' height='{height}' role='img' aria-label='maintenance windows'>",
+           f"<line x1='{left}' y1='30' x2='{right}' y2='30' stroke='#57606a'/>"]
+    step = max(1, math.ceil(terms.period_count / 12))  # at most about a dozen labels
+    for p in range(terms.period_count + 1):
+        px = x(h.agreement.period_start(p)) if p < terms.period_count else x(h.agreement.period_end(p - 1))
+        svg.append(f"<line x1='{px:.1f}' y1='22' x2='{px:.1f}' y2='38' stroke='#8c959f'/>")
+        if p < terms.period_count and p % step == 0:
+            svg.append(f"<text x='{px + 2:.1f}' y='54' font-size='10' fill='#57606a'>period {p}</text>")
+    rows = []
+    for start, end in windows:
+        period = (start - terms.start) // terms.period_length if start >= terms.start else None
+        label = f"{_time(start)} .. {_time(end)} ({end - start} s)"
+        svg.append(f"<rect x='{x(start):.1f}' y='16' width='{max(2.0, x(end) - x(start)):.1f}' height='28' "
+                   f"fill='{SERIES[4]}' opacity='0.8'><title>maintenance {html.escape(label)}</title></rect>")
+        rows.append(f"<tr><td>{'-' if period is None else period}</td><td>{_time(start)}</td><td>{_time(end)}</td>"
+                    f"<td>{end - start} s</td></tr>")
+    svg.append("</svg>")
+    allowance = f"allowance {terms.maintenance_allowance} s per period, notice {terms.maintenance_notice} s"
+    return ("".join(svg) + f"<p>{len(windows)} window(s); {allowance}; the oracles count none of their slices.</p>"
+            "<table><tr><th>period</th><th>start</th><th>end</th><th>length</th></tr>" + "".join(rows) + "</table>")
 
 
 def _money_plot(h: Any, token: tuple[str, int] | None = None) -> str:

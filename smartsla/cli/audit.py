@@ -12,7 +12,7 @@ from rich.table import Table
 
 from smartsla.audit.checks import audit
 from smartsla.audit.html import render
-from smartsla.chain.deployments import DeploymentError, factory_address
+from smartsla.chain.deployments import DeploymentError, agreement_names, factory_address
 from smartsla.cli.common import UI, UserError, add_factory_option, add_network_option, address_arg, open_session
 
 EPILOG = """\
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
         with ui.status("auditing") as status:
             report = audit(session.contracts, args.agreement, factory, terms_file=args.terms,
                            evidence=args.evidence, replay=args.replay, progress=lambda m: status.update(m))
+            # without the terms file, the name `create` recorded on this machine, if any
+            report.name = report.name or agreement_names(session.chain).get(report.agreement)
     finally:
         session.chain.close()
     if args.html:
@@ -89,7 +91,8 @@ def run(args: argparse.Namespace, ui: UI) -> int:
 
 def print_report(ui: UI, report) -> None:
     """Failures one per row; passing per-period findings of one check folded into one row."""
-    table = Table(title=f"audit of {report.agreement} (chain {report.chain_id})", show_lines=False)
+    named = f"{report.name} " if report.name else ""
+    table = Table(title=f"audit of {named}{report.agreement} (chain {report.chain_id})", show_lines=False)
     for name in ("verdict", "check", "subject", "detail"):
         table.add_column(name, overflow="fold")
     groups: dict[tuple[str, str], list] = defaultdict(list)

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from smartsla.audit.checks import audit, check_funds, check_reports, check_settlements, compare_with_immutables
+from smartsla.audit.checks import (
+    audit,
+    check_funds,
+    check_reports,
+    check_settlements,
+    compare_with_immutables,
+)
 from smartsla.audit.findings import FAIL, PASS, SKIP
-from smartsla.audit.html import _period_axis, _value_axis, render
+from smartsla.audit.html import _period_axis, _time, _value_axis, render
 from smartsla.chain.chain import Chain
 from smartsla.evidence.bundle import build_bundle
 from smartsla.measure.periods import compute_periods
@@ -23,6 +29,7 @@ from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import load_history
 from smartsla.terms.parse import load_terms
+from smartsla.units import format_token_amount
 from tests.helpers.chains import CHAINS
 from tests.helpers.world import make_world
 
@@ -201,12 +208,14 @@ def test_wrong_settlement_and_missing_money(scenario):
     s = history.settlements[2]
     history.settlements[2] = dataclasses.replace(s, compensation=s.compensation + 1)
     [bad] = fails(check_settlements(history))
-    assert bad.subject == "period 2" and f"compensation {s.compensation + 1}, the reference model gives " \
-                                         f"{s.compensation}" in bad.detail
+    # one base unit off, said in the token's units (6 decimals): people read tUSD, not base units
+    assert bad.subject == "period 2" and f"compensation {format_token_amount(s.compensation + 1, 6)} tUSD, the " \
+                                         f"reference model gives {format_token_amount(s.compensation, 6)} tUSD" \
+                                         in bad.detail
     history.settlements[2] = s
     history.balance -= 1
     [bad] = fails(check_funds(history))
-    assert bad.check == "funds.conservation" and "1 less than" in bad.detail
+    assert bad.check == "funds.conservation" and "0.000001 tUSD less than" in bad.detail
 
 
 def test_code_comparison_fills_only_known_immutables():
@@ -245,7 +254,7 @@ def test_audit_command(scenario, tmp_path, monkeypatch, capsys):
     assert code == 0, out
     assert "PASS" in out and "0 failed" in out
     page = html.read_text()
-    assert page.count("<svg") == 4 and "FAIL" not in page.split("<h2>Findings")[0]  # api, db, credit, money
+    assert page.count("<svg") == 5 and "FAIL" not in page.split("<h2>Findings")[0]  # api, db, credit, money, maint.
     code = cli.main(["audit", address, "--network", "embedded", "--json", "--evidence",
                      str(scenario["bundles"][(2, 2)]), "--terms", str(scenario["terms_file"])])
     doc = json.loads(capsys.readouterr().out)
@@ -259,7 +268,7 @@ def test_html_plots_are_well_formed_with_integer_period_ticks(scenario):
                    evidence=evidence)
     page = render(report)
     svgs = re.findall(r"<svg.*?</svg>", page, re.DOTALL)
-    assert len(svgs) == 4  # api, db, credit, money
+    assert len(svgs) == 5  # api, db, credit, money, maintenance
     count = report.history.terms.period_count
     for svg in svgs[:3]:  # the period plots
         root = ET.fromstring(svg)
@@ -273,6 +282,7 @@ def test_html_plots_are_well_formed_with_integer_period_ticks(scenario):
                 assert plot["x"] - 0.1 <= r["x"] and r["x"] + r["width"] <= plot["x"] + plot["width"] + 0.1, r
                 assert r["height"] >= 0 and r["y"] + r["height"] <= plot["y"] + plot["height"] + 0.1, r
     ET.fromstring(svgs[3])
+    ET.fromstring(svgs[4])
     # many periods: every k-th labelled, unique integers; a zoomed, nice y range around 99.95% vs 99.9%
     for n in (1, 3, 36, 365):
         labels = [label for _x, label in _period_axis(n).ticks]
@@ -280,6 +290,26 @@ def test_html_plots_are_well_formed_with_integer_period_ticks(scenario):
     axis = _value_axis([99.95, 99.9], floor=0, ceiling=100, min_span=0.01, unit="%", label="")
     assert 99.8 <= axis.lo < 99.9 and 99.95 < axis.hi <= 100
     assert [label for _v, label in axis.ticks] == ["99.88%", "99.90%", "99.92%", "99.94%", "99.96%"]
+
+
+def test_people_read_the_audit_in_token_units_with_the_agreements_name_and_its_maintenance(scenario):
+    """The table and the page for people: amounts in tUSD (base units only in the JSON), the terms' name in the
+    header, and the announced window drawn on the time line and listed."""
+    report = audit(scenario["contracts"], scenario["agreement"].address, terms_file=scenario["terms_file"])
+    assert report.name == "audit-test" and report.to_json()["name"] == "audit-test"
+    details = " ".join(f.detail for f in report.findings if f.check in ("settlement", "funds.conservation"))
+    assert "1000 tUSD" in details or "900 tUSD" in details
+    assert "1000000000" not in details and "900000000" not in details  # the fee in base units (6 decimals)
+    page = render(report)
+    assert re.search(r"<h1>Audit of audit-test <code>0x", page)
+    assert "fee per period</th><td>1000 tUSD" in page and "escrowed</th><td>4100 tUSD" in page
+    section = page[page.index("<h2>Maintenance</h2>"):]
+    window = scenario["agreement"].period_start(1) + 1800
+    drawn = re.findall(r"<rect [^>]*><title>maintenance ([^<]*)</title>", section)
+    assert len(drawn) == 1 and drawn[0].endswith("(300 s)")
+    assert "<td>1</td>" in section and "1 window(s)" in section  # listed under its period
+    assert _time(window) in drawn[0]
+    assert report.to_json()["history"]["maintenance"] == [[window, window + 300]]  # machines: exact seconds
 
 
 def test_the_audit_resolves_keystore_names_as_create_does(tmp_path, monkeypatch, artifacts):
