@@ -382,11 +382,12 @@ class _Parser:
         if slice_seconds == 0:
             raise self.error(parts, "must be longer than 0s")
         if periods.length % slice_seconds:
+            near = ", ".join(units.format_seconds(c) for c in _dividing_slices(periods.length, slice_seconds))
             raise self.error(
                 parts,
                 f"{describe(m.get('slice', '1m'))} does not divide the period length "
                 f"({units.format_seconds(periods.length)}) exactly; every period must hold a whole number "
-                "of slices, e.g. 1m, 5m or 1h",
+                f"of slices: the nearest that do are {near}",
             )
         return Measurement(
             slice=slice_seconds,
@@ -460,3 +461,14 @@ class _Parser:
             type=kind, timeout_us=timeout, interval_us=interval, host=p["host"], port=p["port"],
             max_latency_us=max_latency,
         )
+
+
+# slice lengths people choose; 1s divides every period, so the list is never empty
+_ROUND_SLICES = (1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def _dividing_slices(period: int, wanted: int, count: int = 3) -> list[int]:
+    """Round slice lengths that divide ``period``, nearest to ``wanted`` first (by ratio), in ascending order."""
+    fits = [c for c in _ROUND_SLICES if c <= period and period % c == 0] or [1]
+    nearest = sorted(fits, key=lambda c: max(c, wanted) / min(c, wanted))[:count]
+    return sorted(nearest)

@@ -18,7 +18,7 @@ from smartsla.onchain.types import TERMS_ABI_TYPE
 from smartsla.penalty import CreditRules, period_credit_bps
 from smartsla.terms.errors import TermsError
 from smartsla.terms.model import format_value, parse_value
-from smartsla.terms.parse import load_terms, terms_from_document
+from smartsla.terms.parse import _dividing_slices, load_terms, terms_from_document
 from smartsla.terms.schema import schema
 from smartsla.units import UnitError
 
@@ -740,6 +740,7 @@ PROBE_BAD = [
     (_set(("services", 1, "probe", "port"), "5432"), "services[1].probe.port", "expected a whole number"),
     (_set(("measurement", "slice"), "0s"), "measurement.slice", "longer than 0s"),
     (_set(("measurement", "slice"), "7m"), "measurement.slice", "does not divide the period length (30d)"),
+    (_set(("measurement", "slice"), "7m"), "measurement.slice", "the nearest that do are 5m, 10m, 15m"),
     (_set(("measurement", "slice"), "1500ms"), "measurement.slice", "whole number of seconds"),
     (_set(("measurement", "down_after"), 0), "measurement.down_after", "at least 1"),
     (_set(("measurement", "down_after"), 1.5), "measurement.down_after", "expected a whole number"),
@@ -752,3 +753,10 @@ PROBE_BAD = [
 def test_bad_probe_or_measurement_names_the_key_path(mutate, path, fragment):
     err = rejected(probe_doc(), mutate, path, fragment)
     assert err.line is not None or "missing" in err.message
+
+
+@given(period=st.integers(1, 10**8), wanted=st.integers(1, 10**6))
+def test_every_suggested_slice_divides_the_period(period, wanted):
+    """The slice error's suggestions must be usable: the old fixed '1m, 5m or 1h' did not divide a 90 s period."""
+    suggested = _dividing_slices(period, wanted)
+    assert suggested and all(period % s == 0 for s in suggested)
