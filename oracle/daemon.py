@@ -181,6 +181,11 @@ class OracleDaemon:
                 log("chain-changed", error=str(exc))
                 self.exit_code = 2
                 self._stop.set()
+            except NoFactory as exc:
+                # the chain is the same but the factory's code is gone: nothing it serves can be read any more
+                log("no-factory", error=str(exc))
+                self.exit_code = 2
+                self._stop.set()
             except Exception as exc:  # noqa: BLE001 - one bad round must not stop the oracle
                 self.metrics.last_error.set_to_current_time()
                 log("error", error=f"{exc.__class__.__name__}: {exc}")
@@ -212,6 +217,7 @@ class OracleDaemon:
 
     def tick(self) -> None:
         self.check_chain()
+        self.check_factory()  # else every call to it fails as BadFunctionCallOutput, round after round
         self.seal()
         self.discover()
         self.metrics.pending.set(len(self.store.pending_reports()))

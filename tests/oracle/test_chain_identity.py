@@ -55,3 +55,27 @@ def test_a_factory_without_code_is_named_at_start(tmp_path):
             daemon_on(tmp_path, node.url).check_factory()
     finally:
         node.stop()
+
+
+def test_a_factory_whose_code_goes_away_stops_the_oracle_with_one_line(tmp_path):
+    """While running: the factory's code gone from the same chain (here removed with anvil_setCode) is named once
+    and stops the daemon, exit 2, instead of a BadFunctionCallOutput logged every poll."""
+    node = AnvilProcess.start()
+    try:
+        chain = Chain.connect("oracle", url=node.url)
+        deployer = Account.create()
+        chain.w3.provider.make_request("anvil_setBalance", [deployer.address, hex(10**20)])
+        factory = Contracts(chain).deploy_factory(deployer)
+        daemon = daemon_on(tmp_path, node.url)
+        daemon.factory = Contracts(daemon.chain).factory_at(factory.address)
+        daemon.tick()  # a round with the factory there: fine
+        chain.w3.provider.make_request("anvil_setCode", [factory.address, "0x"])
+        with pytest.raises(NoFactory, match="has no code"):
+            daemon.tick()
+        daemon._stop.clear()
+        daemon.exit_code = 0
+        daemon.config = daemon.config.__class__(**{**daemon.config.__dict__, "poll": 0})
+        daemon._work_loop()  # returns: the loop stops itself on NoFactory
+        assert daemon.exit_code == 2
+    finally:
+        node.stop()
