@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 
 from oracle.config import OracleConfig
 from oracle.probes import Prober, ProbeSpec, Scheduler
-from oracle.server import Metrics, ReportServer, fetch_report
+from oracle.server import Metrics, PeerError, ReportServer, fetch_report
 from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour, split_sample_key
 from oracle.store.store import Store
@@ -53,6 +53,17 @@ def probe_spec(key: str, probe: Any) -> ProbeSpec:
                               interval=probe.interval)
     return ProbeSpec.tcp(key, probe.host, probe.port, timeout=probe.timeout, interval=probe.interval)
 
+
+# a whole peer exchange, connect to last byte: one slow peer delays a round by at most this, per period
+PEER_DEADLINE_S = 3.0
+UINT32_MAX = 2**32 - 1
+
+
+def _uint32(value: object) -> int:
+    """A reported value as the contract takes it: a JSON integer of uint32 (no floats, no strings, no bools)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
+        raise ValueError(f"{value!r} is not a uint32")
+    return value
 
 
 @dataclass
@@ -90,6 +101,7 @@ class OracleDaemon:
         self._new_specs: list[ProbeSpec] = []
         self._retired: list[str] = []      # probes of closed agreements, for the loop to remove
         self._closed: set[str] = set()     # closed agreements: never watched again
+        self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stores: list[Store] = []
@@ -226,7 +238,14 @@ class OracleDaemon:
         self.retire_closed()
         now = self.chain.now()
         for watched in list(self.watched.values()):
-            self.settle_due(watched, now)
+            try:
+                self.settle_due(watched, now)
+            except (ChainChanged, NoFactory):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one agreement's failure must not delay another's
+                self.metrics.last_error.set_to_current_time()
+                self.metrics.agreement_errors.labels(watched.agreement.address).inc()
+                log("error", agreement=watched.agreement.address, error=f"{exc.__class__.__name__}: {exc}")
 
     def retire_closed(self) -> None:
         """A closed agreement has nothing left to measure or settle: stop watching it and stop its probes."""
@@ -365,24 +384,39 @@ class OracleDaemon:
         os.replace(tmp, target)
 
     def peer_report(self, peer: str, agreement: Agreement, index: int) -> SignedReport | None:
-        """A peer's report, only if it is a valid signature of an oracle of this agreement: one bad peer must
-        not make the whole submission revert."""
-        found = fetch_report(peer, self.chain_id, agreement.address, index)
+        """A peer's report, only if it is a valid signature of an oracle of this agreement. A peer is untrusted
+        input: whatever it answers (garbage, values outside uint32, a body trickled past the deadline) is refused
+        here, counted, logged once per peer, period and reason, and never stops this round or another agreement's."""
+        try:
+            found = fetch_report(peer, self.chain_id, agreement.address, index, deadline_s=PEER_DEADLINE_S)
+        except PeerError as exc:
+            return self._bad_peer(peer, agreement, index, exc.reason, str(exc))
         if not found:
             return None
         try:
-            values = tuple(int(v) for v in found["values"])
+            values = tuple(_uint32(v) for v in found["values"])
             root = bytes.fromhex(str(found["evidenceRoot"]).removeprefix("0x"))
             signature = bytes.fromhex(str(found["signature"]).removeprefix("0x"))
-        except (KeyError, TypeError, ValueError):
-            log("bad-peer-report", peer=peer, period=index, reason="malformed")
-            return None
-        signer = agreement.report_signer(index, values, root, signature) if len(root) == 32 else None
-        if signer is None or signer not in agreement.terms.oracles or \
-                len(values) != len(agreement.terms.services):
-            log("bad-peer-report", peer=peer, period=index, reason="not signed by an oracle of this agreement")
-            return None
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return self._bad_peer(peer, agreement, index, "malformed", "not a report of values, root and signature")
+        if len(root) != 32 or len(values) != len(agreement.terms.services):
+            return self._bad_peer(peer, agreement, index, "malformed", "wrong root length or number of values")
+        try:
+            signer = agreement.report_signer(index, values, root, signature)
+        except Exception:  # noqa: BLE001 - whatever the encoder makes of hostile bytes, it is not a report
+            signer = None
+        if signer is None or signer not in agreement.terms.oracles:
+            return self._bad_peer(peer, agreement, index, "bad-signature", "not signed by an oracle of this agreement")
         return SignedReport(values, root, signature, signer)
+
+    def _bad_peer(self, peer: str, agreement: Agreement, index: int, reason: str, detail: str) -> None:
+        self.metrics.bad_peer_reports.labels(peer, reason).inc()
+        key = (peer, agreement.address, index, reason)
+        if key not in self._bad_peers_logged:
+            self._bad_peers_logged.add(key)
+            log("bad-peer-report", peer=peer, agreement=agreement.address, period=index, reason=reason,
+                detail=detail)
+        return None
 
     def measure(self, watched: Watched, index: int) -> tuple[list[int], bytes]:
         """The period's values from this oracle's samples, and the root of the evidence bundle it writes.

@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import threading
-import urllib.error
-import urllib.request
+import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
@@ -50,6 +51,10 @@ class Metrics:
                                    ["outcome"], registry=self.registry)
         self.last_error = Gauge("sla_oracle_last_error_timestamp_seconds", "time of the last error",
                                 registry=self.registry)
+        self.bad_peer_reports = Counter("sla_oracle_bad_peer_reports", "peer answers refused, by peer and reason",
+                                        ["peer", "reason"], registry=self.registry)
+        self.agreement_errors = Counter("sla_oracle_agreement_errors", "rounds in which one agreement failed "
+                                        "(the others went on)", ["agreement"], registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -99,11 +104,67 @@ class ReportServer:
         self.httpd.server_close()
 
 
-def fetch_report(peer_url: str, chain_id: int, agreement: str, period: int, timeout: float = 3.0) -> dict | None:
-    """A peer's signed report, or None when it has none yet or cannot be reached."""
-    url = f"{peer_url.rstrip('/')}/reports/{chain_id}/{agreement}/{period}"
+REPORT_LIMIT = 64 * 1024  # a report is a few hundred bytes; anything near this is not one
+
+
+class PeerError(Exception):
+    """A peer's answer that cannot be a report: too slow, too big, cut off, or not JSON. The reason is short and
+    stable (it labels a metric)."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def fetch_report(peer_url: str, chain_id: int, agreement: str, period: int, deadline_s: float = 3.0) -> dict | None:
+    """A peer's signed report as parsed JSON; None when it has none yet (404) or cannot be reached. Whatever else
+    it answers raises :class:`PeerError`. ``deadline_s`` bounds the whole exchange, not each read: a peer that
+    trickles its body a byte at a time is cut off at the deadline like one that never answers."""
+    parts = urllib.parse.urlsplit(f"{peer_url.rstrip('/')}/reports/{chain_id}/{agreement}/{period}")
+    ends = time.monotonic() + deadline_s
+
+    def left() -> float:
+        remaining = ends - time.monotonic()
+        if remaining <= 0:
+            raise PeerError("deadline", f"no whole answer within {deadline_s:g} s")
+        return remaining
+
+    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_type(parts.hostname, parts.port, timeout=left())
+    sock = response = None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - peers are configured URLs
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+        try:
+            connection.request("GET", parts.path)
+            sock = connection.sock  # kept: the connection lets go of it once the response says it will close
+            sock.settimeout(left())
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException):
+            return None  # not reachable (or not now): like a peer that has no report yet
+        if response.status == 404:
+            return None
+        if response.status != 200:
+            raise PeerError("status", f"HTTP {response.status}")
+        body = bytearray()
+        while True:
+            sock.settimeout(left())
+            try:
+                chunk = response.read1(8192)
+            except TimeoutError:
+                raise PeerError("deadline", f"no whole answer within {deadline_s:g} s") from None
+            except (OSError, http.client.HTTPException) as exc:
+                raise PeerError("cut-off", exc.__class__.__name__) from None
+            if not chunk:
+                if response.length:  # the peer closed before the length it announced
+                    raise PeerError("cut-off", f"{response.length} bytes short")
+                break
+            body += chunk
+            if len(body) > REPORT_LIMIT:
+                raise PeerError("too-big", f"more than {REPORT_LIMIT} bytes")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise PeerError("not-json") from None
+    finally:
+        for part in (response, connection, sock):
+            if part is not None:
+                part.close()

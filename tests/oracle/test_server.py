@@ -33,4 +33,4 @@ def test_unreachable_peer_is_none():
     server = ReportServer(lambda c, a, p: None).start()
     url = server.url
     server.stop()
-    assert fetch_report(url, 1, AGREEMENT, 0, timeout=0.5) is None
+    assert fetch_report(url, 1, AGREEMENT, 0, deadline_s=0.5) is None
