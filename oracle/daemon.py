@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, PeerError, ReportServer, fetch_report
 from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour, split_sample_key
+from oracle.store.schema import StoreCorrupt
 from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
@@ -52,6 +54,12 @@ def probe_spec(key: str, probe: Any) -> ProbeSpec:
                               keyword=probe.keyword, max_latency=probe.max_latency, timeout=probe.timeout,
                               interval=probe.interval)
     return ProbeSpec.tcp(key, probe.host, probe.port, timeout=probe.timeout, interval=probe.interval)
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """A read that met an impossible value, or SQLite finding its file malformed ("database disk image is
+    malformed" is a bare DatabaseError; a locked or full database is an OperationalError, not corruption)."""
+    return isinstance(exc, StoreCorrupt) or type(exc) is sqlite3.DatabaseError
 
 
 # a whole peer exchange, connect to last byte: one slow peer delays a round by at most this, per period
@@ -102,6 +110,7 @@ class OracleDaemon:
         self._retired: list[str] = []      # probes of closed agreements, for the loop to remove
         self._closed: set[str] = set()     # closed agreements: never watched again
         self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
+        self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stores: list[Store] = []
@@ -140,7 +149,8 @@ class OracleDaemon:
         self.store  # noqa: B018 - open (and check) the database before anything else starts
         self.check_chain()
         self.check_factory()
-        self.server = ReportServer(self._lookup, self.metrics, self.config.listen_host, self.config.listen_port).start()
+        self.server = ReportServer(self._lookup, self.metrics, self.config.listen_host, self.config.listen_port,
+                                   problem=lambda: self.problem).start()
         log("started", oracle=self.account.address, url=self.server.url, chain_id=self.chain_id,
             factory=self.factory.address)
         try:
@@ -200,7 +210,14 @@ class OracleDaemon:
                 self._stop.set()
             except Exception as exc:  # noqa: BLE001 - one bad round must not stop the oracle
                 self.metrics.last_error.set_to_current_time()
-                log("error", error=f"{exc.__class__.__name__}: {exc}")
+                if is_corruption(exc):
+                    # Nothing read from this store may be signed. Probing goes on (new samples are still
+                    # evidence once the store is restored); /healthz and the log say why no report comes.
+                    if self.problem is None:
+                        log("store-corrupt", error=str(exc))
+                    self.problem = f"store corrupt, signing stopped: {exc}"
+                else:
+                    log("error", error=f"{exc.__class__.__name__}: {exc}")
             self._stop.wait(self.config.poll)
 
     # ------------------------------------------------------------ one round
@@ -243,6 +260,8 @@ class OracleDaemon:
             except (ChainChanged, NoFactory):
                 raise
             except Exception as exc:  # noqa: BLE001 - one agreement's failure must not delay another's
+                if is_corruption(exc):
+                    raise  # not this agreement's: the store itself
                 self.metrics.last_error.set_to_current_time()
                 self.metrics.agreement_errors.labels(watched.agreement.address).inc()
                 log("error", agreement=watched.agreement.address, error=f"{exc.__class__.__name__}: {exc}")

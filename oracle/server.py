@@ -2,7 +2,8 @@
 
 - ``GET /reports/<chain_id>/<agreement>/<period>``: this oracle's signed report for that period, so any oracle
   that gathers a quorum can submit it;
-- ``GET /healthz``: 200 while the daemon runs;
+- ``GET /healthz``: 200 ``ok`` while the daemon runs and can sign; 503 with the reason when it cannot (a corrupt
+  store);
 - ``GET /metrics``: Prometheus text format (probes, failures, latencies, reports, settlements, last error).
 """
 
@@ -62,14 +63,18 @@ class Metrics:
 
 class ReportServer:
     def __init__(self, lookup: ReportLookup, metrics: Metrics | None = None, host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, problem: Callable[[], str | None] = lambda: None):
         self.lookup = lookup
         self.metrics = metrics or Metrics()
+        self.problem = problem  # what keeps the daemon from signing, if anything: /healthz says it
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - the http.server interface
                 if self.path == "/healthz":
+                    problem = server.problem()
+                    if problem:
+                        return self._send(503, f"unhealthy: {problem}\n".encode(), "text/plain")
                     return self._send(200, b"ok\n", "text/plain")
                 if self.path == "/metrics":
                     return self._send(200, server.metrics.render(), CONTENT_TYPE_LATEST)

@@ -4,10 +4,12 @@ read from its store without writing to it."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 
 from oracle.config import ConfigError, load_config
+from oracle.store.schema import StoreError
 from oracle.store.store import Store
 from smartsla.measure.samples import Status
 
@@ -26,7 +28,17 @@ def show_status(args) -> int:
     except (ConfigError, Exception) as exc:  # noqa: BLE001
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _show(args, config, store)
+    except (StoreError, sqlite3.DatabaseError) as exc:
+        # a corrupt store is said as such, once, as the daemon says it (never a traceback)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _show(args, config, store) -> int:
     with store:
+        store.check_rows()
         services = store.services()
         pending = store.pending_reports()
         now = time.time()

@@ -10,12 +10,12 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 from eth_utils import to_checksum_address
 
-from oracle.store.schema import StoreError, StoreFile
+from oracle.store.schema import StoreCorrupt, StoreError, StoreFile
 from smartsla.constants import HOUR_US, NO_LATENCY
 from smartsla.encoding import seconds_to_us
 from smartsla.evidence.columns import EvidenceColumns
 from smartsla.measure.periods import is_ordered
-from smartsla.measure.samples import UNKNOWN, Sample, Status, status_sql
+from smartsla.measure.samples import Sample, Status, status_sql
 
 # A sealed block's sample: microseconds into its hour, status code (0 up, 1 down, 2 unknown), latency in
 # microseconds (-1: none), number in the reasons table. Little-endian, packed: 17 bytes.
@@ -33,10 +33,30 @@ ROWID_SCAN_ROWS = 1_000_000
 _MIN_US, _MAX_US = -2 ** 63, 2 ** 63 - 1
 
 
-# The schema's CHECK admits only the table's names on write; a read maps anything else to unknown.
-_STATUS_SQL = status_sql(otherwise=UNKNOWN)
+# The schema's CHECK admits only the table's names on write. A read that meets any other name is corruption, not
+# "unknown": read as unknown, a 'dowN' once made an outage count as a gap and the oracle signed 100%.
+CORRUPT_STATUS = 255
+_STATUS_SQL = status_sql(otherwise=CORRUPT_STATUS)
 # The evidence's canonical order within one service (reasons compare as UTF-8 bytes, as SQLite's BINARY does).
 _CANONICAL_SQL = f"time_us, {_STATUS_SQL}, latency_us IS NULL, latency_us, reason"
+
+
+def _refuse_corrupt_rows(path, rows: Sequence[tuple], status_at: int, what: str) -> None:
+    if any(row[status_at] == CORRUPT_STATUS for row in rows):
+        raise StoreCorrupt(f"{path}: a sample of {what} has a status no write can store: the file was changed "
+                           "outside the oracle. It signs nothing from this store; restore it from a backup "
+                           "(or start a new store) and check the disk")
+
+
+def _refuse_corrupt_blocks(path, data: np.ndarray, counts: np.ndarray) -> None:
+    """Sealed blocks are written from checked rows: any value outside what they can hold is corruption."""
+    if len(data) != int(counts.sum()):
+        raise StoreCorrupt(f"{path}: a sealed block's length disagrees with its sample count")
+    if len(data) and (int(data["status"].max()) > 2 or int(data["dt"].max()) >= HOUR_US
+                      or int(data["latency"].min()) < -1):  # -1: no latency
+        raise StoreCorrupt(f"{path}: a sealed block holds a status, time or latency no sample can have: the file "
+                           "was changed outside the oracle. It signs nothing from this store; restore it from a "
+                           "backup (or start a new store) and check the disk")
 
 
 def _ranks(texts: list[str]) -> np.ndarray:
@@ -115,7 +135,13 @@ class SampleRecords(StoreFile):
         sql += " ORDER BY time_us, status, ifnull(latency_us, -1), reason, service"
         # fetchall: a generator holding an open cursor would keep a read transaction (and the WAL) pinned.
         for service_, t, status, latency, reason in self._db.execute(sql, params).fetchall():
-            yield Sample(time=t / 1_000_000, service=service_, status=Status(status),
+            try:
+                parsed = Status(status)
+            except ValueError:
+                raise StoreCorrupt(f"{self.path}: a sample of {service_} has status {status!r}, which no write can "
+                                   "store: the file was changed outside the oracle; restore it from a backup "
+                                   "(or start a new store)") from None
+            yield Sample(time=t / 1_000_000, service=service_, status=parsed,
                          latency_ms=None if latency is None else latency / 1000, reason=reason)
 
     # -- sealed hours: the fast read path ------------------------------------------------------
@@ -181,6 +207,7 @@ class SampleRecords(StoreFile):
                           (service, hour * HOUR_US, (hour + 1) * HOUR_US, after, top)).fetchall()
         if not rows:
             return 0
+        _refuse_corrupt_rows(self.path, rows, 1, f"{service} in hour {hour}")
         n = len(rows)
         t, status, latency, reason = zip(*rows)
         records = np.empty(n, BLOCK_RECORD)
@@ -257,8 +284,12 @@ class SampleRecords(StoreFile):
                 b_hour.append(hour)
                 b_n.append(n)
                 b_through.append(through)
-        data = np.frombuffer(b"".join(blobs), BLOCK_RECORD)
+        joined = b"".join(blobs)
         del blobs
+        if len(joined) % BLOCK_RECORD.itemsize:
+            raise StoreCorrupt(f"{self.path}: a sealed block is not a whole number of sample records")
+        data = np.frombuffer(joined, BLOCK_RECORD)
+        _refuse_corrupt_blocks(self.path, data, np.array(b_n, np.int64))
         return (np.array(b_svc, np.int64), np.array(b_hour, np.int64), np.array(b_n, np.int64),
                 np.array(b_through, np.int64), data)
 
@@ -293,6 +324,8 @@ class SampleRecords(StoreFile):
         for i, (service, lo) in enumerate(zip(services, los)):
             if lo < 0 and min(hi, 0) > lo:        # before 1970: never sealed
                 out.append((i, db.execute(sql, (service, lo, min(hi, 0))).fetchall()))
+        for i, found_rows in out:
+            _refuse_corrupt_rows(self.path, found_rows, 2, services[i])
         return [(i, rows) for i, rows in out if rows]
 
     def _merge(self, services, los, hi, blocks, rows) -> EvidenceColumns:
@@ -387,6 +420,7 @@ class SampleRecords(StoreFile):
                 rows = db.execute(sql, (service, _MIN_US if lo is None else seconds_to_us(lo), hi)).fetchall()
                 if not rows:
                     continue
+                _refuse_corrupt_rows(self.path, rows, 1, service)
                 n = len(rows)
                 t, status, latency, reason = zip(*rows)
                 del rows
@@ -412,6 +446,15 @@ class SampleRecords(StoreFile):
 
     def services(self) -> list[str]:
         return [r[0] for r in self._db.execute("SELECT DISTINCT service FROM samples ORDER BY service")]
+
+    def check_rows(self) -> None:
+        """Raise :class:`StoreCorrupt` if any row holds a status no write can store (one pass over the table: for
+        `sla-oracle status`, which otherwise reads only the last hour)."""
+        bad = self._db.execute(f"SELECT count(*) FROM samples WHERE {_STATUS_SQL} = {CORRUPT_STATUS}").fetchone()[0]
+        if bad:
+            raise StoreCorrupt(f"{self.path}: {bad} sample(s) have a status no write can store: the file was changed "
+                               "outside the oracle. It signs nothing from this store; restore it from a backup "
+                               "(or start a new store) and check the disk")
 
     def count(self, service: str | None = None) -> int:
         if service is None:

@@ -117,6 +117,11 @@ class StoreError(Exception):
     """The store cannot be opened or used; the message names the file and what to do."""
 
 
+class StoreCorrupt(StoreError):
+    """A read met a value no write can have stored (the schema's CHECKs guard writes only): the file was changed
+    behind the store's back. Nothing read from it may be signed."""
+
+
 class StoreFile:
     """The SQLite file itself: opening it safely, migrating its schema, one write transaction at a time, and
     the daemon's small key-value state. :class:`Store` adds the samples and the report journal."""
