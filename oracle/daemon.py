@@ -30,6 +30,7 @@ from oracle.store.schema import StoreCorrupt
 from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
+from smartsla.chain.reverts import Unreachable
 from smartsla.encoding import to_hex
 from smartsla.evidence.bundle import build_bundle_columns
 from smartsla.evidence.columns import EvidenceColumns
@@ -111,6 +112,9 @@ class OracleDaemon:
         self._closed: set[str] = set()     # closed agreements: never watched again
         self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
         self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
+        self._unreachable = False           # the node did not answer at start: connect from the work loop
+        self._probe_keys: set[str] = set()  # sample keys being probed (each scheduled once)
+        self.chain_id: int | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stores: list[Store] = []
@@ -142,17 +146,19 @@ class OracleDaemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        self.chain = Chain.connect("oracle", url=self.config.rpc_url, expect_chain_id=self.config.chain_id)
-        self.chain_id = self.chain.w3.eth.chain_id
-        self.contracts = Contracts(self.chain)
-        self.factory = self.contracts.factory_at(self.config.factory)
         self.store  # noqa: B018 - open (and check) the database before anything else starts
-        self.check_chain()
-        self.check_factory()
+        try:
+            self.connect()
+        except Unreachable as exc:
+            # Measuring must not wait for the chain: the samples of the node's downtime are evidence too. The
+            # agreements this store watched are probed from their terms; the chain part retries every poll.
+            self._unreachable = True
+            log("chain-unreachable", error=str(exc), retry_every_s=self.config.poll,
+                probing=self.restore_probes())
         self.server = ReportServer(self._lookup, self.metrics, self.config.listen_host, self.config.listen_port,
                                    problem=lambda: self.problem).start()
         log("started", oracle=self.account.address, url=self.server.url, chain_id=self.chain_id,
-            factory=self.factory.address)
+            factory=self.config.factory)
         try:
             async with Prober(control=self.config.control) as prober:
                 scheduler = Scheduler(self._probe_with(prober), self._on_sample)
@@ -194,8 +200,49 @@ class OracleDaemon:
         # One small transaction per sample: a crash loses at most the sample in flight.
         self.store.append([sample])
 
+    def connect(self) -> None:
+        """The chain part: connect, then refuse another chain or a factory without code (ChainChanged, NoFactory)."""
+        chain = Chain.connect("oracle", url=self.config.rpc_url, expect_chain_id=self.config.chain_id)
+        self.chain, self.chain_id = chain, chain.w3.eth.chain_id
+        self.contracts = Contracts(chain)
+        self.factory = self.contracts.factory_at(self.config.factory)
+        self.check_chain()
+        self.check_factory()
+
+    def restore_probes(self) -> int:
+        """Schedule the probes of the agreements this store watched (recorded as they were discovered), from their
+        terms files, without the chain. Returns how many agreements."""
+        restored = 0
+        for address, doc_hash in (self.store.get_state("watching") or {}).items():
+            terms = self.terms_by_hash.get(bytes.fromhex(doc_hash.removeprefix("0x")))
+            if terms is None or address in self._closed:
+                continue
+            self._schedule([probe_spec(sample_key(address, s.id), s.probe) for s in terms.services if s.probe])
+            restored += 1
+        return restored
+
+    def _schedule(self, specs: list[ProbeSpec]) -> None:
+        """Add probes once: an agreement probed from the store before the chain answered is discovered again."""
+        with self._lock:
+            fresh = [spec for spec in specs if spec.service not in self._probe_keys]
+            self._probe_keys.update(spec.service for spec in fresh)
+            self._new_specs.extend(fresh)
+
     def _work_loop(self) -> None:
         while not self._stop.is_set():
+            if self._unreachable:
+                try:
+                    self.connect()
+                except Unreachable:
+                    self._stop.wait(self.config.poll)
+                    continue
+                except (ChainChanged, NoFactory) as exc:
+                    log("chain-changed" if isinstance(exc, ChainChanged) else "no-factory", error=str(exc))
+                    self.exit_code = 2
+                    self._stop.set()
+                    continue
+                self._unreachable = False
+                log("chain-reachable", chain_id=self.chain_id)
             try:
                 self.tick()
             except ChainChanged as exc:
@@ -276,6 +323,8 @@ class OracleDaemon:
             keys = [sample_key(address, s.id) for s in watched.terms.services if s.probe]
             with self._lock:
                 self._retired.extend(keys)
+                self._probe_keys.difference_update(keys)
+            self._remember_watching(address, None)
             log("closed", agreement=address, probes_stopped=len(keys))
 
     def seal(self) -> None:
@@ -306,9 +355,18 @@ class OracleDaemon:
                 continue
             self.watched[agreement.address] = Watched(agreement, terms)
             specs = [probe_spec(sample_key(agreement.address, s.id), s.probe) for s in terms.services if s.probe]
-            with self._lock:
-                self._new_specs.extend(specs)
+            self._schedule(specs)
+            self._remember_watching(agreement.address, doc_hash)
             log("watching", agreement=agreement.address, terms=terms.agreement, probes=len(specs))
+
+    def _remember_watching(self, address: str, doc_hash: bytes | None) -> None:
+        """The store keeps what it watches, so a restart while the node is down probes them all the same."""
+        watching = dict(self.store.get_state("watching") or {})
+        if doc_hash is None:
+            watching.pop(address, None)
+        else:
+            watching[address] = to_hex(doc_hash)
+        self.store.set_state("watching", watching)
 
     def _document_hash(self, agreement: Agreement) -> bytes:
         return bytes(agreement.terms.document_hash)

@@ -17,7 +17,7 @@ from web3 import HTTPProvider, Web3
 
 from smartsla.chain.anvil import AnvilProcess, anvil_binary
 from smartsla.chain.config import ConfigError, network
-from smartsla.chain.reverts import REVERT_ERRORS, ChainError, RevertDecoding, Reverted
+from smartsla.chain.reverts import REVERT_ERRORS, ChainError, RevertDecoding, Reverted, Unreachable
 from smartsla.encoding import BadAddress, checked_address
 
 DEV_ETHER = 10**23  # 100,000 ETH: plenty for gas and ETH-denominated fees on a dev chain
@@ -91,7 +91,7 @@ class Chain(RevertDecoding):
         try:
             chain_id = w3.eth.chain_id
         except Exception as exc:  # noqa: BLE001 - any transport failure means the same to the user
-            raise ChainError(f"cannot reach {url}: {exc}. Is the node running?") from None
+            raise Unreachable(f"cannot reach {url}: {exc}. Is the node running?") from None
         if expect_chain_id is not None and int(expect_chain_id) != chain_id:
             raise ChainError(f"{url} is chain {chain_id}, but network {name!r} expects {expect_chain_id}")
         return cls(w3, "rpc", name)

@@ -28,6 +28,10 @@ class ChainError(Exception):
     """The chain could not be reached or started; the message says what to do."""
 
 
+class Unreachable(ChainError):
+    """Nothing answers at the node's URL (now): worth retrying, unlike a wrong chain."""
+
+
 class Reverted(Exception):
     """A transaction or call reverted. ``error`` is the custom error's name when it could be decoded."""
 
