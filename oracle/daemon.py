@@ -26,7 +26,7 @@ from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, PeerError, ReportServer, fetch_report
 from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour, split_sample_key
-from oracle.store.schema import StoreCorrupt
+from oracle.store.schema import StoreCorrupt, StoreError
 from oracle.store.store import Store
 from oracle.submit import SubmitError, sign_once, submit
 from smartsla.chain.chain import Chain
@@ -114,6 +114,8 @@ class OracleDaemon:
         self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
         self._unreachable = False           # the node did not answer at start: connect from the work loop
         self._probe_keys: set[str] = set()  # sample keys being probed (each scheduled once)
+        self._losing_since: float | None = None  # the first sample the store could not write, in this outage
+        self._lost = 0
         self.chain_id: int | None = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -156,7 +158,7 @@ class OracleDaemon:
             log("chain-unreachable", error=str(exc), retry_every_s=self.config.poll,
                 probing=self.restore_probes())
         self.server = ReportServer(self._lookup, self.metrics, self.config.listen_host, self.config.listen_port,
-                                   problem=lambda: self.problem).start()
+                                   problem=self.health_problem).start()
         log("started", oracle=self.account.address, url=self.server.url, chain_id=self.chain_id,
             factory=self.config.factory)
         try:
@@ -198,7 +200,34 @@ class OracleDaemon:
 
     def _on_sample(self, sample: Sample) -> None:
         # One small transaction per sample: a crash loses at most the sample in flight.
-        self.store.append([sample])
+        try:
+            self.store.append([sample])
+        except (StoreError, sqlite3.OperationalError, OSError) as exc:  # a full disk, an I/O error: it is lost
+            self.metrics.samples_lost.inc()
+            self.metrics.last_error.set_to_current_time()
+            self._lost += 1
+            if self._losing_since is None:
+                self._losing_since = sample.time
+                log("samples-lost", error=str(exc), service=sample.service,
+                    hint="free space for the store; the oracle stores samples again as soon as it can")
+            return
+        if self._losing_since is not None:
+            # Said and kept: the hole is evidence an auditor (and `sla-oracle status`) must see.
+            hole = {"from": self._losing_since, "to": sample.time, "samples": self._lost}
+            log("samples-stored-again", lost=self._lost, since=self._losing_since)
+            try:
+                self.store.set_state("lost_samples", (self.store.get_state("lost_samples") or []) + [hole])
+            except (StoreError, sqlite3.OperationalError, OSError):
+                return  # still no room for the record of the hole: try again with the next sample
+            self._losing_since, self._lost = None, 0
+
+    def health_problem(self) -> str | None:
+        """What /healthz reports: a corrupt store, or samples being lost now."""
+        if self.problem:
+            return self.problem
+        if self._losing_since is not None:
+            return f"losing samples since {self._losing_since:.0f} ({self._lost} so far): the store cannot write"
+        return None
 
     def connect(self) -> None:
         """The chain part: connect, then refuse another chain or a factory without code (ChainChanged, NoFactory)."""

@@ -52,6 +52,8 @@ class Metrics:
                                    ["outcome"], registry=self.registry)
         self.last_error = Gauge("sla_oracle_last_error_timestamp_seconds", "time of the last error",
                                 registry=self.registry)
+        self.samples_lost = Counter("sla_oracle_samples_lost", "samples the store could not write (a full disk, "
+                                    "an I/O error)", registry=self.registry)
         self.bad_peer_reports = Counter("sla_oracle_bad_peer_reports", "peer answers refused, by peer and reason",
                                         ["peer", "reason"], registry=self.registry)
         self.agreement_errors = Counter("sla_oracle_agreement_errors", "rounds in which one agreement failed "

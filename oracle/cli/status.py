@@ -49,6 +49,7 @@ def _show(args, config, store) -> int:
                          for key in services},
             "pending_reports": [{"agreement": p.agreement, "period": p.period, "values": list(p.values),
                                  "status": p.status} for p in pending],
+            "lost_samples": store.get_state("lost_samples") or [],
         }
     if args.json:
         print(json.dumps(status))
@@ -58,6 +59,9 @@ def _show(args, config, store) -> int:
         share = info["last_hour_up_share"]
         shown = "no samples in the last hour" if share is None else f"{share:.4%} of last hour's samples up"
         print(f"  {key}: {info['samples']} samples; {shown}")
+    for hole in status["lost_samples"]:
+        print(f"lost samples: {hole['samples']} between {_utc(hole['from'])} and {_utc(hole['to'])} (the store "
+              "could not write them)")
     print(f"pending reports: {len(pending)}")
     for p in status["pending_reports"]:
         print(f"  {p['agreement']} period {p['period']}: values {p['values']} ({p['status'] or 'not submitted'})")
@@ -67,3 +71,7 @@ def _show(args, config, store) -> int:
 def _share_up(samples) -> float | None:
     judged = [s for s in samples if s.status != Status.UNKNOWN]
     return None if not judged else sum(s.status == Status.UP for s in judged) / len(judged)
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
