@@ -6,6 +6,7 @@ A leaf like :mod:`smartsla.constants`: it imports nothing else of the project.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +89,18 @@ def parse_iso_time(text: str) -> float:
     return parsed.timestamp()
 
 
+_FRACTION = re.compile(r"^[^.]*\d\.(\d+)(?:[zZ]|[+-]\d\d:?\d\d)?$")
+
+
+def _refuse_finer_than_us(text: str) -> None:
+    """Samples are placed to the microsecond, the oracle's resolution everywhere: a time with finer digits (10 ns
+    before a slice edge, say) would be rounded onto the edge and counted in the later slice, so it is refused."""
+    m = _FRACTION.match(text)
+    if m and len(m.group(1)) > 6 and m.group(1)[6:].strip("0"):
+        raise ValueError(f"time {text!r} is finer than a microsecond; the oracle places samples to the microsecond: "
+                         "give at most 6 decimals")
+
+
 def parse_time(text: object) -> float:
     """Unix seconds (a number, or its text) or ISO-8601 with a zone (``Z`` or ``+01:00``), as unix seconds.
 
@@ -99,6 +112,7 @@ def parse_time(text: object) -> float:
         value = float(text)
     else:
         s = str(text).strip()
+        _refuse_finer_than_us(s)
         try:
             value = float(s)
         except ValueError:

@@ -130,7 +130,8 @@ def read_samples_jsonl(path: str | Path, services: Collection[str] | None = None
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
+                # numbers kept as their text: a time's digits beyond the microsecond must be seen, not rounded away
+                obj = json.loads(text, parse_float=str)
             except json.JSONDecodeError as exc:
                 raise _err(path, line, f"not JSON ({exc.msg} at column {exc.colno})") from None
             if not isinstance(obj, dict):

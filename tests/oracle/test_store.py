@@ -597,3 +597,16 @@ def test_millisecond_times_are_refused_and_future_rows_named(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "2 samples, 2 new" in captured.out
     assert "1 sample(s) are ahead of this machine's clock" in captured.err
+
+
+
+def test_jsonl_times_keep_their_digits_so_sub_microsecond_times_are_refused(tmp_path):
+    """json.loads would round 1798761659.99999999 to 1798761660.0, onto the next slice's edge, unseen."""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"service": "api", "time": 1798761659.999999, "status": "up", "latency_ms": 12.5}\n'
+                    '{"service": "api", "time": 1798761659.99999999, "status": "down"}\n')
+    with pytest.raises(ImportFormatError, match=r"s.jsonl:2: .*finer than a microsecond"):
+        read_samples_jsonl(path)
+    path.write_text('{"service": "api", "time": 1798761659.999999, "status": "up", "latency_ms": 12.5}\n')
+    [sample] = read_samples_jsonl(path)
+    assert sample.latency_ms == 12.5 and round(sample.time * 1_000_000) == 1798761659_999999

@@ -353,6 +353,9 @@ def test_cli_start_when_terms_have_none(files, capsys, tmp_path):
     ("api,1798761600", "2 fields; expected service,time,status"),
     ("api,1798761600,up,fast", "latency_ms 'fast'"),
     ("api,-5,up", "not a time after 1970"),
+    # 10 ns before the edge of the next slice: rounding to the µs would place it in the later slice
+    ("api,1798761659.99999999,down", "finer than a microsecond"),
+    ("api,2027-01-01T00:00:59.99999999Z,down", "finer than a microsecond"),
 ])
 def test_cli_bad_sample_rows_name_file_and_line(files, capsys, row, fragment):
     terms, samples, _ = files
