@@ -101,7 +101,7 @@ def _refuse_finer_than_us(text: str) -> None:
                          "give at most 6 decimals")
 
 
-def parse_time(text: object) -> float:
+def parse_time(text: object, *, exact_us: bool = False) -> float:
     """Unix seconds (a number, or its text) or ISO-8601 with a zone (``Z`` or ``+01:00``), as unix seconds.
 
     A time without a zone is refused, never read as local time: the same file must mean the same instant on
@@ -112,7 +112,8 @@ def parse_time(text: object) -> float:
         value = float(text)
     else:
         s = str(text).strip()
-        _refuse_finer_than_us(s)
+        if exact_us:  # a sample's time (not a range bound): its place in a slice must not be rounded
+            _refuse_finer_than_us(s)
         try:
             value = float(s)
         except ValueError:

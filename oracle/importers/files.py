@@ -85,7 +85,7 @@ LATEST_PLAUSIBLE = 1e11
 
 
 def _seconds(value: object) -> float:
-    seconds = parse_time(value)
+    seconds = parse_time(value, exact_us=True)
     if seconds > LATEST_PLAUSIBLE:
         raise ValueError(f"time {value!r} looks like milliseconds (as seconds it is after the year 5000); give unix "
                          "seconds (divide by 1000) or ISO-8601")

@@ -21,6 +21,7 @@ from oracle.importers.files import ImportFormatError, read_incidents_csv, read_s
 from oracle.store import samples as store_samples
 from oracle.store.schema import SCHEMA_VERSION, StoreError
 from oracle.store.store import Store
+from smartsla.encoding import parse_time
 from smartsla.measure.samples import Sample, Status
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -610,3 +611,11 @@ def test_jsonl_times_keep_their_digits_so_sub_microsecond_times_are_refused(tmp_
     path.write_text('{"service": "api", "time": 1798761659.999999, "status": "up", "latency_ms": 12.5}\n')
     [sample] = read_samples_jsonl(path)
     assert sample.latency_ms == 12.5 and round(sample.time * 1_000_000) == 1798761659_999999
+
+
+def test_only_sample_times_must_be_whole_microseconds():
+    """A range bound such as `import --from` may carry a float's 7 decimals (str(time.time())); refusing it once
+    failed a Prometheus import. Only a sample's own time is placed in a slice, so only it must be exact."""
+    assert parse_time("1796133625.2659729") == pytest.approx(1796133625.2659729)
+    with pytest.raises(ValueError, match="finer than a microsecond"):
+        parse_time("1796133625.2659729", exact_us=True)
