@@ -19,23 +19,24 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
+# A Debian package the tests need, installed as root (or through sudo): $(call apt_install,PACKAGE)
+define apt_install
+	@if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then \
+	  echo "the tests need Debian's $(1) package: run 'apt-get install $(1)' as root"; exit 1; fi
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
+	  apt-get install -y -qq --no-install-recommends $(1)
+endef
+
 # Debian's Prometheus, for the test of the Prometheus import source (the test starts it on 127.0.0.1 itself;
 # the package's own service is not wanted).
 /usr/bin/prometheus:
-	@if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then \
-	  echo "the tests need Debian's prometheus package: run 'apt-get install prometheus' as root"; exit 1; fi
-	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
-	  apt-get install -y -qq --no-install-recommends prometheus
+	$(call apt_install,prometheus)
 	-@systemctl disable --now prometheus >/dev/null 2>&1 || true
 
 # jq: the docs' command blocks use it the way their readers would (tests/docs runs them).
 /usr/bin/jq:
-	@if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then \
-	  echo "the tests need Debian's jq package: run 'apt-get install jq' as root"; exit 1; fi
-	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) \
-	  apt-get install -y -qq --no-install-recommends jq
+	$(call apt_install,jq)
 
 setup: $(VENV)/.installed node_modules/.installed
 

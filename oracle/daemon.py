@@ -259,20 +259,15 @@ class OracleDaemon:
 
     def _work_loop(self) -> None:
         while not self._stop.is_set():
-            if self._unreachable:
-                try:
-                    self.connect()
-                except Unreachable:
-                    self._stop.wait(self.config.poll)
-                    continue
-                except (ChainChanged, NoFactory) as exc:
-                    log("chain-changed" if isinstance(exc, ChainChanged) else "no-factory", error=str(exc))
-                    self.exit_code = 2
-                    self._stop.set()
-                    continue
-                self._unreachable = False
-                log("chain-reachable", chain_id=self.chain_id)
             try:
+                if self._unreachable:
+                    try:
+                        self.connect()  # another chain or no factory: handled below as in any round
+                    except Unreachable:
+                        self._stop.wait(self.config.poll)
+                        continue
+                    self._unreachable = False
+                    log("chain-reachable", chain_id=self.chain_id)
                 self.tick()
             except ChainChanged as exc:
                 # not a bad round: every further one would sign for the wrong chain

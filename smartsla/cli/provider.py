@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 
@@ -398,10 +397,8 @@ def _name_for(address: str, chain, role: str) -> str:
     for entry in list_keystores():
         if entry.address == address:
             return entry.name
-    if chain.is_dev:
-        with contextlib.suppress(Exception):
-            if chain.resolve(role) == address:
-                return role
+    if chain.is_dev and chain.resolve(role) == address:
+        return role
     return f"THE-{role.upper()}S-ACCOUNT"
 
 

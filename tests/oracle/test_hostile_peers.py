@@ -11,15 +11,14 @@ import threading
 import time
 
 import pytest
-from eth_account import Account
 
-from oracle.config import load_config
-from oracle.daemon import OracleDaemon, Watched
+from oracle.daemon import Watched
 from oracle.server import PeerError, fetch_report
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.types import PeriodState
 from smartsla.terms.parse import load_terms
+from tests.helpers.daemon import daemon_on
 from tests.helpers.world import make_world
 
 TERMS = "examples/aws-ec2.yaml"
@@ -121,9 +120,6 @@ def test_a_hostile_peer_about_one_agreement_delays_no_agreement(tmp_path, artifa
         return [(response(body), 0)]
 
     peer = HostilePeer(garbage)
-    config = tmp_path / "oracle.yaml"
-    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
-                      f"store: oracle.db\nevidence_dir: evidence\npeers: ['{peer.url}']\n")
     try:
         with Chain.connect("embedded") as chain:
             contracts = Contracts(chain, artifacts)
@@ -131,8 +127,8 @@ def test_a_hostile_peer_about_one_agreement_delays_no_agreement(tmp_path, artifa
             first, second = w.create(quorum=1), w.create(quorum=1)
             for agreement in (first, second):
                 agreement.fund(w.customer, 2)
-            daemon = OracleDaemon(load_config(config), Account.from_key(w.oracles[0].key))
-            daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+            daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key,
+                               f"evidence_dir: evidence\npeers: ['{peer.url}']\n")
             for agreement in (first, second):
                 daemon.watched[agreement.address] = Watched(agreement, load_terms(TERMS))
             w.over(first, 0, extra=30)
@@ -155,16 +151,12 @@ def test_a_hostile_peer_about_one_agreement_delays_no_agreement(tmp_path, artifa
 
 
 def test_one_agreement_failing_does_not_stop_the_others(tmp_path, artifacts, capsys):
-    config = tmp_path / "oracle.yaml"
-    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
-                      "store: oracle.db\nevidence_dir: evidence\n")
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
         broken, healthy = w.create(quorum=1), w.create(quorum=1)
         healthy.fund(w.customer, 1)
-        daemon = OracleDaemon(load_config(config), Account.from_key(w.oracles[0].key))
-        daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
         daemon.store  # noqa: B018 - the store opens first, as at start
         daemon.check_chain()
         daemon.factory = w.factory

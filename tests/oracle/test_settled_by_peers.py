@@ -6,32 +6,27 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eth_account import Account
 
-from oracle.config import load_config
-from oracle.daemon import OracleDaemon, Watched
+from oracle.daemon import Watched
 from oracle.store.store import Store
 from oracle.submit import sign_once
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
 from smartsla.terms.parse import load_terms
+from tests.helpers.daemon import daemon_on
 from tests.helpers.world import make_world
 
 TERMS = "examples/aws-ec2.yaml"
 
 
 def test_a_period_settled_by_peers_is_recorded_as_already_settled(tmp_path, artifacts, capsys):
-    config = tmp_path / "oracle.yaml"
-    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
-                      "store: oracle.db\n")
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
         agreement = w.create(quorum=2)
         agreement.fund(w.customer, 1)
         first = w.oracles[0]
-        daemon = OracleDaemon(load_config(config), Account.from_key(first.key))
-        daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+        daemon = daemon_on(tmp_path, chain, contracts, first.key)
         w.over(agreement, 0, extra=30)
         # the first oracle signs and waits for a quorum; the other two settle without it
         sign_once(daemon.store, agreement, first, 0, [999_000], b"\x22" * 32)
@@ -49,15 +44,11 @@ def test_a_period_settled_by_peers_is_recorded_as_already_settled(tmp_path, arti
 
 def test_a_closed_agreement_is_no_longer_watched_or_probed(tmp_path, artifacts, capsys):
     """Probing once went on for ever after `close`."""
-    config = tmp_path / "oracle.yaml"
-    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
-                      "store: oracle.db\n")
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
         agreement = w.create(periodCount=1)
-        daemon = OracleDaemon(load_config(config), Account.from_key(w.oracles[0].key))
-        daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key)
         probed = Path(TERMS).read_text().replace('    target: "99.99%"\n',
                                                  '    target: "99.99%"\n    probe: {type: http, url: "http://127.0.0.1:1/"}\n')
         terms = load_terms(probed)
