@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import load_average, machine, make_console
+from smartsla.constants import PPM
 from smartsla.audit.checks import audit
 from smartsla.chain.chain import Chain
 from smartsla.encoding import service_bytes32
@@ -44,7 +45,8 @@ def setup(chain: Chain, periods: int, console: Console) -> tuple[Contracts, str,
               "bond": 500 * 10**6, "start": chain.now() + 3 * DAY, "periodLength": 30 * DAY, "periodCount": periods,
               "services": [(service_bytes32(s), 999_000, w, False, TIERS) for s, w in (("api", 2), ("db", 1), ("queue", 1))],
               "basis": 0, "combine": 0, "combined": (b"\0" * 32, 0, 0, False, []), "capBps": 15_000,
-              "oracles": [o.address for o in oracles], "quorum": 2, "reportDeadline": 2 * DAY,
+              "oracles": [o.address for o in oracles], "quorum": 2, "minCoverage": 900_000,
+              "reportDeadline": 2 * DAY,
               "fallbackFullCredit": True, "maintenanceAllowance": 4 * 3_600, "maintenanceNotice": 2 * DAY,
               "documentHash": b"\x42" * 32}
     agreement = factory.create(provider, OnChainTerms(*(values[solidity_name(k)] for k in OnChainTerms._fields)))
@@ -63,7 +65,7 @@ def setup(chain: Chain, periods: int, console: Console) -> tuple[Contracts, str,
         chain.travel_to(agreement.period_end(p) + 60)
         base = [1_000_000, 999_500, 998_000, 985_000, 940_000][p % 5]
         reports = [agreement.sign_report(o, p, [max(0, base - 100 * k - 50 * i) for i in range(3)],
-                                         bytes([p, k]) * 16)
+                                         [PPM] * 3, bytes([p, k]) * 16)
                    for k, o in enumerate(oracles)]
         agreement.settle(deployer, p, reports)
     agreement.close(deployer)

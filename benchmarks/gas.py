@@ -27,7 +27,7 @@ from web3.logs import DISCARD
 from smartsla.chain.build import Artifact, build_dir, compile_contracts
 from smartsla.chain.chain import DEV_ETHER, Chain, dev_account
 from smartsla.chain.config import compiler_settings, network
-from smartsla.constants import ETH
+from smartsla.constants import ETH, PPM
 from smartsla.onchain.client import Agreement, Contracts
 from smartsla.onchain.types import OnChainService
 from tests.helpers.world import World, make_terms, make_world, service
@@ -174,7 +174,7 @@ class Bench:
     def violated_settle(self, agreement: Agreement, signers: list, services: int = 1,
                         expect_deferred: bool = False) -> dict[str, Any]:
         self.chain.travel_to(agreement.period_end(0) + 1)
-        reports = [agreement.sign_report(o, 0, [VIOLATION] * services, ROOT_HASH) for o in signers]
+        reports = [agreement.sign_report(o, 0, [VIOLATION] * services, [PPM] * services, ROOT_HASH) for o in signers]
         receipt = agreement.settle(self.world.stranger, 0, reports)
         settled = agreement.settlement(receipt)
         _check(settled["creditBps"] == 1_000, f"expected a 10% credit, got {settled['creditBps']} bps")

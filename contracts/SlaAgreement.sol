@@ -17,7 +17,9 @@ import {PenaltyMath} from "./libraries/PenaltyMath.sol";
 contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
-    bytes32 public constant REPORT_TYPEHASH = keccak256("Report(uint256 period,uint32[] values,bytes32 evidenceRoot)");
+    bytes32 public constant REPORT_TYPEHASH = keccak256(
+        "Report(uint256 period,uint32[] values,uint32[] coverage,bytes32 evidenceRoot)"
+    );
     bytes32 public constant TERMINATION_TYPEHASH = keccak256("Termination(uint32 activePeriods,uint64 deadline)");
     /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
     /// share kept for withdrawal instead of holding up the settlement.
@@ -103,8 +105,9 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         _settle(t, index, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
     }
 
-    /// @dev Checks each report (value count, signer in the oracle set, no signer twice, availability at most
-    /// 100%), emits ReportAccepted for it, and returns each service's median.
+    /// @dev Checks each report (value and coverage counts, signer in the oracle set, no signer twice, availability
+    /// and coverage at most 100%, coverage at least the terms' minimum), emits ReportAccepted for it, and returns
+    /// each service's median.
     function _medians(SlaTerms.Terms memory t, uint256 index, Report[] calldata reports)
         private
         returns (uint32[] memory medians)
@@ -122,22 +125,42 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         uint256 seen;
         for (uint256 r; r < k; ++r) {
             Report calldata report = reports[r];
-            uint32[] memory values = report.values;
-            if (values.length != n) revert WrongValueCount(n, values.length);
-            address signer = ECDSA.recover(_reportDigest(index, values, report.evidenceRoot), report.signature);
-            uint256 bit = 1 << _oracleIndex(t.oracles, signer);
+            (address signer, uint256 bit) = _acceptedSigner(t, index, report);
             if (seen & bit != 0) revert DuplicateSigner(signer);
             seen |= bit;
+            uint32[] calldata values = report.values;
             for (uint256 s; s < n; ++s) {
                 uint32 v = values[s];
                 if (v > SlaTerms.PPM && lowerIsBetter & (1 << s) == 0) revert ValueOutOfRange(s, v);
                 byService[s][r] = v;
             }
-            emit ReportAccepted(index, signer, values, report.evidenceRoot);
+            emit ReportAccepted(index, signer, values, report.coverage, report.evidenceRoot);
         }
         medians = new uint32[](n);
         for (uint256 s; s < n; ++s) {
             medians[s] = PenaltyMath.median(byService[s], (lowerIsBetter >> s) & 1 != 0);
+        }
+    }
+
+    /// @dev One report's signer and its bit in the oracle set, once its counts are right, the signer is an oracle
+    /// and its coverage of every service is within 0..100% and at least the terms' minimum. Apart from _medians to
+    /// keep that loop's stack small.
+    function _acceptedSigner(SlaTerms.Terms memory t, uint256 index, Report calldata report)
+        private
+        view
+        returns (address signer, uint256 bit)
+    {
+        uint256 n = t.services.length;
+        uint32[] calldata coverage = report.coverage;
+        if (report.values.length != n) revert WrongValueCount(n, report.values.length);
+        if (coverage.length != n) revert WrongValueCount(n, coverage.length);
+        signer = ECDSA.recover(_reportDigest(index, report.values, coverage, report.evidenceRoot), report.signature);
+        bit = 1 << _oracleIndex(t.oracles, signer);
+        uint256 minCoverage = t.minCoverage;
+        for (uint256 s; s < n; ++s) {
+            uint32 c = coverage[s];
+            if (c > SlaTerms.PPM) revert CoverageOutOfRange(s, c);
+            if (c < minCoverage) revert CoverageTooLow(signer, s, c, minCoverage);
         }
     }
 
@@ -258,12 +281,13 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice Digest the oracles sign for a report (EIP-712, bound to this agreement and chain).
-    function reportDigest(uint256 periodIndex, uint32[] calldata values, bytes32 evidenceRoot)
-        external
-        view
-        returns (bytes32)
-    {
-        return _reportDigest(periodIndex, values, evidenceRoot);
+    function reportDigest(
+        uint256 periodIndex,
+        uint32[] calldata values,
+        uint32[] calldata coverage,
+        bytes32 evidenceRoot
+    ) external view returns (bytes32) {
+        return _reportDigest(periodIndex, values, coverage, evidenceRoot);
     }
 
     function terminationDigest(uint32 newActivePeriods, uint64 deadline) external view returns (bytes32) {
@@ -281,7 +305,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         return SlaTerms.decode(encodedTerms);
     }
 
-    function _reportDigest(uint256 periodIndex, uint32[] memory values, bytes32 evidenceRoot)
+    function _reportDigest(uint256 periodIndex, uint32[] memory values, uint32[] memory coverage, bytes32 evidenceRoot)
         private
         view
         returns (bytes32)
@@ -289,7 +313,15 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         // EIP-712 encodes a uint32[] member as keccak of its elements, each padded to 32 bytes: encodePacked
         // pads array elements, so this is exactly that.
         return _hashTypedDataV4(
-            keccak256(abi.encode(REPORT_TYPEHASH, periodIndex, keccak256(abi.encodePacked(values)), evidenceRoot))
+            keccak256(
+                abi.encode(
+                    REPORT_TYPEHASH,
+                    periodIndex,
+                    keccak256(abi.encodePacked(values)),
+                    keccak256(abi.encodePacked(coverage)),
+                    evidenceRoot
+                )
+            )
         );
     }
 

@@ -19,7 +19,7 @@ from smartsla.chain.accounts import AccountError, decrypt_keystore, key_from_env
 from smartsla.units import UnitError, parse_duration_seconds
 
 ALLOWED_KEYS = {"rpc_url", "chain_id", "factory", "key", "store", "evidence_dir", "listen", "peers", "terms",
-                "control", "grace", "poll"}
+                "control", "grace", "poll", "max_clock_skew"}
 
 
 class ConfigError(ValueError):
@@ -57,6 +57,7 @@ class OracleConfig:
     control: tuple[str, ...] = ()
     grace: int = 5
     poll: int = 2
+    max_clock_skew: int = 60   # seconds between this machine's clock and the chain's before the log says so
     source: Path = field(default=Path("oracle.yaml"), compare=False)
 
 
@@ -124,5 +125,6 @@ def load_config(path: str | Path) -> OracleConfig:
         control=tuple(str(c) for c in data.get("control", []) or []),
         grace=seconds("grace", "5s"),
         poll=seconds("poll", "2s"),
+        max_clock_skew=seconds("max_clock_skew", "60s"),
         source=path,
     )

@@ -28,9 +28,10 @@ from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour, split_sample_key
 from oracle.store.schema import StoreCorrupt, StoreError
 from oracle.store.store import Store
-from oracle.submit import SubmitError, sign_once, submit
+from oracle.submit import SubmitError, most_complete, sign_once, submit
 from smartsla.chain.chain import Chain
 from smartsla.chain.reverts import Unreachable
+from smartsla.constants import PPM
 from smartsla.encoding import to_hex
 from smartsla.evidence.bundle import build_bundle_columns
 from smartsla.evidence.columns import EvidenceColumns
@@ -66,6 +67,9 @@ def is_corruption(exc: BaseException) -> bool:
 # a whole peer exchange, connect to last byte: one slow peer delays a round by at most this, per period
 PEER_DEADLINE_S = 3.0
 UINT32_MAX = 2**32 - 1
+# A period withheld for low coverage is measured again each round (an import may fill its hole); the log repeats
+# at most this often.
+REMEASURE_S = 600
 
 
 def _uint32(value: object) -> int:
@@ -111,12 +115,16 @@ class OracleDaemon:
         self._retired: list[str] = []      # probes of closed agreements, for the loop to remove
         self._closed: set[str] = set()     # closed agreements: never watched again
         self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
+        self._withheld: dict[tuple, float] = {}     # (agreement, period, reason) -> when it was logged
+        self._skewed = False                        # the clocks disagree by more than max_clock_skew now
         self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
         self._unreachable = False           # the node did not answer at start: connect from the work loop
         self._probe_keys: set[str] = set()  # sample keys being probed (each scheduled once)
         self._losing_since: float | None = None  # the first sample the store could not write, in this outage
         self._lost = 0
         self.chain_id: int | None = None
+        # This machine's clock, the one the samples carry: signing waits for it as well as for the chain's.
+        self.clock = time.time
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stores: list[Store] = []
@@ -325,6 +333,7 @@ class OracleDaemon:
         # needs a block time set, or it mines no block to move it).
         self.retire_closed()
         now = self.chain.now()
+        self.check_clock(now)
         for watched in list(self.watched.values()):
             try:
                 self.settle_due(watched, now)
@@ -336,6 +345,22 @@ class OracleDaemon:
                 self.metrics.last_error.set_to_current_time()
                 self.metrics.agreement_errors.labels(watched.agreement.address).inc()
                 log("error", agreement=watched.agreement.address, error=f"{exc.__class__.__name__}: {exc}")
+
+    def check_clock(self, chain_now: int) -> None:
+        """Say loudly, once per episode, when this machine's clock and the chain's disagree by more than
+        ``max_clock_skew``: samples carry this machine's time and periods end by the chain's, so a skew moves
+        samples into the wrong period. Signing waits for both clocks (``report_and_settle``)."""
+        skew = chain_now - self.clock()
+        self.metrics.clock_skew.set(skew)
+        off = abs(skew) > self.config.max_clock_skew
+        if off and not self._skewed:
+            log("clock-skew", chain_minus_local_s=round(skew, 1), bound_s=self.config.max_clock_skew,
+                hint="check this machine's time sync (timedatectl; chrony or ntp); a period is signed only when "
+                     "both clocks have passed its end. A dev node without a block time mines no block while idle, "
+                     "so its latest block falls behind")
+        elif self._skewed and not off:
+            log("clock-agrees", chain_minus_local_s=round(skew, 1), bound_s=self.config.max_clock_skew)
+        self._skewed = off
 
     def retire_closed(self) -> None:
         """A closed agreement has nothing left to measure or settle: stop watching it and stop its probes."""
@@ -436,17 +461,26 @@ class OracleDaemon:
         agreement = watched.agreement
         persisted = self.store.report(self.chain_id, agreement.address, index)
         if persisted is None:
-            values, root = self.measure(watched, index)
+            if not self._over_here(agreement, index):
+                return
+            measured = self.measure(watched, index)
+            if measured is None:
+                return
+            values, coverage, root = measured
+        elif persisted.coverage is None:
+            self._withhold(agreement, index, "old-intent", "persisted by an sla-oracle from before reports carried "
+                           "coverage: it cannot be signed in today's form; the peers or the fallback settle it")
+            return
         else:
             # Signed (or about to be) before a restart: those values and that bundle are final, even if
             # samples arrived since. Never compute a second opinion for the same period.
-            values, root = list(persisted.values), persisted.evidence_root
-        own = sign_once(self.store, agreement, self.account, index, values, root)
+            values, coverage, root = list(persisted.values), list(persisted.coverage), persisted.evidence_root
+        own = sign_once(self.store, agreement, self.account, index, values, coverage, root)
         self.write_signed_report(agreement, index, own)
         if persisted is None:
             self.metrics.reports.inc()
             log("signed", agreement=agreement.address, period=index, values=list(own.values),
-                evidence_root=to_hex(own.evidence_root))
+                coverage=list(own.coverage), evidence_root=to_hex(own.evidence_root))
         reports = {own.signer: own}
         for peer in self.config.peers:
             report = self.peer_report(peer, agreement, index)
@@ -456,15 +490,37 @@ class OracleDaemon:
         if len(reports) < quorum:
             log("waiting", agreement=agreement.address, period=index, reports=len(reports), quorum=quorum)
             return
+        chosen = most_complete(reports.values(), quorum)
         try:
-            outcome = submit(agreement, self.account, index, list(reports.values()), store=self.store)
+            outcome = submit(agreement, self.account, index, chosen, store=self.store)
         except SubmitError as exc:
             self.metrics.last_error.set_to_current_time()
             log("submit-failed", agreement=agreement.address, period=index, error=str(exc))
             return
         self.metrics.settlements.labels(outcome.status).inc()
         watched.settled.add(index)
-        log(outcome.status, agreement=agreement.address, period=index, tx=outcome.tx_hash, reports=len(reports))
+        log(outcome.status, agreement=agreement.address, period=index, tx=outcome.tx_hash, reports=len(chosen),
+            coverage=[list(r.coverage) for r in chosen])
+
+    def _over_here(self, agreement: Agreement, index: int) -> bool:
+        """Whether the period (and the grace for its last samples) is over by this machine's clock too, the one its
+        samples carry: a chain whose time runs ahead must not make this oracle sign a period it is still measuring."""
+        end = agreement.period_end(index) + self.config.grace
+        left = end - self.clock()
+        if left <= 0:
+            return True
+        self._withhold(agreement, index, "not-over-here", f"the chain says period {index} is over; this machine's "
+                       f"clock says it ends (with grace) in {left:.0f} s: signing waits for both")
+        return False
+
+    def _withhold(self, agreement: Agreement, index: int, reason: str, detail: str, **fields: Any) -> None:
+        """A period this oracle does not sign: counted and logged once per agreement, period and reason."""
+        key = (agreement.address, index, reason)
+        if key in self._withheld:
+            return
+        self._withheld[key] = time.time()
+        self.metrics.withheld.labels(reason).inc()
+        log("not-signed", agreement=agreement.address, period=index, reason=reason, detail=detail, **fields)
 
     def write_signed_report(self, agreement: Agreement, index: int, report: SignedReport) -> None:
         """``period-N.report.json`` beside the bundle ``period-N``: the signature over its root, so that an auditor
@@ -475,7 +531,7 @@ class OracleDaemon:
             return
         body = json.dumps({"agreement": agreement.address, "chain_id": self.chain_id, "period": index,
                            "oracle": report.signer, "values": list(report.values),
-                           "evidence_root": to_hex(report.evidence_root),
+                           "coverage": list(report.coverage), "evidence_root": to_hex(report.evidence_root),
                            "signature": to_hex(report.signature)}, indent=1)
         target = bundle.parent / f"{bundle.name}.report.json"
         if target.exists() and target.read_text() == body:
@@ -496,19 +552,27 @@ class OracleDaemon:
             return None
         try:
             values = tuple(_uint32(v) for v in found["values"])
+            coverage = tuple(_uint32(c) for c in found["coverage"])
             root = bytes.fromhex(str(found["evidenceRoot"]).removeprefix("0x"))
             signature = bytes.fromhex(str(found["signature"]).removeprefix("0x"))
         except (KeyError, TypeError, ValueError, AttributeError):
-            return self._bad_peer(peer, agreement, index, "malformed", "not a report of values, root and signature")
-        if len(root) != 32 or len(values) != len(agreement.terms.services):
-            return self._bad_peer(peer, agreement, index, "malformed", "wrong root length or number of values")
+            return self._bad_peer(peer, agreement, index, "malformed",
+                                  "not a report of values, coverage, root and signature")
+        n = len(agreement.terms.services)
+        if len(root) != 32 or len(values) != n or len(coverage) != n or max(coverage, default=0) > PPM:
+            return self._bad_peer(peer, agreement, index, "malformed",
+                                  "wrong root length, number of values or coverages, or a coverage above 100%")
         try:
-            signer = agreement.report_signer(index, values, root, signature)
+            signer = agreement.report_signer(index, values, coverage, root, signature)
         except Exception:  # noqa: BLE001 - whatever the encoder makes of hostile bytes, it is not a report
             signer = None
         if signer is None or signer not in agreement.terms.oracles:
             return self._bad_peer(peer, agreement, index, "bad-signature", "not signed by an oracle of this agreement")
-        return SignedReport(values, root, signature, signer)
+        if min(coverage, default=0) < agreement.terms.min_coverage:
+            # signed, but the contract would refuse it, and the whole settlement with it
+            return self._bad_peer(peer, agreement, index, "low-coverage",
+                                  f"coverage {list(coverage)} below the terms' {agreement.terms.min_coverage} ppm")
+        return SignedReport(values, coverage, root, signature, signer)
 
     def _bad_peer(self, peer: str, agreement: Agreement, index: int, reason: str, detail: str) -> None:
         self.metrics.bad_peer_reports.labels(peer, reason).inc()
@@ -519,8 +583,9 @@ class OracleDaemon:
                 detail=detail)
         return None
 
-    def measure(self, watched: Watched, index: int) -> tuple[list[int], bytes]:
-        """The period's values from this oracle's samples, and the root of the evidence bundle it writes.
+    def measure(self, watched: Watched, index: int) -> tuple[list[int], list[int], bytes] | None:
+        """The period's values and coverage from this oracle's samples, and the root of the evidence bundle it
+        writes; None, and nothing written, when it measured less of a service than the terms' ``min_coverage``.
 
         Columns all the way (store -> compute_periods -> evidence): no Python object per sample."""
         agreement = watched.agreement
@@ -528,12 +593,27 @@ class OracleDaemon:
         context = self.period_columns(watched, index)
         results = compute_periods(watched.terms, context.sample_columns(), agreement.maintenance_windows(),
                                   start=watched.start)
-        ppm = results[index].ppm
-        values = [ppm[s.id] for s in watched.terms.services]
+        ids = watched.terms.service_ids
+        values = [results[index].ppm[sid] for sid in ids]
+        coverage = [results[index].coverage[sid] for sid in ids]
+        minimum = int(agreement.terms.min_coverage)
+        short = {sid: c for sid, c in zip(ids, coverage) if c < minimum}
+        if short:
+            # An oracle that saw little of the period must not outvote those that saw it: values measured from a
+            # few slices (or none, which read as 100%) are not signed. Samples imported later can still lift it.
+            key = (agreement.address, index, "low-coverage")
+            if self._withheld.get(key, 0) and time.time() - self._withheld[key] > REMEASURE_S:
+                del self._withheld[key]   # re-measured after an import, still short: say so again
+            self._withhold(agreement, index, "low-coverage",
+                           f"measured {', '.join(f'{sid} {c / 10_000:g}%' for sid, c in short.items())} of the "
+                           f"period, below the terms' min_coverage {minimum / 10_000:g}%",
+                           coverage=dict(zip(ids, coverage)), min_coverage=minimum)
+            return None
         bundle = Path(self.config.evidence_dir) / agreement.address / f"period-{index}"
         root = build_bundle_columns(bundle, agreement.address, self.chain_id, index, start, end,
-                                    context.between(start, end), dict(zip(watched.terms.service_ids, values)))
-        return values, root
+                                    context.between(start, end), dict(zip(ids, values)),
+                                    coverage=dict(zip(ids, coverage)))
+        return values, coverage, root
 
     # ------------------------------------------------------------ serving
 
@@ -544,5 +624,8 @@ class OracleDaemon:
         signature = intent.signatures.get(self.account.address) or next(iter(intent.signatures.values()), None)
         if signature is None:
             return None
-        return {"values": list(intent.values), "evidenceRoot": to_hex(intent.evidence_root),
-                "signature": to_hex(bytes(signature)), "signer": self.account.address}
+        if intent.coverage is None:
+            return None  # persisted before reports carried coverage: no report a peer could submit
+        return {"values": list(intent.values), "coverage": list(intent.coverage),
+                "evidenceRoot": to_hex(intent.evidence_root), "signature": to_hex(bytes(signature)),
+                "signer": self.account.address}

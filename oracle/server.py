@@ -56,6 +56,11 @@ class Metrics:
                                     "an I/O error)", registry=self.registry)
         self.bad_peer_reports = Counter("sla_oracle_bad_peer_reports", "peer answers refused, by peer and reason",
                                         ["peer", "reason"], registry=self.registry)
+        self.withheld = Counter("sla_oracle_reports_withheld", "periods this oracle did not sign, by reason "
+                                "(coverage below the terms' minimum; the period not over by this machine's clock)",
+                                ["reason"], registry=self.registry)
+        self.clock_skew = Gauge("sla_oracle_clock_skew_seconds", "the chain's latest block time minus this "
+                                "machine's clock", registry=self.registry)
         self.agreement_errors = Counter("sla_oracle_agreement_errors", "rounds in which one agreement failed "
                                         "(the others went on)", ["agreement"], registry=self.registry)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from eth_account.signers.local import LocalAccount
 
@@ -20,7 +20,7 @@ from smartsla.onchain.types import SignedReport
 DONE_ERRORS = {"PeriodAlreadySettled"}
 # Not worth retrying: the same transaction would fail the same way.
 FINAL_ERRORS = {"NotAnOracle", "DuplicateSigner", "QuorumNotReached", "WrongValueCount", "ValueOutOfRange",
-                "PeriodNotActive", "TermsMismatch"}
+                "CoverageTooLow", "CoverageOutOfRange", "PeriodNotActive", "TermsMismatch"}
 
 
 class SubmitError(Exception):
@@ -35,13 +35,24 @@ class Outcome:
 
 
 def sign_once(store, agreement: Agreement, account: LocalAccount, period: int, values: Sequence[int],
-              evidence_root: bytes) -> SignedReport:
-    """Persist (agreement, period, values, root) before signing; sign what was persisted first."""
+              coverage: Sequence[int], evidence_root: bytes) -> SignedReport:
+    """Persist (agreement, period, values, coverage, root) before signing; sign what was persisted first."""
     chain_id = agreement.chain.w3.eth.chain_id
-    intent = store.intend_report(chain_id, agreement.address, period, list(values), evidence_root)
-    report = agreement.sign_report(account, period, list(intent.values), intent.evidence_root)
+    intent = store.intend_report(chain_id, agreement.address, period, list(values), list(coverage), evidence_root)
+    if intent.coverage is None:
+        raise SubmitError(f"period {period} of {agreement.address} was persisted by an sla-oracle older than "
+                          "coverage in reports; it cannot be signed in today's form (the fallback settles it)")
+    report = agreement.sign_report(account, period, list(intent.values), list(intent.coverage), intent.evidence_root)
     store.record_signature(chain_id, agreement.address, period, account.address, report.signature)
     return report
+
+
+def most_complete(reports: Iterable[SignedReport], quorum: int) -> list[SignedReport]:
+    """The ``quorum`` reports that measured the most of the period (weakest service first, then all services; the
+    signer breaks ties so every oracle picks the same): a report from an oracle that was down for part of the period
+    gives way to one that saw it whole."""
+    ranked = sorted(reports, key=lambda r: (-r.least_coverage, -sum(r.coverage), r.signer.lower()))
+    return ranked[:quorum]
 
 
 def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Sequence[SignedReport], *,

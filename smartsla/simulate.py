@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 from eth_utils import is_address
 
 from smartsla.chain.chain import Chain
-from smartsla.constants import ETH
+from smartsla.constants import ETH, PPM
 from smartsla.onchain.client import Contracts
 from smartsla.terms.errors import TermsError
 from smartsla.terms.model import Terms
@@ -192,7 +192,8 @@ def _run(terms: Terms, periods: Sequence[dict[str, int]], say: Progress, chain: 
     for index, values in enumerate(periods):
         chain.travel_to(agreement.period_end(index) + 1)
         ordered = [values[sid] for sid in terms.service_ids]
-        reports = [agreement.sign_report(o, index, ordered) for o in signers]
+        # a simulated oracle measured the whole period
+        reports = [agreement.sign_report(o, index, ordered, [PPM] * len(ordered)) for o in signers]
         receipt = agreement.settle(customer, index, reports)
         event = agreement.settlement(receipt)
         outcome = PeriodOutcome(

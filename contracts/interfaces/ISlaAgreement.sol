@@ -27,9 +27,12 @@ interface ISlaAgreement {
     }
 
     /// @notice One oracle's signed report of one period.
-    /// @dev `signature` is over the EIP-712 `Report(uint256 period,uint32[] values,bytes32 evidenceRoot)`.
+    /// @dev `coverage[s]` is the part of service s's eligible slices (those outside maintenance) for which the oracle
+    /// holds a sample, in ppm, rounded down: how much of the period the value is measured from. `signature` is over
+    /// the EIP-712 `Report(uint256 period,uint32[] values,uint32[] coverage,bytes32 evidenceRoot)`.
     struct Report {
         uint32[] values;
+        uint32[] coverage;
         bytes32 evidenceRoot;
         bytes signature;
     }
@@ -51,8 +54,11 @@ interface ISlaAgreement {
     /// @param period The period reported.
     /// @param oracle The signer, a member of the oracle set.
     /// @param values Its values, one per service in the terms' order.
+    /// @param coverage How much of each service's eligible slices it measured, in ppm.
     /// @param evidenceRoot The Merkle root of the samples behind the values.
-    event ReportAccepted(uint256 indexed period, address indexed oracle, uint32[] values, bytes32 evidenceRoot);
+    event ReportAccepted(
+        uint256 indexed period, address indexed oracle, uint32[] values, uint32[] coverage, bytes32 evidenceRoot
+    );
 
     /// @notice A period settled, and both parties were paid in the same transaction.
     /// @param period The period.
@@ -154,6 +160,17 @@ interface ISlaAgreement {
     /// @param service The service's index in the terms.
     /// @param value The value.
     error ValueOutOfRange(uint256 service, uint256 value);
+    /// @notice A report measured less of a service's period than the terms' `minCoverage`: it does not count, and a
+    /// submitter leaves it out (an honest oracle never signs one).
+    /// @param oracle The report's signer.
+    /// @param service The service's index in the terms.
+    /// @param coverage The report's coverage of it, in ppm.
+    /// @param minCoverage The least the terms accept, in ppm.
+    error CoverageTooLow(address oracle, uint256 service, uint256 coverage, uint256 minCoverage);
+    /// @notice A coverage above 100%.
+    /// @param service The service's index in the terms.
+    /// @param coverage The value.
+    error CoverageOutOfRange(uint256 service, uint256 coverage);
     /// @notice The fallback may settle this period only after its report deadline.
     /// @param period The period.
     /// @param fallbackFrom When the fallback opens (unix seconds).
@@ -272,9 +289,15 @@ interface ISlaAgreement {
     /// @notice The digest an oracle signs for a report (EIP-712, bound to this agreement and chain).
     /// @param periodIndex The period.
     /// @param values The values, one per service.
+    /// @param coverage The coverage of each service, in ppm.
     /// @param evidenceRoot The evidence's Merkle root.
     /// @return The EIP-712 digest.
-    function reportDigest(uint256 periodIndex, uint32[] calldata values, bytes32 evidenceRoot)
+    function reportDigest(
+        uint256 periodIndex,
+        uint32[] calldata values,
+        uint32[] calldata coverage,
+        bytes32 evidenceRoot
+    )
         external
         view
         returns (bytes32);

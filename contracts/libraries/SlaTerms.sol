@@ -53,6 +53,8 @@ library SlaTerms {
         uint32 capBps;
         address[] oracles;
         uint8 quorum;
+        /// @dev ppm: a report counts only if it measured at least this part of every service's eligible slices.
+        uint32 minCoverage;
         uint64 reportDeadline;
         bool fallbackFullCredit;
         uint64 maintenanceAllowance;
@@ -93,6 +95,7 @@ library SlaTerms {
         uint256 m = t.oracles.length;
         if (m == 0 || m > MAX_ORACLES) revert InvalidTerms("oracles", "1..MAX_ORACLES");
         if (t.quorum == 0 || t.quorum > m) revert InvalidTerms("quorum", "1..oracles");
+        if (t.minCoverage > PPM) revert InvalidTerms("minCoverage", "above 100%");
         for (uint256 i; i < m; ++i) {
             if (t.oracles[i] == address(0)) revert InvalidTerms("oracles", "zero address");
             for (uint256 j; j < i; ++j) {

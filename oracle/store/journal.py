@@ -10,7 +10,8 @@ import time as _time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from oracle.store.schema import StoreError, StoreFile
+from oracle.store.schema import StoreCorrupt, StoreError, StoreFile
+from smartsla.constants import PPM
 from smartsla.encoding import address_key
 
 SUBMISSION_STATUSES = ("sent", "settled", "already-settled", "failed")
@@ -24,6 +25,7 @@ class ReportIntent:
     agreement: str
     period: int
     values: tuple[int, ...]
+    coverage: tuple[int, ...] | None   # None: persisted by a version before reports carried coverage
     evidence_root: bytes
     intended_at: float
     signatures: dict[str, bytes] = field(default_factory=dict)   # signer -> signature
@@ -44,7 +46,7 @@ class ReportIntent:
 class ReportJournal(StoreFile):
     """What was signed: report intents persisted before signing, signatures, submissions."""
 
-    def intend_report(self, chain_id: int, agreement: str, period: int, values: list[int],
+    def intend_report(self, chain_id: int, agreement: str, period: int, values: list[int], coverage: list[int],
                       evidence_root: bytes) -> ReportIntent:
         """Persist what is about to be signed, or return what was persisted first for this period.
 
@@ -56,15 +58,18 @@ class ReportJournal(StoreFile):
         for v in values:
             if not 0 <= v < 2 ** 32:
                 raise ValueError(f"report value {v} does not fit a uint32")
+        coverage = [int(c) for c in coverage]
+        if len(coverage) != len(values) or not all(0 <= c <= PPM for c in coverage):
+            raise ValueError(f"coverage {coverage}: one ppm (0..{PPM}) per value")
         root = bytes(evidence_root)
         if len(root) != 32:
             raise ValueError(f"evidence root must be 32 bytes, got {len(root)}")
 
         def intend(db):
             if self._fetch(db, key) is None:
-                db.execute("INSERT INTO reports (chain_id, agreement, period, report_values, evidence_root, "
-                           "intended_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           (*key, json.dumps(values), root, _time.time()))
+                db.execute("INSERT INTO reports (chain_id, agreement, period, report_values, report_coverage, "
+                           "evidence_root, intended_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (*key, json.dumps(values), json.dumps(coverage), root, _time.time()))
 
         self._write(intend)
         return self._fetch(self._db, key)  # type: ignore[return-value]
@@ -124,12 +129,30 @@ class ReportJournal(StoreFile):
 
     @staticmethod
     def _fetch(db: sqlite3.Connection, key: tuple) -> ReportIntent | None:
-        row = db.execute("SELECT report_values, evidence_root, intended_at, tx_hash, status FROM reports "
-                         "WHERE chain_id = ? AND agreement = ? AND period = ?", key).fetchone()
+        row = db.execute("SELECT report_values, report_coverage, evidence_root, intended_at, tx_hash, status "
+                         "FROM reports WHERE chain_id = ? AND agreement = ? AND period = ?", key).fetchone()
         if row is None:
             return None
         sigs = dict(db.execute("SELECT signer, signature FROM signatures WHERE chain_id = ? AND agreement = ? "
                                "AND period = ? ORDER BY signer", key).fetchall())
-        return ReportIntent(chain_id=key[0], agreement=key[1], period=key[2], values=tuple(json.loads(row[0])),
-                            evidence_root=bytes(row[1]), intended_at=row[2], signatures=sigs,
-                            tx_hash=row[3], status=row[4])
+        values = _numbers(row[0], 2**32 - 1, key)
+        coverage = None if row[1] is None else _numbers(row[1], PPM, key)
+        if coverage is not None and len(coverage) != len(values):
+            raise StoreCorrupt(f"the report intent of period {key[2]} of {key[1]} has {len(values)} values but "
+                               f"{len(coverage)} coverages")
+        return ReportIntent(chain_id=key[0], agreement=key[1], period=key[2], values=values, coverage=coverage,
+                            evidence_root=bytes(row[2]), intended_at=row[3], signatures=sigs,
+                            tx_hash=row[4], status=row[5])
+
+
+def _numbers(text: object, most: int, key: tuple) -> tuple[int, ...]:
+    """A persisted list of integers, read as strictly as it was written: anything else is corruption, and signing
+    it would sign what no measurement produced."""
+    try:
+        numbers = json.loads(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        numbers = None
+    if not isinstance(numbers, list) or not all(type(n) is int and 0 <= n <= most for n in numbers):
+        raise StoreCorrupt(f"the report intent of period {key[2]} of {key[1]} holds {str(text)[:80]!r}, not a list "
+                           f"of integers 0..{most}: the store was changed behind the oracle's back")
+    return tuple(numbers)

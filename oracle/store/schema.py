@@ -106,6 +106,14 @@ MIGRATIONS: list[list[str]] = [
         """CREATE TRIGGER seal_state_no_delete BEFORE DELETE ON seal_state
             BEGIN SELECT RAISE(ABORT, 'the seal frontier is never deleted'); END""",
     ],
+    # 3: a report states how much of each service's period it measured (its coverage, ppm), signed with the
+    # values. An intent persisted before this version has none, and cannot be signed in today's form.
+    [
+        "ALTER TABLE reports ADD COLUMN report_coverage TEXT",
+        """CREATE TRIGGER reports_coverage_fixed BEFORE UPDATE OF report_coverage ON reports
+            WHEN OLD.report_coverage IS NOT NULL AND NEW.report_coverage IS NOT OLD.report_coverage
+            BEGIN SELECT RAISE(ABORT, 'a report intent never changes once persisted'); END""",
+    ],
 ]
 
 

@@ -234,9 +234,11 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def report_signer(history: History, period: int, values: Sequence[int], root: bytes, signature: bytes) -> str | None:
+def report_signer(history: History, period: int, values: Sequence[int], coverage: Sequence[int], root: bytes,
+                  signature: bytes) -> str | None:
     """:meth:`Agreement.report_signer` with the chain id of the history (no RPC call per report)."""
-    return eip712.recover(eip712.report_message(history.chain_id, history.address, period, values, root), signature)
+    message = eip712.report_message(history.chain_id, history.address, period, values, coverage, root)
+    return eip712.recover(message, signature)
 
 
 def check_reports(history: History) -> list[Finding]:
@@ -257,17 +259,22 @@ def check_reports(history: History) -> list[Finding]:
                 unread += 1
                 signer = r.oracle
             else:
-                signer = report_signer(history, period, r.values, r.evidence_root, r.signature)
+                signer = report_signer(history, period, r.values, r.coverage, r.evidence_root, r.signature)
                 if signer != r.oracle:
                     problems.append(f"report {i}: the signature recovers to {signer}, the contract logged {r.oracle}")
             if signer not in oracles:
                 problems.append(f"report {i}: signer {signer} is not in the oracle set")
             if signer in signers:
                 problems.append(f"report {i}: signer {signer} signed twice")
+            if min(r.coverage, default=0) < history.terms.min_coverage:
+                problems.append(f"report {i}: coverage {list(r.coverage)} ppm, below the terms' min_coverage "
+                                f"{history.terms.min_coverage}")
             signers.append(signer)
         if len(set(signers)) < quorum:
             problems.append(f"{len(set(signers))} distinct signers, quorum is {quorum}")
-        detail = f"{len(signers)} reports from distinct oracles (quorum {quorum})"
+        least = min((min(r.coverage, default=0) for r in s.reports), default=0)
+        detail = (f"{len(signers)} reports from distinct oracles (quorum {quorum}), each measured at least "
+                  f"{least / 10_000:g}% of every service (min_coverage {history.terms.min_coverage / 10_000:g}%)")
         if unread:
             detail += f"; {unread} signatures not in direct settle() calldata, signers taken from the logs"
         add_finding(findings, "reports.signers", subject, problems, detail)

@@ -13,7 +13,7 @@ import numpy as np
 
 from smartsla.audit.findings import FAIL, SKIP, Finding, add_finding
 from smartsla.evidence.bundle import Bundle, load_bundle, verify_bundle
-from smartsla.measure.periods import SampleColumns, compute_periods
+from smartsla.measure.periods import PeriodResult, SampleColumns, compute_periods
 from smartsla.onchain.history import History, ReportRecord
 
 
@@ -65,6 +65,7 @@ def _signed_owner(history: History, bundle: AuditedBundle) -> tuple[str | None, 
         return None, "no signed report lies beside the bundle (period-N.report.json)"
     try:
         values = [int(v) for v in signed["values"]]
+        coverage = [int(c) for c in signed["coverage"]]
         root = bytes.fromhex(str(signed["evidence_root"]).removeprefix("0x"))
         signature = bytes.fromhex(str(signed["signature"]).removeprefix("0x"))
         period = int(signed["period"])
@@ -72,7 +73,7 @@ def _signed_owner(history: History, bundle: AuditedBundle) -> tuple[str | None, 
         return None, f"the signed report is malformed ({exc.__class__.__name__}: {exc})"
     if period != bundle.period or root != bundle.root:
         return None, f"the signed report is for period {period} root 0x{root.hex()[:16]}…, not this bundle's"
-    signer = history.agreement.report_signer(period, values, root, signature)
+    signer = history.agreement.report_signer(period, values, coverage, root, signature)
     if signer is None or signer not in history.terms.oracles:
         return None, f"the signed report is signed by {signer or 'nobody recoverable'}, not by an oracle of the agreement"
     return signer, ""
@@ -93,12 +94,12 @@ def load_audited(directory: str | Path) -> AuditedBundle:
 
 
 def recompute(terms: Any, bundles: list[AuditedBundle], maintenance: list[tuple[int, int]], start: int,
-              period: int) -> dict[str, int]:
-    """A period's values from bundles' raw samples, with the oracles' own period maths."""
+              period: int) -> PeriodResult:
+    """A period's values and coverage from bundles' raw samples, with the oracles' own period maths."""
     parts = [b.bundle.sample_columns(terms.service_ids) for b in bundles]
     cols = SampleColumns(np.concatenate([p.service for p in parts]), np.concatenate([p.time for p in parts]),
                          np.concatenate([p.status for p in parts]))
-    return dict(compute_periods(terms, cols, maintenance, start=start)[period].ppm)
+    return compute_periods(terms, cols, maintenance, start=start)[period]
 
 
 def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any = None,
@@ -165,7 +166,8 @@ def _check_root(history: History, b: AuditedBundle, owners: dict[str, list[str]]
             signer, why = _signed_owner(history, b)
             if signer is not None:
                 owners[b.directory] = [signer]
-                report = ReportRecord(signer, tuple(int(v) for v in b.signed["values"]), b.root or b"",
+                report = ReportRecord(signer, tuple(int(v) for v in b.signed["values"]),
+                                      tuple(int(c) for c in b.signed["coverage"]), b.root or b"",
                                       bytes.fromhex(str(b.signed["signature"]).removeprefix("0x")))
                 unused.add(b.directory)
             else:
@@ -174,6 +176,9 @@ def _check_root(history: History, b: AuditedBundle, owners: dict[str, list[str]]
                                 f"{b.period} (reports: {roots or 'none'}), and {why}")
         if report is not None and b.values is not None and [b.values.get(i) for i in ids] != list(report.values):
             problems.append(f"the manifest's values {b.values} are not the reported {list(report.values)}")
+        coverage = b.bundle.coverage
+        if report is not None and coverage is not None and [coverage.get(i) for i in ids] != list(report.coverage):
+            problems.append(f"the manifest's coverage {coverage} is not the reported {list(report.coverage)}")
     add_finding(findings, "evidence.root", subject, problems,
                 (f"its root 0x{b.root.hex() if b.root else '?'} is what {', '.join(owners[b.directory])} signed "
                  f"for period {b.period}"
@@ -189,10 +194,11 @@ def _check_values(history: History, b: AuditedBundle, bundles: list[AuditedBundl
     context = [x for x in bundles if x.period == b.period - 1 and set(owners[x.directory]) &
                set(owners[b.directory]) and not x.problems][:1]
     try:
-        ppm = recompute(terms_doc, [*context, b], history.maintenance, history.terms.start, b.period)
+        result = recompute(terms_doc, [*context, b], history.maintenance, history.terms.start, b.period)
     except Exception as exc:  # noqa: BLE001 - bad samples for these terms
         findings.append(Finding("evidence.values", subject, FAIL, f"cannot recompute: {exc}"))
         return
+    ppm, coverage = result.ppm, result.coverage
     if recomputed_out is not None:
         for oracle in owners[b.directory]:
             recomputed_out[(b.period, oracle)] = ppm
@@ -204,11 +210,15 @@ def _check_values(history: History, b: AuditedBundle, bundles: list[AuditedBundl
         checked.append(sid)
         if ppm.get(sid) != report.values[i]:
             problems.append(f"{sid}: recomputed {ppm.get(sid)} ppm, {report.oracle} reported {report.values[i]}")
+        if coverage.get(sid) != report.coverage[i]:
+            problems.append(f"{sid}: the samples cover {coverage.get(sid)} ppm of the period, {report.oracle} "
+                            f"reported coverage {report.coverage[i]}")
     if problems and not context and b.period > 0 and terms_doc.measurement.down_after > 1:
         problems.append(f"(the oracle's bundle of period {b.period - 1} was not given: a run of failures that "
                         "began there counts from its first sample)")
     add_finding(findings, "evidence.values", subject, problems,
-                f"{', '.join(checked) or 'no availability service'} recomputed from the samples = the report of "
+                f"{', '.join(checked) or 'no availability service'} recomputed from the samples (values and "
+                f"coverage) = the report of "
                 f"{', '.join(owners[b.directory])}" + (f" (with period {b.period - 1}'s bundle)" if context else ""))
 
 

@@ -119,6 +119,11 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "NotAnOracle": lambda signer: f"a report is signed by {signer}, which is not in the agreement's oracle set",
     "DuplicateSigner": lambda signer: f"two reports are signed by {signer}; each oracle counts once",
     "ValueOutOfRange": lambda service, value: f"service {service}'s value {value} is above 100% (1000000 ppm)",
+    "CoverageTooLow": lambda oracle, service, coverage, least: (
+        f"the report of {oracle} measured {coverage / 10_000:g}% of service {service}'s period, less than the "
+        f"terms' min_coverage {least / 10_000:g}%: leave that report out"),
+    "CoverageOutOfRange": lambda service, coverage: f"service {service}'s coverage {coverage} is above 100% "
+                                                    "(1000000 ppm)",
     "EmptyWindow": lambda: "a maintenance window needs a duration above 0",
     "InvalidTermination": lambda requested, earliest, active: f"{requested} active periods is not possible: "
                                                              f"periods that have begun keep running (at least "

@@ -32,15 +32,17 @@ FORMATS = {1: v1, 2: v2}
 
 
 def evidence_root(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
-                  columns: EvidenceColumns, values: dict[str, int] | None = None) -> bytes:
+                  columns: EvidenceColumns, values: dict[str, int] | None = None,
+                  coverage: dict[str, int] | None = None) -> bytes:
     """The v2 root of the bundle :func:`build_bundle_columns` would write, computed in memory only."""
-    committed, _ = v2.commit(Header.checked(agreement, chain_id, period, period_start, period_end, values), columns)
+    header = Header.checked(agreement, chain_id, period, period_start, period_end, values, coverage)
+    committed, _ = v2.commit(header, columns)
     return committed.root
 
 
 def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, period: int, period_start: int,
                  period_end: int, samples: Iterable[Sample], values: dict[str, int] | None = None, *,
-                 overwrite: bool = False, version: int = VERSION) -> bytes:
+                 coverage: dict[str, int] | None = None, overwrite: bool = False, version: int = VERSION) -> bytes:
     """Write the bundle for one period and return its 32-byte root.
 
     ``samples`` must all lie in ``[period_start, period_end)``; their order and duplicates do not
@@ -49,28 +51,30 @@ def build_bundle(directory: str | os.PathLike, agreement: str, chain_id: int, pe
     one, :class:`BundleExistsError` unless ``overwrite`` (never overwrite a bundle whose root was signed).
     ``version`` 2 (binary records, the default) or 1 (CSV chunks; docs/evidence.md).
     """
-    header = Header.checked(agreement, chain_id, period, period_start, period_end, values)
-    files, root = _format(version).files_from_samples(header, samples)
+    header = Header.checked(agreement, chain_id, period, period_start, period_end, values, coverage)
+    files, root = _format(version, coverage).files_from_samples(header, samples)
     return _install(Path(directory), files, root, overwrite)
 
 
 
 
-def _format(version: int):
+def _format(version: int, coverage: dict[str, int] | None = None):
     """The module of a bundle version: v1 and v2 have the same functions."""
     if version not in FORMATS or isinstance(version, bool):
         raise EvidenceError(f"bundle version {version!r}: this oracle writes 1 or {VERSION}")
+    if coverage is not None and version < 2:
+        raise EvidenceError("version 1 bundles have no coverage; write version 2")
     return FORMATS[version]
 
 
 def build_bundle_columns(directory: str | os.PathLike, agreement: str, chain_id: int, period: int,
                          period_start: int, period_end: int, columns: EvidenceColumns,
-                         values: dict[str, int] | None = None, *, overwrite: bool = False,
-                         version: int = VERSION) -> bytes:
+                         values: dict[str, int] | None = None, *, coverage: dict[str, int] | None = None,
+                         overwrite: bool = False, version: int = VERSION) -> bytes:
     """:func:`build_bundle` for :class:`EvidenceColumns`: the same bytes and root, without a Python object per
     sample. Columns already in canonical order (``columns.canonical()``, or the store's) are not sorted again."""
-    header = Header.checked(agreement, chain_id, period, period_start, period_end, values)
-    files, root = _format(version).files_from_columns(header, columns)
+    header = Header.checked(agreement, chain_id, period, period_start, period_end, values, coverage)
+    files, root = _format(version, coverage).files_from_columns(header, columns)
     return _install(Path(directory), files, root, overwrite)
 
 
@@ -202,6 +206,7 @@ class Bundle:
     values: dict[str, int] | None
     root: str                          # as the manifest states it
     columns: EvidenceColumns           # canonical order; service_ids = the services with samples, sorted
+    coverage: dict[str, int] | None = None   # as the manifest states it; None in bundles from before coverage
 
     def services(self) -> dict[str, EvidenceColumns]:
         """Per service id, its samples (each a one-service :class:`EvidenceColumns`, index 0)."""
@@ -230,7 +235,8 @@ def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:
         m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
         columns = _format(m.get("version", 1)).load_columns(bundle_dir, m)
         return Bundle(bundle_dir, int(m.get("version", 1)), m["agreement"], m["chain_id"], m["period"],
-                      m["period_start"], m["period_end"], m["values"], m["root"], columns.canonical())
+                      m["period_start"], m["period_end"], m["values"], m["root"], columns.canonical(),
+                      m.get("coverage"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvidenceError(f"{bundle_dir}: cannot load the bundle ({exc}); run sla-oracle evidence verify") from None
 

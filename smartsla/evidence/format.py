@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from smartsla.constants import ADDRESS_RE, US_PER_SECOND
+from smartsla.constants import ADDRESS_RE, PPM, US_PER_SECOND
 from smartsla.encoding import address_key
 
 SCHEMES = {1: "smart-sla/evidence/v1", 2: "smart-sla/evidence/v2"}  # the hash scheme each version names
@@ -27,9 +27,12 @@ class BundleExistsError(EvidenceError):
 
 
 def header_bytes(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
-                 values: dict[str, int] | None, scheme: str = SCHEMES[1]) -> bytes:
+                 values: dict[str, int] | None, scheme: str = SCHEMES[1],
+                 coverage: dict[str, int] | None = None) -> bytes:
     doc = {"agreement": agreement, "chain_id": chain_id, "period": period, "period_end": period_end,
            "period_start": period_start, "scheme": scheme, "values": values}
+    if coverage is not None:  # absent, not null, in bundles written before reports carried coverage
+        doc["coverage"] = coverage
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
@@ -63,10 +66,11 @@ def normalize_agreement(agreement: str) -> str:
     return agreement
 
 
-def check_manifest_head(m: dict, keys: set, scheme: str, scheme_hint: str, bad) -> bool:
+def check_manifest_head(m: dict, keys: set, scheme: str, scheme_hint: str, bad,
+                        optional: frozenset = frozenset()) -> bool:
     """The keys, the format and the hash scheme, which every version states; False when the rest cannot be read."""
-    if set(m) != keys:
-        bad(f"keys: missing {sorted(keys - set(m))}, unexpected {sorted(set(m) - keys)}")
+    if not keys <= set(m) <= keys | optional:
+        bad(f"keys: missing {sorted(keys - set(m))}, unexpected {sorted(set(m) - keys - optional)}")
         return False
     if m["format"] != FORMAT:
         bad(f"format {m['format']!r}, expected {FORMAT!r}")
@@ -86,15 +90,21 @@ class Header:
     period_start: int
     period_end: int
     values: dict[str, int] | None
+    coverage: dict[str, int] | None = None   # per service, the ppm of its eligible slices measured (version 2)
 
     @classmethod
-    def checked(cls, agreement, chain_id, period, period_start, period_end, values) -> "Header":
+    def checked(cls, agreement, chain_id, period, period_start, period_end, values, coverage=None) -> "Header":
         period_start, period_end = int(period_start), int(period_end)
         if period_end <= period_start:
             raise EvidenceError(f"period end {period_end} is not after its start {period_start}")
         if values is not None:
             values = {str(k): int(v) for k, v in values.items()}
-        return cls(normalize_agreement(agreement), int(chain_id), int(period), period_start, period_end, values)
+        if coverage is not None:
+            coverage = {str(k): int(v) for k, v in coverage.items()}
+            if not all(0 <= v <= PPM for v in coverage.values()):
+                raise EvidenceError(f"coverage {coverage}: each is ppm, 0..{PPM}")
+        return cls(normalize_agreement(agreement), int(chain_id), int(period), period_start, period_end, values,
+                   coverage)
 
     @property
     def fields(self) -> tuple:
@@ -172,6 +182,10 @@ def check_common(m: dict, bad) -> bool:
     v = m["values"]
     if v is not None and (not isinstance(v, dict) or not all(is_int(x) for x in v.values())):
         bad("values is neither null nor an object of integers")
+        ok = False
+    c = m.get("coverage", {})
+    if not isinstance(c, dict) or not all(is_int(x) and 0 <= x <= PPM for x in c.values()):
+        bad(f"coverage is not an object of integers 0..{PPM} (ppm)")
         ok = False
     return ok
 

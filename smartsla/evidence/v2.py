@@ -48,10 +48,14 @@ MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period
 SERVICE_KEYS = {"service", "file", "samples", "chunks", "service_root"}
 
 
+# present in bundles whose report states its coverage (all that this oracle writes now)
+OPTIONAL_KEYS = frozenset({"coverage"})
+
+
 def header_leaf(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
-                   values: dict[str, int] | None) -> bytes:
+                values: dict[str, int] | None, coverage: dict[str, int] | None = None) -> bytes:
     return keccak(HEADER_LEAF_PREFIX + header_bytes(agreement, chain_id, period, period_start, period_end, values,
-                                                  scheme=SCHEME))
+                                                  scheme=SCHEME, coverage=coverage))
 
 
 def reasons_leaf(reasons: Iterable[str]) -> bytes:
@@ -124,7 +128,7 @@ def commit(header: Header, columns: EvidenceColumns, threads: int = 2) -> tuple[
     done.sort(key=lambda d: d[0].encode("ascii"))
     if len({d[0] for d in done}) != len(done):
         raise EvidenceError("two service indexes have the same service id")
-    head = header_leaf(*header.fields)
+    head = header_leaf(*header.fields, coverage=header.coverage)
     rleaf = reasons_leaf(c.reasons)
     root = merkle_root([head, rleaf] + [d[4] for d in done])
     entries = [{"service": sid, "file": f"samples/{sid}.bin", "samples": hi - lo, "chunks": k,
@@ -142,6 +146,8 @@ def files_from_columns(header: Header, columns: EvidenceColumns) -> tuple[dict[s
                 "header_leaf": to_hex(committed.header_leaf), "reasons": list(c.reasons),
                 "reasons_leaf": to_hex(committed.reasons_leaf), "services": committed.services,
                 "root": to_hex(committed.root)}
+    if header.coverage is not None:
+        manifest["coverage"] = header.coverage
     files = dict(committed.files)
     files["manifest.json"] = canonical_json(manifest)
     return files, committed.root
@@ -222,7 +228,7 @@ def check_manifest(m: dict, findings: list[Finding]) -> bool:
     def bad(msg):
         findings.append(Finding("manifest.json", msg))
 
-    if not check_manifest_head(m, MANIFEST_KEYS, SCHEME, f"version 2 bundles use {SCHEME!r}", bad):
+    if not check_manifest_head(m, MANIFEST_KEYS, SCHEME, f"version 2 bundles use {SCHEME!r}", bad, OPTIONAL_KEYS):
         return False
     ok = check_common(m, bad)
     r = m["reasons"]
@@ -259,9 +265,10 @@ def verify(directory: Path, m: dict, result: VerifyResult, expected_root) -> Non
         findings.append(Finding("manifest.json", msg))
 
     head = header_leaf(m["agreement"], m["chain_id"], m["period"], m["period_start"], m["period_end"],
-                           m["values"])
+                       m["values"], m.get("coverage"))
     if m["header_leaf"] != to_hex(head):
-        bad(f"header_leaf {m['header_leaf']} but agreement, chain_id, period, bounds and values hash to {to_hex(head)}")
+        bad(f"header_leaf {m['header_leaf']} but agreement, chain_id, period, bounds, values and coverage hash to "
+            f"{to_hex(head)}")
     try:
         rleaf = reasons_leaf(m["reasons"])
     except UnicodeEncodeError:

@@ -79,6 +79,13 @@ class SliceCounts:
     def measured(self) -> bool:
         return self.eligible > 0
 
+    @property
+    def coverage_ppm(self) -> int:
+        """How much of the period the value is measured from: ppm of the slices outside maintenance that hold an up
+        or down sample, rounded down (never claiming more than was seen); 100% when maintenance fills the period."""
+        open_slices = self.up + self.down + self.excluded - self.maintenance
+        return PPM if open_slices == 0 else (PPM * (open_slices - self.gaps)) // open_slices
+
 
 @dataclass(frozen=True)
 class PeriodResult:
@@ -91,6 +98,10 @@ class PeriodResult:
     @property
     def ppm(self) -> dict[str, int]:
         return {k: v.ppm for k, v in self.services.items()}
+
+    @property
+    def coverage(self) -> dict[str, int]:
+        return {k: v.coverage_ppm for k, v in self.services.items()}
 
 
 def _ppm(up: int, eligible: int) -> int:

@@ -209,19 +209,22 @@ class Agreement:
 
     # ------------------------------------------------------------ reports
 
-    def report_message(self, period: int, values: Sequence[int], evidence_root: bytes,
+    def report_message(self, period: int, values: Sequence[int], coverage: Sequence[int], evidence_root: bytes,
                        chain_id: int | None = None) -> dict[str, Any]:
         return eip712.report_message(self.chain.w3.eth.chain_id if chain_id is None else chain_id, self.address,
-                                     period, values, evidence_root)
+                                     period, values, coverage, evidence_root)
 
-    def sign_report(self, oracle: LocalAccount, period: int, values: Sequence[int],
+    def sign_report(self, oracle: LocalAccount, period: int, values: Sequence[int], coverage: Sequence[int],
                     evidence_root: bytes = b"\0" * 32, chain_id: int | None = None) -> SignedReport:
-        signature = eip712.sign(oracle, self.report_message(period, values, evidence_root, chain_id))
-        return SignedReport(tuple(values), evidence_root, signature, oracle.address)
+        """``coverage``: per service, the ppm of its eligible slices the values are measured from (no default: a
+        signer states it)."""
+        signature = eip712.sign(oracle, self.report_message(period, values, coverage, evidence_root, chain_id))
+        return SignedReport(tuple(values), tuple(coverage), evidence_root, signature, oracle.address)
 
-    def report_signer(self, period: int, values: Sequence[int], evidence_root: bytes, signature: bytes) -> str | None:
+    def report_signer(self, period: int, values: Sequence[int], coverage: Sequence[int], evidence_root: bytes,
+                      signature: bytes) -> str | None:
         """Who signed this report for this agreement and period (None for a signature that does not recover)."""
-        return eip712.recover(self.report_message(period, values, evidence_root), signature)
+        return eip712.recover(self.report_message(period, values, coverage, evidence_root), signature)
 
     def settle(self, sender: LocalAccount, period: int, reports: Iterable[SignedReport]) -> dict[str, Any]:
         args = [r.as_arg() for r in reports]

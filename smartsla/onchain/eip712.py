@@ -25,6 +25,7 @@ EIP712_DOMAIN_TYPES = [
 REPORT_TYPES = [
     {"name": "period", "type": "uint256"},
     {"name": "values", "type": "uint32[]"},
+    {"name": "coverage", "type": "uint32[]"},
     {"name": "evidenceRoot", "type": "bytes32"},
 ]
 TERMINATION_TYPES = [
@@ -38,11 +39,12 @@ def domain(chain_id: int, agreement: str) -> dict[str, Any]:
             "verifyingContract": to_checksum_address(agreement)}
 
 
-def report_message(chain_id: int, agreement: str, period: int, values: Sequence[int],
+def report_message(chain_id: int, agreement: str, period: int, values: Sequence[int], coverage: Sequence[int],
                    evidence_root: bytes) -> dict[str, Any]:
     return {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Report": REPORT_TYPES}, "primaryType": "Report",
             "domain": domain(chain_id, agreement),
-            "message": {"period": period, "values": list(values), "evidenceRoot": evidence_root}}
+            "message": {"period": period, "values": list(values), "coverage": list(coverage),
+                        "evidenceRoot": evidence_root}}
 
 
 def termination_message(chain_id: int, agreement: str, active_periods: int, deadline: int) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class ReportRecord:
 
     oracle: str
     values: tuple[int, ...]
+    coverage: tuple[int, ...]   # ppm of each service's eligible slices the values were measured from
     evidence_root: bytes
     signature: bytes | None
 
@@ -345,8 +346,8 @@ def _settlement(agreement: Agreement, e: EventRecord, accepted: list[EventRecord
     signatures: list[bytes] | None = None
     if accepted:
         signatures = _calldata_signatures(agreement, tx, a["period"], accepted)
-    reports = [ReportRecord(r.args["oracle"], tuple(r.args["values"]), bytes(r.args["evidenceRoot"]),
-                            signatures[i] if signatures else None)
+    reports = [ReportRecord(r.args["oracle"], tuple(r.args["values"]), tuple(r.args["coverage"]),
+                            bytes(r.args["evidenceRoot"]), signatures[i] if signatures else None)
                for i, r in enumerate(accepted)]
     return SettlementRecord(
         period=a["period"], state=state, values=tuple(a["values"]), credit_bps=a["creditBps"],
@@ -373,9 +374,10 @@ def _calldata_signatures(agreement: Agreement, tx: Any, period: int, accepted: l
         return None
     signatures = []
     for raw, log in zip(reports, accepted):
-        values, root, signature = (raw["values"], raw["evidenceRoot"], raw["signature"]) if isinstance(raw, dict) \
-            else raw
-        if tuple(values) != tuple(log.args["values"]) or bytes(root) != bytes(log.args["evidenceRoot"]):
+        values, coverage, root, signature = (
+            (raw["values"], raw["coverage"], raw["evidenceRoot"], raw["signature"]) if isinstance(raw, dict) else raw)
+        if (tuple(values) != tuple(log.args["values"]) or tuple(coverage) != tuple(log.args["coverage"])
+                or bytes(root) != bytes(log.args["evidenceRoot"])):
             return None
         signatures.append(bytes(signature))
     return signatures
@@ -470,6 +472,7 @@ def _settlement_json(s: SettlementRecord) -> dict[str, Any]:
         "compensation": s.compensation, "compensation_from_bond": s.compensation_from_bond,
         "provider_payout": s.provider_payout, "tx_hash": s.tx_hash, "block": s.block, "timestamp": s.timestamp,
         "by_fallback": s.by_fallback, "settled_by": s.settled_by,
-        "reports": [{"oracle": r.oracle, "values": list(r.values), "evidence_root": to_hex(r.evidence_root),
+        "reports": [{"oracle": r.oracle, "values": list(r.values), "coverage": list(r.coverage),
+                     "evidence_root": to_hex(r.evidence_root),
                      "signature": None if r.signature is None else to_hex(r.signature)} for r in s.reports],
     }

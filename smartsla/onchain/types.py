@@ -27,7 +27,7 @@ SERVICE_ABI_TYPE = f"(bytes32,uint32,uint32,bool,{TIER_ABI_TYPE}[])"
 TERMS_ABI_TYPE = (
     "(address,address,address,uint256,uint256,uint64,uint64,uint32,"
     f"{SERVICE_ABI_TYPE}[],uint8,uint8,{SERVICE_ABI_TYPE},uint32,address[],uint8,"
-    "uint64,bool,uint64,uint64,bytes32)"
+    "uint32,uint64,bool,uint64,uint64,bytes32)"
 )
 
 
@@ -79,6 +79,7 @@ class OnChainTerms(NamedTuple):
     cap_bps: int
     oracles: tuple[str, ...]
     quorum: int
+    min_coverage: int  # ppm of a service's eligible slices a report must have measured
     report_deadline: int
     fallback_full_credit: bool
     maintenance_allowance: int
@@ -101,7 +102,7 @@ class OnChainTerms(NamedTuple):
             basis=int(v["basis"]), combine=int(v["combine"]), combined=OnChainService.from_abi(v["combined"]),
             cap_bps=int(v["cap_bps"]),
             oracles=tuple(to_checksum_address(o) for o in v["oracles"]),
-            quorum=int(v["quorum"]), report_deadline=int(v["report_deadline"]),
+            quorum=int(v["quorum"]), min_coverage=int(v["min_coverage"]), report_deadline=int(v["report_deadline"]),
             fallback_full_credit=bool(v["fallback_full_credit"]),
             maintenance_allowance=int(v["maintenance_allowance"]), maintenance_notice=int(v["maintenance_notice"]),
             document_hash=bytes(v["document_hash"]),
@@ -163,9 +164,15 @@ class PeriodRecord:
 @dataclass(frozen=True)
 class SignedReport:
     values: tuple[int, ...]
+    coverage: tuple[int, ...]   # ppm of each service's eligible slices measured
     evidence_root: bytes
     signature: bytes
     signer: str
 
     def as_arg(self) -> tuple:
-        return (list(self.values), self.evidence_root, self.signature)
+        return (list(self.values), list(self.coverage), self.evidence_root, self.signature)
+
+    @property
+    def least_coverage(self) -> int:
+        """The report's weakest service: what the contract holds against the terms' minimum."""
+        return min(self.coverage, default=0)

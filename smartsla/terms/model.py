@@ -157,6 +157,7 @@ class Oracles:
     quorum: int
     deadline: int     # seconds
     fallback: str     # "full-credit" | "no-credit"
+    min_coverage: int  # ppm: a report must have measured this much of each service's eligible slices
 
     @property
     def fallback_full_credit(self) -> bool:
@@ -297,6 +298,7 @@ class Terms:
             cap_bps=comp.cap_bps,
             oracles=tuple(oracles),
             quorum=self.oracles.quorum,
+            min_coverage=self.oracles.min_coverage,
             report_deadline=self.oracles.deadline,
             fallback_full_credit=self.oracles.fallback_full_credit,
             maintenance_allowance=self.maintenance.allowance,

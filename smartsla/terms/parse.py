@@ -33,6 +33,9 @@ from smartsla.terms.model import (
 from smartsla.terms.schema import describe, error_order, schema_error, validator
 from smartsla.units import UnitError
 
+# Most of a period measured, yet room for an oracle restart or a short outage of its own: below it a report is not
+# signed and does not count on-chain (docs/terms.md, `oracles.min_coverage`).
+DEFAULT_MIN_COVERAGE = "90%"
 
 def load_terms(
     path_or_text: str | os.PathLike | dict,
@@ -364,7 +367,10 @@ class _Parser:
         deadline = self.unit(("oracles", "deadline"), units.parse_duration_seconds, o["deadline"])
         if deadline == 0:
             raise self.error(("oracles", "deadline"), "must be longer than 0s, or no report could ever arrive in time")
-        return Oracles(members=tuple(members), quorum=quorum, deadline=deadline, fallback=o["fallback"])
+        min_coverage = self.unit(("oracles", "min_coverage"), units.parse_percent_ppm,
+                                 o.get("min_coverage", DEFAULT_MIN_COVERAGE))
+        return Oracles(members=tuple(members), quorum=quorum, deadline=deadline, fallback=o["fallback"],
+                       min_coverage=min_coverage)
 
     def maintenance(self, m: dict, periods: Periods) -> Maintenance:
         allowance = self.unit(("maintenance", "allowance"), units.parse_duration_seconds, m.get("allowance", "0s"))

@@ -7,8 +7,12 @@ reverts).
 
 from __future__ import annotations
 
-from eth_utils import keccak
+import dataclasses
 
+from eth_utils import keccak
+from web3.logs import DISCARD
+
+from smartsla.constants import PPM
 from smartsla.onchain.types import PeriodState
 from tests.helpers.agreement import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_ACCEPT,
@@ -265,7 +269,7 @@ def test_replay_across_chain_ids(world):
     agreement = funded(world)
     world.over(agreement, 0)
     other_chain = world.chain.w3.eth.chain_id + 1
-    reports = [agreement.sign_report(o, 0, [940_000], chain_id=other_chain) for o in world.oracles[:2]]
+    reports = [agreement.sign_report(o, 0, [940_000], [PPM], chain_id=other_chain) for o in world.oracles[:2]]
     err = rejected(world, agreement, "NotAnOracle", agreement.settle, world.stranger, 0, reports)
     assert err.error_args[0] not in {o.address for o in world.oracles}
 
@@ -273,8 +277,8 @@ def test_replay_across_chain_ids(world):
 def test_duplicate_signer(world):
     agreement = funded(world)
     world.over(agreement, 0)
-    one = agreement.sign_report(world.oracles[0], 0, [940_000])
-    also = agreement.sign_report(world.oracles[0], 0, [930_000])
+    one = agreement.sign_report(world.oracles[0], 0, [940_000], [PPM])
+    also = agreement.sign_report(world.oracles[0], 0, [930_000], [PPM])
     err = rejected(world, agreement, "DuplicateSigner", agreement.settle, world.stranger, 0, [one, also])
     assert err.error_args == (world.oracles[0].address,)
 
@@ -282,10 +286,51 @@ def test_duplicate_signer(world):
 def test_signer_outside_oracle_set(world):
     agreement = funded(world)
     world.over(agreement, 0)
-    reports = [agreement.sign_report(world.oracles[0], 0, [940_000]),
-               agreement.sign_report(world.customer, 0, [940_000])]
+    reports = [agreement.sign_report(world.oracles[0], 0, [940_000], [PPM]),
+               agreement.sign_report(world.customer, 0, [940_000], [PPM])]
     err = rejected(world, agreement, "NotAnOracle", agreement.settle, world.stranger, 0, reports)
     assert err.error_args == (world.customer.address,)
+
+
+def test_a_report_that_measured_too_little_does_not_count(world):
+    """An oracle that saw little of the period (or nothing: its values read 100%) cannot settle it, even signed: the
+    contract holds each service's coverage to the terms' min_coverage (90% here), and the report's signature covers
+    the coverage, so a submitter can neither lower a value's weight nor raise a coverage."""
+    agreement = funded(world)
+    world.over(agreement, 0)
+    least = agreement.terms.min_coverage
+    blind = world.reports(agreement, 0, [[1_000_000], [1_000_000]], coverage=[[PPM], [least - 1]])
+    err = rejected(world, agreement, "CoverageTooLow", agreement.settle, world.stranger, 0, blind)
+    assert err.error_args == (world.oracles[1].address, 0, least - 1, least)
+    nothing = world.reports(agreement, 0, [[1_000_000], [1_000_000]], coverage=[[0], [0]])
+    rejected(world, agreement, "CoverageTooLow", agreement.settle, world.stranger, 0, nothing)
+    # a coverage above 100% is not a measurement either
+    rejected(world, agreement, "CoverageOutOfRange", agreement.settle, world.stranger, 0,
+             world.reports(agreement, 0, [[940_000], [940_000]], coverage=[[PPM], [PPM + 1]]))
+    # raising the coverage after signing breaks the signature: the recovered signer is nobody in the set
+    raised = [dataclasses.replace(r, coverage=(PPM,)) for r in blind]
+    rejected(world, agreement, "NotAnOracle", agreement.settle, world.stranger, 0, raised)
+    # one coverage per service, no more and no fewer
+    short = [dataclasses.replace(r, coverage=()) for r in world.reports(agreement, 0, [[940_000]] * 2)]
+    rejected(world, agreement, "WrongValueCount", agreement.settle, world.stranger, 0, short)
+    # exactly the minimum counts, and the median is over what counted
+    fair = world.reports(agreement, 0, [[940_000], [960_000]], coverage=[[least], [PPM]])
+    receipt = agreement.settle(world.stranger, 0, fair)
+    accepted = agreement.contract.events.ReportAccepted().process_receipt(receipt, errors=DISCARD)
+    assert [tuple(e["args"]["coverage"]) for e in accepted] == [(least,), (PPM,)]
+    assert agreement.period(0).state == PeriodState.SETTLED
+
+
+def test_min_coverage_zero_counts_every_report(world):
+    """Terms may opt out (min_coverage 0%): then even a report with no data counts, as before coverage existed."""
+    agreement = funded(world, minCoverage=0)
+    world.over(agreement, 0)
+    agreement.settle(world.stranger, 0, world.reports(agreement, 0, [[940_000]] * 2, coverage=[[0], [0]]))
+    assert agreement.period(0).state == PeriodState.SETTLED
+
+
+def test_terms_above_full_coverage_are_refused(world):
+    reverts("InvalidTerms", world.create, minCoverage=PPM + 1)
 
 
 def test_under_quorum(world):
@@ -341,7 +386,7 @@ def test_malleable_and_garbage_signatures(world):
     flipped = r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v])  # 27 <-> 28
 
     def with_signature(signature):
-        return [good[0], type(good[1])(good[1].values, good[1].evidence_root, signature, good[1].signer)]
+        return [good[0], dataclasses.replace(good[1], signature=signature)]
 
     err = rejected(world, agreement, "ECDSAInvalidSignatureS", agreement.settle, world.stranger, 0,
                    with_signature(flipped))

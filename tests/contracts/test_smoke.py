@@ -7,10 +7,13 @@ def test_report_digest_matches_contract(world):
     agreement = world.create()
     from eth_account.messages import _hash_eip191_message, encode_typed_data
 
-    message = encode_typed_data(full_message=agreement.report_message(3, [999_500, 12], b"\x01" * 32))
+    message = encode_typed_data(full_message=agreement.report_message(3, [999_500, 12], [950_000, 1_000_000],
+                                                                      b"\x01" * 32))
     ours = _hash_eip191_message(message)
-    theirs = agreement.fn.reportDigest(3, [999_500, 12], b"\x01" * 32).call()
+    theirs = agreement.fn.reportDigest(3, [999_500, 12], [950_000, 1_000_000], b"\x01" * 32).call()
     assert ours == theirs
+    # the coverage is signed: another coverage is another digest
+    assert agreement.fn.reportDigest(3, [999_500, 12], [950_000, 999_999], b"\x01" * 32).call() != theirs
 
 
 def test_terms_encoding_matches_contract(world):

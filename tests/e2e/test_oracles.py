@@ -13,6 +13,7 @@ import pytest
 from oracle.devnet.localnet import LocalNet
 from oracle.devnet.targets import HttpTarget
 from oracle.server import ReportServer
+from smartsla.constants import PPM
 from smartsla import penalty
 from smartsla.onchain.types import PeriodState
 
@@ -97,8 +98,8 @@ def test_liar_outvoted_and_one_oracle_off(scenario):
     def lie(chain_id, agreement, period):
         if period != 0 or time.time() < s.agreement.period_end(0):
             return None
-        r = s.agreement.sign_report(liar, 0, [1_000_000], b"\x00" * 32)
-        return {"values": list(r.values), "evidenceRoot": "0x" + r.evidence_root.hex(),
+        r = s.agreement.sign_report(liar, 0, [1_000_000], [PPM], b"\x00" * 32)
+        return {"values": list(r.values), "coverage": list(r.coverage), "evidenceRoot": "0x" + r.evidence_root.hex(),
                 "signature": "0x" + r.signature.hex(), "signer": r.signer}
 
     def junk(chain_id, agreement, period):

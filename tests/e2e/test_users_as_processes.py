@@ -13,6 +13,7 @@ import pytest
 
 from oracle.devnet.localnet import oracle_events, spawn_oracle
 from oracle.devnet.targets import HttpTarget, TcpTarget
+from smartsla.constants import PPM
 from smartsla import penalty
 from smartsla.chain.anvil import free_port
 from smartsla.chain.chain import Chain, dev_account
@@ -155,7 +156,7 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
         with Chain.connect("outsider", url=devnode.url) as chain:
             agreement = Contracts(chain).factory_at(deployed["factory"]).agreement(address)
             stranger = dev_account("stranger")
-            signed = agreement.sign_report(stranger, 0, [1_000_000, 1_000_000], root)
+            signed = agreement.sign_report(stranger, 0, [1_000_000, 1_000_000], [PPM, PPM], root)
         (outsider / "period-0.report.json").write_text(json.dumps({
             "agreement": address, "chain_id": honest.chain_id, "period": 0, "oracle": stranger.address,
             "values": [1_000_000, 1_000_000], "evidence_root": "0x" + root.hex(),

@@ -19,4 +19,7 @@ def daemon_on(tmp_path: Path, chain, contracts, oracle_key, extra_config: str = 
                       f"store: oracle.db\n{extra_config}")
     daemon = OracleDaemon(load_config(config), Account.from_key(oracle_key))
     daemon.chain, daemon.chain_id, daemon.contracts = chain, chain.w3.eth.chain_id, contracts
+    # These tests move the chain's clock months ahead; this oracle's clock moves with it, as two clocks in sync
+    # would (the tests of clocks that disagree set their own).
+    daemon.clock = chain.now
     return daemon

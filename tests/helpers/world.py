@@ -44,6 +44,7 @@ def make_terms(world: "World", **over: Any) -> tuple:
         "capBps": 10_000,
         "oracles": [o.address for o in world.oracles],
         "quorum": 2,
+        "minCoverage": 900_000,
         "reportDeadline": 2 * 86_400,
         "fallbackFullCredit": True,
         "maintenanceAllowance": 4 * 3_600,
@@ -81,8 +82,11 @@ class World:
             self.chain.transact(account, self.token.functions.mint(account.address, amount))
 
     def reports(self, agreement: Agreement, period: int, values_by_oracle: list[list[int]],
-                root: bytes = b"\x22" * 32) -> list:
-        return [agreement.sign_report(o, period, v, root) for o, v in zip(self.oracles, values_by_oracle)]
+                root: bytes = b"\x22" * 32, coverage: list[list[int]] | None = None) -> list:
+        """Reports of the first oracles; each measured the whole period unless ``coverage`` says otherwise."""
+        coverage = coverage or [[PPM] * len(v) for v in values_by_oracle]
+        return [agreement.sign_report(o, period, v, c, root)
+                for o, v, c in zip(self.oracles, values_by_oracle, coverage)]
 
     def over(self, agreement: Agreement, period: int, extra: int = 1) -> None:
         """Travel to just after ``period`` ends."""

@@ -124,7 +124,8 @@ def test_a_hostile_peer_about_one_agreement_delays_no_agreement(tmp_path, artifa
         with Chain.connect("embedded") as chain:
             contracts = Contracts(chain, artifacts)
             w = make_world(chain, contracts)
-            first, second = w.create(quorum=1), w.create(quorum=1)
+            # no probe runs here: terms that count a report without samples (min_coverage 0%)
+            first, second = w.create(quorum=1, minCoverage=0), w.create(quorum=1, minCoverage=0)
             for agreement in (first, second):
                 agreement.fund(w.customer, 2)
             daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key,
@@ -154,7 +155,7 @@ def test_one_agreement_failing_does_not_stop_the_others(tmp_path, artifacts, cap
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
-        broken, healthy = w.create(quorum=1), w.create(quorum=1)
+        broken, healthy = w.create(quorum=1, minCoverage=0), w.create(quorum=1, minCoverage=0)  # no probes here
         healthy.fund(w.customer, 1)
         daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
         daemon.store  # noqa: B018 - the store opens first, as at start

@@ -10,6 +10,7 @@ from pathlib import Path
 from oracle.daemon import Watched
 from oracle.store.store import Store
 from oracle.submit import sign_once
+from smartsla.constants import PPM
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
 from smartsla.terms.parse import load_terms
@@ -29,7 +30,7 @@ def test_a_period_settled_by_peers_is_recorded_as_already_settled(tmp_path, arti
         daemon = daemon_on(tmp_path, chain, contracts, first.key)
         w.over(agreement, 0, extra=30)
         # the first oracle signs and waits for a quorum; the other two settle without it
-        sign_once(daemon.store, agreement, first, 0, [999_000], b"\x22" * 32)
+        sign_once(daemon.store, agreement, first, 0, [999_000], [PPM], b"\x22" * 32)
         agreement.settle(w.stranger, 0, w.reports(agreement, 0, [[999_000], [999_000], [999_000]])[1:])
         watched = Watched(agreement, load_terms(TERMS))
         daemon.settle_due(watched, chain.now())

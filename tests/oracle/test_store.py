@@ -103,10 +103,11 @@ def test_bad_paths_are_clear_and_harmless(tmp_path):
 def test_report_journal_never_changes(tmp_path):
     root_a, root_b = b"\xaa" * 32, b"\xbb" * 32
     with Store(tmp_path / "o.db") as store:
-        first = store.intend_report(31337, AGREEMENT, 3, [999_500, 1_000_000], root_a)
+        first = store.intend_report(31337, AGREEMENT, 3, [999_500, 1_000_000], [950_000, 1_000_000], root_a)
         # Different values, and the address spelled in lower case: still the persisted intent.
-        again = store.intend_report(31337, AGREEMENT.lower(), 3, [990_000, 1_000_000], root_b)
+        again = store.intend_report(31337, AGREEMENT.lower(), 3, [990_000, 1_000_000], [1_000_000] * 2, root_b)
         assert again == first and again.values == (999_500, 1_000_000) and again.evidence_root == root_a
+        assert again.coverage == (950_000, 1_000_000)
         assert "990000" in again.differs_from([990_000, 1_000_000], root_b).replace(",", "").replace(" ", "")
         assert again.differs_from([999_500, 1_000_000], root_a) is None
         assert store.pending_reports() == []
@@ -178,7 +179,8 @@ INTENDER = textwrap.dedent("""
     from oracle.store.store import Store
     store = Store(sys.argv[1])
     for period in range(1000):
-        intent = store.intend_report(1, sys.argv[2], period, [int(sys.argv[3]), period], bytes([period % 256]) * 32)
+        intent = store.intend_report(1, sys.argv[2], period, [int(sys.argv[3]), period], [10**6, 10**6],
+                                     bytes([period % 256]) * 32)
         print(period, *intent.values, flush=True)
         time.sleep(0.001)       # "signing"
         store.record_signature(1, sys.argv[2], period, "0xsigner", b"sig")
@@ -500,10 +502,11 @@ def test_migration_from_schema_1(tmp_path):
     raw.close()
     api, db = f"{AGREEMENT.lower()}:api", f"{AGREEMENT.lower()}:db"
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         assert store.integrity_check() == "ok"
         assert store.count() == 721
-        assert store.report(31337, AGREEMENT, 0).values == (999_500, 1_000_000)
+        old = store.report(31337, AGREEMENT, 0)
+        assert old.values == (999_500, 1_000_000) and old.coverage is None  # persisted before reports had coverage
         assert store.get_state("last_block") == 1234
         assert store.seal_info() == {"blocks": 0, "sealed_samples": 0, "frontier": 0}
         before = blocks_equal_rows(store, [api, db])
@@ -512,7 +515,7 @@ def test_migration_from_schema_1(tmp_path):
         assert len(before) == 721 and before.time_us[0] == -5_500_000     # the 1969 sample: never sealed, still read
         store.append([sample(BASE + 3 * HOUR, api)])
     with Store(path) as store:
-        assert store.schema_version == 2 and store.count() == 722
+        assert store.schema_version == 3 and store.count() == 722
         assert len(blocks_equal_rows(store, [api, db], BASE, BASE + 4 * HOUR)) == 721
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from oracle import submit as oracle_submit
+from smartsla.constants import PPM
 from smartsla.chain.anvil import AnvilProcess
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
@@ -21,9 +22,10 @@ class MemoryJournal:
     def __init__(self):
         self.intents, self.signatures, self.submissions = {}, {}, []
 
-    def intend_report(self, chain_id, agreement, period, values, root):
+    def intend_report(self, chain_id, agreement, period, values, coverage, root):
         key = (chain_id, agreement, period)
-        self.intents.setdefault(key, type("Intent", (), {"values": list(values), "evidence_root": root}))
+        self.intents.setdefault(key, type("Intent", (), {"values": list(values), "coverage": list(coverage),
+                                                         "evidence_root": root}))
         return self.intents[key]
 
     def record_signature(self, chain_id, agreement, period, signer, signature):
@@ -38,7 +40,8 @@ def test_second_submitter_counts_already_settled_as_done(world):
     agreement.fund(world.customer, 1)
     world.over(agreement, 0)
     journal = MemoryJournal()
-    reports = [oracle_submit.sign_once(journal, agreement, o, 0, [999_000], b"\x01" * 32) for o in world.oracles[:2]]
+    reports = [oracle_submit.sign_once(journal, agreement, o, 0, [999_000], [PPM], b"\x01" * 32)
+               for o in world.oracles[:2]]
     first = oracle_submit.submit(agreement, world.oracles[0], 0, reports, store=journal)
     second = oracle_submit.submit(agreement, world.oracles[1], 0, reports, store=journal, sleep=lambda s: None)
     assert (first.status, second.status) == ("settled", "already-settled")
@@ -49,10 +52,12 @@ def test_second_submitter_counts_already_settled_as_done(world):
 def test_signing_again_after_a_restart_signs_the_persisted_values(world):
     agreement = world.create()
     journal = MemoryJournal()
-    first = oracle_submit.sign_once(journal, agreement, world.oracles[0], 0, [999_000], b"\x01" * 32)
+    first = oracle_submit.sign_once(journal, agreement, world.oracles[0], 0, [999_000], [PPM], b"\x01" * 32)
     # after a restart the oracle recomputes slightly different values: it must still sign the first ones
-    again = oracle_submit.sign_once(journal, agreement, world.oracles[0], 0, [998_000], b"\x02" * 32)
+    again = oracle_submit.sign_once(journal, agreement, world.oracles[0], 0, [998_000], [950_000],
+                                    b"\x02" * 32)
     assert again.values == first.values and again.evidence_root == first.evidence_root
+    assert again.coverage == first.coverage == (PPM,)
     assert again.signature == first.signature
 
 
@@ -60,7 +65,8 @@ def test_a_report_rejected_for_good_is_not_retried(world):
     agreement = world.create()
     agreement.fund(world.customer, 1)
     world.over(agreement, 0)
-    reports = [agreement.sign_report(world.stranger, 0, [999_000]), agreement.sign_report(world.oracles[0], 0, [1])]
+    reports = [agreement.sign_report(world.stranger, 0, [999_000], [PPM]),
+               agreement.sign_report(world.oracles[0], 0, [1], [PPM])]
     slept = []
     with pytest.raises(oracle_submit.SubmitError, match="NotAnOracle"):
         oracle_submit.submit(agreement, world.oracles[0], 0, reports, sleep=slept.append)
@@ -79,7 +85,7 @@ def test_report_lands_after_the_node_is_stopped_and_brought_back(tmp_path, artif
         agreement = world.create()
         agreement.fund(world.customer, 1)
         world.over(agreement, 0)
-        reports = [agreement.sign_report(o, 0, [985_000]) for o in world.oracles[:2]]
+        reports = [agreement.sign_report(o, 0, [985_000], [PPM]) for o in world.oracles[:2]]
         node.stop()  # dumps its state, like a node going down for maintenance
 
         def bring_back():

@@ -90,7 +90,8 @@ def scenario(request, artifacts, tmp_path_factory):
             w.over(agreement, period)
             p_start = agreement.period_start(period)
             samples = samples_for(p_start, period)
-            ppm = compute_periods(terms, samples, maintenance, start=start)[period].ppm
+            result = compute_periods(terms, samples, maintenance, start=start)[period]
+            ppm, coverage = result.ppm, result.coverage
             reports = []
             for k in reporters:
                 values = dict(ppm)
@@ -98,9 +99,10 @@ def scenario(request, artifacts, tmp_path_factory):
                     values["api"] = 1_000_000  # the liar
                 directory = tmp / "evidence" / f"oracle-{k + 1}" / f"period-{period}"
                 root = build_bundle(directory, agreement.address, chain.w3.eth.chain_id, period, p_start,
-                                    agreement.period_end(period), samples, values)
+                                    agreement.period_end(period), samples, values, coverage=coverage)
                 bundles[(k, period)] = directory
-                reports.append(agreement.sign_report(w.oracles[k], period, [values["api"], values["db"]], root))
+                reports.append(agreement.sign_report(w.oracles[k], period, [values["api"], values["db"]],
+                                                     [coverage["api"], coverage["db"]], root))
             agreement.settle(w.stranger, period, reports)
         w.over(agreement, 3, agreement.terms.report_deadline)
         agreement.settle_by_fallback(w.stranger, 3)
@@ -185,7 +187,8 @@ def test_reports_from_outside_the_oracle_set_or_twice(scenario):
     w, agreement = scenario["world"], scenario["agreement"]
     history = load_history(scenario["contracts"], agreement.address)
     s = history.settlements[1]
-    outsider = agreement.sign_report(w.stranger, 1, s.reports[0].values, s.reports[0].evidence_root)
+    outsider = agreement.sign_report(w.stranger, 1, s.reports[0].values, s.reports[0].coverage,
+                                     s.reports[0].evidence_root)
     forged = dataclasses.replace(s.reports[0], oracle=w.stranger.address, signature=outsider.signature)
     history.settlements[1] = dataclasses.replace(s, reports=[forged, s.reports[1], s.reports[1]])
     [bad] = [f for f in fails(check_reports(history)) if f.check == "reports.signers"]

@@ -28,7 +28,7 @@ def sample_terms(**over) -> OnChainTerms:
                   services=(OnChainService(service_bytes32("api"), 999_000, 1, False, (OnChainTier(990_000, 500),)),),
                   basis=BASIS_COMBINED, combine=1,
                   combined=OnChainService(COMBINED_ID, 999_000, 0, False, ()), cap_bps=10_000, oracles=(A, C),
-                  quorum=1, report_deadline=60, fallback_full_credit=True, maintenance_allowance=0,
+                  quorum=1, min_coverage=900_000, report_deadline=60, fallback_full_credit=True, maintenance_allowance=0,
                   maintenance_notice=0, document_hash=b"\x07" * 32)
     values.update(over)
     return OnChainTerms(**values)
@@ -47,7 +47,7 @@ def test_decoding_the_abi_gives_the_same_typed_terms():
 
 
 def test_a_struct_of_another_length_is_refused():
-    with pytest.raises(ValueError, match="20 fields"):
+    with pytest.raises(ValueError, match="21 fields"):
         OnChainTerms.from_abi(tuple(sample_terms())[:19])
 
 

@@ -152,7 +152,7 @@ def test_latency_example():
 def test_to_chain_eth_and_layout():
     t = load_terms(BASE_TEXT)
     chain = t.to_chain(fake_resolver, None, None, now=None)
-    assert len(chain) == 20
+    assert len(chain) == 21
     # the struct's order, by position once: ABI encoding relies on it
     assert chain[2] == chain.token == ZERO_ADDRESS
     assert chain.fee == 1000 * 10**18 and chain.bond == 0
