@@ -128,14 +128,15 @@ def test_liar_outvoted_and_one_oracle_off(scenario):
 
 def test_oracle_killed_between_signing_and_submitting(scenario):
     """oracle-1 signs, is killed -9 while it waits for a quorum, and restarts: it signs the same values again,
-    oracle-2 joins, and the period settles once with those values."""
+    reaches oracle-2 and the period settles once with those values. oracle-2 measures the whole period (an oracle
+    that saw none of it would not sign) but neither asks the other until oracle-1 is back."""
     s = scenario(period=15)
-    s.start_oracle(1)
+    s.start_oracle(1, peers=[])
+    s.start_oracle(2, peers=[])
     first = s.wait_for(1, "signed", timeout=s.agreement.period_end(0) + 30 - time.time())
     s.kill_oracle(1, signal.SIGKILL)
     assert s.agreement.period(0).state == PeriodState.FUNDED
     s.start_oracle(1)
-    s.start_oracle(2)
     s.wait_settled()
     assert s.agreement.period(0).state == PeriodState.SETTLED, s.logs()
     settled = s.agreement.events("PeriodSettled")

@@ -159,7 +159,7 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
             signed = agreement.sign_report(stranger, 0, [1_000_000, 1_000_000], [PPM, PPM], root)
         (outsider / "period-0.report.json").write_text(json.dumps({
             "agreement": address, "chain_id": honest.chain_id, "period": 0, "oracle": stranger.address,
-            "values": [1_000_000, 1_000_000], "evidence_root": "0x" + root.hex(),
+            "values": [1_000_000, 1_000_000], "coverage": [PPM, PPM], "evidence_root": "0x" + root.hex(),
             "signature": "0x" + signed.signature.hex()}))
         claimed = devnode.run("audit", address, "--terms", str(terms_file), "--evidence", str(outsider), "--json",
                               check=False)
