@@ -349,6 +349,9 @@ class SchedulerStats:
 
 
 OnSample = Callable[[Sample], "Awaitable[Any] | Any"]
+# After a stall, the first missed deadlines of a service are recorded as unknown samples; beyond these the
+# slices are holes anyway, and a long stall must not become a burst of writes.
+MAX_SKIP_SAMPLES = 10
 
 
 class Scheduler:
@@ -357,7 +360,8 @@ class Scheduler:
     Deadlines are ``first + k * interval`` on the monotonic clock: a probe's duration or a late start never
     shifts later deadlines. A service whose previous probe is still running at its next deadline skips that
     deadline (counted in ``stats.skipped``) rather than overlapping itself; after a stall longer than an
-    interval, the missed deadlines are skipped too, not run back to back.
+    interval, the missed deadlines are skipped too, not run back to back. Each skipped deadline is recorded as an
+    ``unknown`` sample saying why, so the evidence shows the hole.
 
     ``probe`` is any ``async (ProbeSpec) -> Sample`` (normally :meth:`Prober.probe`); ``on_sample`` gets each
     sample and may be a coroutine function. Stop with :meth:`stop` (in-flight probes finish) or by cancelling
@@ -373,6 +377,7 @@ class Scheduler:
         self._first: dict[str, float | None] = {}
         self._handles: dict[str, asyncio.TimerHandle] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._recording: set[asyncio.Task[None]] = set()   # unknown samples of skipped deadlines, being stored
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
         self.stats = SchedulerStats()
@@ -420,12 +425,26 @@ class Scheduler:
         missed = int((self._loop.time() - deadline) // spec.interval)
         if missed > 0:
             self.stats.skipped += missed
+            for k in range(min(missed, MAX_SKIP_SAMPLES)):
+                self._skipped(spec, deadline + k * spec.interval, "deadline missed: the oracle was stalled")
             deadline += missed * spec.interval
         self._at(service, deadline + spec.interval)
         if service in self._running:
             self.stats.skipped += 1
+            self._skipped(spec, deadline, "deadline skipped: the previous probe was still running")
             return
         self._running[service] = self._loop.create_task(self._run_one(spec, deadline))
+
+    def _skipped(self, spec: ProbeSpec, deadline: float, reason: str) -> None:
+        """A deadline not probed is a hole the evidence must show with its cause: an ``unknown`` sample at the
+        deadline's wall time (it never makes a slice up or down, so the slice stays a gap unless a probe filled
+        it)."""
+        assert self._loop is not None
+        at = time.time() - (self._loop.time() - deadline)
+        task = self._loop.create_task(self._deliver(Sample(time=at, service=spec.service, status=Status.UNKNOWN,
+                                                           reason=reason)))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
 
     async def _run_one(self, spec: ProbeSpec, deadline: float) -> None:
         try:
@@ -440,17 +459,20 @@ class Scheduler:
                     log.exception("probe of %s raised", spec.service)
                     sample = Sample(time=started, service=spec.service, status=Status.UNKNOWN,
                                     reason=f"oracle error: {type(exc).__name__}: {exc}"[:160])
-            try:
-                result = self._on_sample(sample)
-                if inspect.isawaitable(result):
-                    await result
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.stats.errors += 1
-                log.exception("on_sample failed for %s", spec.service)
+            await self._deliver(sample)
         finally:
             self._running.pop(spec.service, None)
+
+    async def _deliver(self, sample: Sample) -> None:
+        try:
+            result = self._on_sample(sample)
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats.errors += 1
+            log.exception("on_sample failed for %s", sample.service)
 
     async def run(self, duration: float | None = None) -> None:
         """Run until :meth:`stop`, ``duration`` seconds, or cancellation."""
@@ -476,7 +498,7 @@ class Scheduler:
             await asyncio.gather(*running, return_exceptions=True)
             raise
         self._halt()
-        await asyncio.gather(*list(self._running.values()), return_exceptions=True)
+        await asyncio.gather(*list(self._running.values()), *list(self._recording), return_exceptions=True)
 
     def stop(self) -> None:
         """Stop scheduling; :meth:`run` returns once the probes in flight have finished."""

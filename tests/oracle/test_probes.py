@@ -398,6 +398,30 @@ def test_overrunning_probe_skips_deadlines_instead_of_overlapping():
     assert stats.started in (3, 4) and stats.skipped >= 5
 
 
+def test_a_skipped_deadline_is_an_unknown_sample_the_evidence_shows():
+    """A probe whose timeout is close to its interval once dropped deadlines silently (4 of 71 at 0.9 s / 1 s): each
+    skipped deadline is now an unknown sample at its time, with the reason, so it is a visible hole, never a value."""
+    got: list[Sample] = []
+
+    async def slow(spec_: ProbeSpec) -> Sample:
+        started = time.time()
+        await asyncio.sleep(0.25)
+        return Sample(time=started, service=spec_.service, status=Status.UP)
+
+    async def go() -> Scheduler:
+        scheduler = Scheduler(slow, got.append)
+        scheduler.add(spec(interval=0.1), first=0)
+        await scheduler.run(duration=0.95)
+        return scheduler
+    stats = asyncio.run(go()).stats
+    unknown = [s for s in got if s.status == Status.UNKNOWN]
+    assert len(unknown) == stats.skipped >= 5
+    assert {s.reason for s in unknown} == {"deadline skipped: the previous probe was still running"}
+    assert len(got) - len(unknown) == stats.started                 # every probe started is stored too
+    times = sorted(s.time for s in got)
+    assert all(b - a < 0.2 for a, b in zip(times, times[1:]))   # no stretch without a sample of some kind
+
+
 def test_default_phases_spread_over_the_interval():
     async def go() -> dict[str, float]:
         scheduler = Scheduler(fake_probe(), lambda s: None)

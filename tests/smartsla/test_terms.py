@@ -697,8 +697,22 @@ def test_measurement_and_probe_defaults():
     t = load_doc(doc)
     assert t.services[0].probe.method == "GET" and t.services[0].probe.expect_status == (200,)
     assert t.services[0].probe.interval_us == 30_000_000 and t.services[0].probe.timeout_us == 10_000_000
-    # the default timeout never outlasts a short interval
-    assert t.services[1].probe.timeout_us == 5_000_000
+    # the default timeout never outlasts a short interval, and leaves a fifth of it for the probe to end
+    assert t.services[1].probe.timeout_us == 4_000_000
+
+
+@pytest.mark.parametrize("timeout,interval,longest", [("900ms", "1s", "800ms"), ("450ms", "500ms", "400ms"),
+                                                      ("250ms", "300ms", "200ms"), ("25s", "30s", "24s")])
+def test_a_timeout_must_leave_room_before_the_next_deadline(timeout, interval, longest):
+    """A probe timing out at 0.9 s of a 1 s interval skipped 4 of 71 deadlines: such terms are refused, naming the
+    longest timeout the interval allows (a fifth of it, at least 100 ms, is left)."""
+    doc = probe_doc()
+    doc["services"][1]["probe"] = {"type": "tcp", "host": "db", "port": 1, "interval": interval, "timeout": timeout}
+    with pytest.raises(TermsError) as err:
+        load_doc(doc)
+    assert "services[1].probe.timeout" in str(err.value) and f"at most {longest}" in str(err.value)
+    doc["services"][1]["probe"]["timeout"] = longest
+    assert load_doc(doc).services[1].probe.timeout_us == units.parse_duration_us(longest)
 
 
 def test_probe_and_measurement_are_in_the_document_hash():
@@ -730,7 +744,7 @@ PROBE_BAD = [
     (_set(("services", 0, "probe", "timeout"), "0s"), "services[0].probe.timeout", "longer than 0s"),
     (_set(("services", 0, "probe", "interval"), "0ms"), "services[0].probe.interval", "longer than 0s"),
     (_set(("services", 0, "probe", "timeout"), "5"), "services[0].probe.timeout", "has no unit"),
-    (_set(("services", 0, "probe", "timeout"), "1m"), "services[0].probe.timeout", "longer than the interval"),
+    (_set(("services", 0, "probe", "timeout"), "1m"), "services[0].probe.timeout", "leaves too little of the interval"),
     (_set(("services", 0, "probe", "max_latency"), "6s"), "services[0].probe.max_latency", "longer than the timeout"),
     (_set(("services", 0, "probe", "colour"), "red"), "services[0].probe.colour", "unknown key"),
     (_del(("services", 1, "probe", "host")), "services[1].probe.host", "a tcp probe needs a host"),
