@@ -39,7 +39,8 @@ from smartsla.encoding import to_hex
 from smartsla.onchain.types import OnChainTerms
 from smartsla.terms.model import Terms
 from smartsla.terms.parse import load_terms
-from smartsla.units import UnitError, format_seconds, format_token_amount, parse_duration_seconds, parse_token_amount
+from smartsla.units import (UnitError, format_ppm, format_seconds, format_token_amount, parse_duration_seconds,
+                            parse_token_amount)
 
 CREATE_EPILOG = """\
 examples:
@@ -239,7 +240,8 @@ def print_binding(ui: UI, terms: Terms, chain_terms: OnChainTerms, symbol: str, 
                  f"  customer  {t.customer} ({name_source(terms.customer)})")
     ui.out.print(f"  fee       {money(t.fee)} per period; bond {money(t.bond)}")
     ui.out.print(f"  periods   {t.period_count} x {format_seconds(t.period_length)}, the first from {when(t.start)}")
-    ui.out.print(f"  oracles   {t.quorum} of")
+    ui.out.print(f"  oracles   {t.quorum} of, each report measuring at least {format_ppm(t.min_coverage)} of every "
+                 "service's period")
     for name, address in zip(terms.oracles.members, t.oracles):
         ui.out.print(f"    {address} ({name_source(name)})")
     ui.out.print(f"  document  {to_hex(terms.document_hash())}")

@@ -186,7 +186,8 @@ def summary(terms: Terms) -> dict[str, Any]:
         "credit": credit_rule,
         "cap": cap,
         "oracles": f"{o.quorum} of {len(o.members)} must report ({', '.join(o.members)}), within "
-                   f"{units.format_seconds(o.deadline)} after a period ends; otherwise {fallback}",
+                   f"{units.format_seconds(o.deadline)} after a period ends, each having measured at least "
+                   f"{units.format_ppm(o.min_coverage)} of every service's period; otherwise {fallback}",
         "maintenance": (f"up to {units.format_seconds(m.allowance)} per period, announced "
                         f"{units.format_seconds(m.notice)} ahead" if m.allowance else "none allowed"),
         "measurement": f"{units.format_seconds(meas.slice)} slices; down after {meas.down_after} failed "
