@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP_VERSION := 26.3
 PYTEST_ARGS ?=
 
-.PHONY: setup build demo test test-embedded test-anvil bench clean
+.PHONY: setup build demo test test-embedded test-anvil soak bench clean
 
 $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ demo: build
 
 test: build /usr/bin/prometheus /usr/bin/jq
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# The fault suite's long variant (not in CI): 16 periods of kills -9 at random moments and in the sign/submit
+# window, on anvil with three real daemons (tests/faults; about 7 minutes).
+soak: build
+	SMARTSLA_SOAK=1 $(PY) -m pytest tests/faults -q $(PYTEST_ARGS)
 
 # gas, the period report, probes and settlement latency; each appends its table to docs/benchmarks.md
 bench: build

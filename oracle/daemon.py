@@ -438,7 +438,15 @@ class OracleDaemon:
         """Peers (or the fallback) settled a period this oracle signed: the chain is the truth, so the journal,
         `sla-oracle status` and the log say so (settled or already-settled, for every period signed)."""
         intent = self.store.report(self.chain_id, agreement.address, index)
-        if intent is None or intent.status in FINAL_STATUSES:
+        if intent is None:
+            return
+        if intent.coverage is not None:
+            # Killed between writing the bundle and signing (or writing the signature beside it), then the peers
+            # settled: sign the persisted values now, so the bundle this oracle wrote is vouched for to auditors.
+            own = sign_once(self.store, agreement, self.account, index, list(intent.values), list(intent.coverage),
+                            intent.evidence_root)
+            self.write_signed_report(agreement, index, own)
+        if intent.status in FINAL_STATUSES:
             return
         self.store.record_submission(self.chain_id, agreement.address, index, None, "already-settled")
         self.metrics.settlements.labels("already-settled").inc()

@@ -23,6 +23,9 @@ def _listen_taken(host: str, port: int) -> str | None:
     if port == 0:
         return None
     with socket.socket() as probe:
+        # As the server itself binds: through the closed connections a crash leaves in TIME_WAIT, never beside a
+        # live listener.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -34,3 +34,22 @@ def test_unreachable_peer_is_none():
     url = server.url
     server.stop()
     assert fetch_report(url, 1, AGREEMENT, 0, deadline_s=0.5) is None
+
+
+def test_a_restart_right_after_a_crash_may_listen_again():
+    """kill -9 while peers were fetching leaves the port's closed connections in TIME_WAIT: the real server binds
+    through them (SO_REUSEADDR), so the start-up check must too. It once refused every immediate restart for a
+    minute (`listen ... is taken`, exit 2), found by the fault suite's kill -9."""
+    from oracle.cli.run import _listen_taken
+
+    server = ReportServer(lambda *_: None, Metrics()).start()
+    port = int(server.url.rsplit(":", 1)[1])
+    for _ in range(3):
+        urllib.request.urlopen(f"{server.url}/healthz", timeout=5).read()
+    server.stop()
+    assert _listen_taken("127.0.0.1", port) is None
+    live = ReportServer(lambda *_: None, Metrics(), port=port).start()
+    try:
+        assert _listen_taken("127.0.0.1", port) is not None       # a live listener is still found
+    finally:
+        live.stop()

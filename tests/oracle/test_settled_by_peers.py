@@ -43,6 +43,33 @@ def test_a_period_settled_by_peers_is_recorded_as_already_settled(tmp_path, arti
         assert [e["event"] for e in logged if e.get("period") == 0] == ["already-settled"]
 
 
+def test_killed_before_signing_then_settled_by_peers_still_vouches_for_its_bundle(tmp_path, artifacts):
+    """Killed -9 after writing the bundle and persisting the intent, before signing; the peers settle meanwhile.
+    The restarted oracle signs the persisted values then, beside the bundle, so an auditor holding that bundle can
+    hold this oracle to it (else the audit finds a bundle nobody signed)."""
+    from smartsla.evidence.bundle import build_bundle
+    from smartsla.measure.samples import Sample, Status
+
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        agreement = w.create(quorum=2)
+        agreement.fund(w.customer, 1)
+        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
+        w.over(agreement, 0, extra=30)
+        bundle = tmp_path / "evidence" / agreement.address / "period-0"
+        start = agreement.period_start(0)
+        root = build_bundle(bundle, agreement.address, daemon.chain_id, 0, start, agreement.period_end(0),
+                            [Sample(float(start + 30), "ec2", Status.UP)], {"ec2": PPM}, coverage={"ec2": 950_000})
+        daemon.store.intend_report(daemon.chain_id, agreement.address, 0, [PPM], [950_000], root)  # then kill -9
+        agreement.settle(w.stranger, 0, w.reports(agreement, 0, [[999_000], [999_000], [999_000]])[1:])
+        daemon.settle_due(Watched(agreement, load_terms(TERMS)), chain.now())
+        signed = json.loads((bundle.parent / "period-0.report.json").read_text())
+        assert (signed["values"], signed["coverage"], signed["evidence_root"]) == ([PPM], [950_000], "0x" + root.hex())
+        assert agreement.report_signer(0, [PPM], [950_000], root, bytes.fromhex(signed["signature"][2:])) \
+            == w.oracles[0].address
+
+
 def test_a_closed_agreement_is_no_longer_watched_or_probed(tmp_path, artifacts, capsys):
     """Probing once went on for ever after `close`."""
     with Chain.connect("embedded") as chain:
