@@ -166,3 +166,17 @@ def test_a_changed_coverage_in_the_journal_is_corruption(tmp_path):
     raw.close()
     with Store(path) as store, pytest.raises(StoreCorrupt, match="not a list of integers 0..1000000"):
         store.report(31337, agreement, 0)
+
+
+def test_this_clock_ahead_of_the_chain_is_said_and_the_chain_still_decides(setting, capsys):
+    """The other way round: this machine's clock jumped ahead. The log says so (a negative skew), and no period is
+    signed before the chain calls it over, whatever this clock says."""
+    chain, w, agreement, daemon, watched = setting
+    daemon.store.append(samples(agreement, range(0, 30 * 86_400 // SLICE)))
+    daemon.clock = lambda: chain.now() + 40 * 86_400      # past period 0's end by this clock, not the chain's
+    daemon.check_clock(chain.now())
+    skew = events(capsys, "clock-skew")
+    assert len(skew) == 1 and skew[0]["chain_minus_local_s"] < -39 * 86_400
+    daemon.settle_due(watched, chain.now())
+    assert agreement.period(0).state == PeriodState.FUNDED
+    assert daemon.store.report(daemon.chain_id, agreement.address, 0) is None
