@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {ISlaAgreement} from "./interfaces/ISlaAgreement.sol";
 import {SlaTerms} from "./libraries/SlaTerms.sol";
@@ -65,7 +66,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun;
     /// a period that began unfunded stays unfunded.
     function fund(bytes calldata encodedTerms, uint32 periods) external payable nonReentrant whenOpen {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.customer) revert NotCustomer(msg.sender);
         if (periods == 0) revert NothingToFund();
         uint256 first = _firstUnstarted(t);
@@ -84,7 +85,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
 
     /// @notice The provider's collateral, paid out only for credits above 100% of a fee.
     function postBond(bytes calldata encodedTerms, uint96 amount) external payable nonReentrant whenOpen {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.provider) revert NotProvider(msg.sender);
         if (amount == 0) revert NothingToFund();
         uint256 newBond = uint256(bondBalance) + amount;
@@ -99,16 +100,16 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice Settles a period from a quorum of signed oracle reports and pays both parties at once.
     /// Anyone may submit. Each service's value is the median of the submitted values.
     function settle(bytes calldata encodedTerms, uint256 index, Report[] calldata reports) external nonReentrant {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         _requireSettleable(t, index);
         uint32[] memory medians = _medians(t, index, reports);
         _settle(t, index, PenaltyMath.periodCredit(t, medians), medians, PeriodState.Settled);
     }
 
     /// @dev Checks each report (value and coverage counts, signer in the oracle set, no signer twice, availability
-    /// and coverage at most 100%, coverage at least the terms' minimum), emits ReportAccepted for it, and returns
-    /// each service's median.
-    function _medians(SlaTerms.Terms memory t, uint256 index, Report[] calldata reports)
+    /// and coverage at most 100%, coverage at least the terms' minimum), emits ReportAccepted for it (in
+    /// _acceptedSigner), and returns each service's median.
+    function _medians(SlaTerms.Terms calldata t, uint256 index, Report[] calldata reports)
         private
         returns (uint32[] memory medians)
     {
@@ -118,14 +119,20 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         uint32[][] memory byService = new uint32[][](n);
         // bit s: service s is lower-is-better; read once, not once per report (MAX_SERVICES fits the word)
         uint256 lowerIsBetter;
-        for (uint256 s; s < n; ++s) {
-            byService[s] = new uint32[](k);
-            if (t.services[s].lowerIsBetter) lowerIsBetter |= 1 << s;
+        {
+            SlaTerms.Service[] calldata services = t.services;
+            for (uint256 s; s < n; ++s) {
+                byService[s] = new uint32[](k);
+                if (services[s].lowerIsBetter) lowerIsBetter |= 1 << s;
+            }
         }
         uint256 seen;
+        // One domain separator for every report: a clone's address is not the implementation's, so EIP712 would
+        // rebuild it for each.
+        bytes32 domain = _domainSeparatorV4();
         for (uint256 r; r < k; ++r) {
             Report calldata report = reports[r];
-            (address signer, uint256 bit) = _acceptedSigner(t, index, report);
+            (address signer, uint256 bit) = _acceptedSigner(t, index, domain, report);
             if (seen & bit != 0) revert DuplicateSigner(signer);
             seen |= bit;
             uint32[] calldata values = report.values;
@@ -134,7 +141,6 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
                 if (v > SlaTerms.PPM && lowerIsBetter & (1 << s) == 0) revert ValueOutOfRange(s, v);
                 byService[s][r] = v;
             }
-            emit ReportAccepted(index, signer, values, report.coverage, report.evidenceRoot);
         }
         medians = new uint32[](n);
         for (uint256 s; s < n; ++s) {
@@ -143,31 +149,50 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev One report's signer and its bit in the oracle set, once its counts are right, the signer is an oracle
-    /// and its coverage of every service is within 0..100% and at least the terms' minimum. Apart from _medians to
+    /// and its coverage of every service is within 0..100% and at least the terms' minimum; emits ReportAccepted
+    /// (a value out of range found after it reverts the whole settlement, the log with it). Apart from _medians to
     /// keep that loop's stack small.
-    function _acceptedSigner(SlaTerms.Terms memory t, uint256 index, Report calldata report)
+    function _acceptedSigner(SlaTerms.Terms calldata t, uint256 index, bytes32 domain, Report calldata report)
         private
-        view
         returns (address signer, uint256 bit)
     {
-        uint256 n = t.services.length;
         uint32[] calldata coverage = report.coverage;
-        if (report.values.length != n) revert WrongValueCount(n, report.values.length);
-        if (coverage.length != n) revert WrongValueCount(n, coverage.length);
-        signer = ECDSA.recover(_reportDigest(index, report.values, coverage, report.evidenceRoot), report.signature);
+        {
+            uint32[] calldata values = report.values;
+            uint256 n = t.services.length;
+            if (values.length != n) revert WrongValueCount(n, values.length);
+            if (coverage.length != n) revert WrongValueCount(n, coverage.length);
+            bytes32 structHash = _reportStructHash(index, values, coverage, report.evidenceRoot);
+            signer = _recover(MessageHashUtils.toTypedDataHash(domain, structHash), report.signature);
+        }
         bit = 1 << _oracleIndex(t.oracles, signer);
         uint256 minCoverage = t.minCoverage;
-        for (uint256 s; s < n; ++s) {
+        for (uint256 s; s < coverage.length; ++s) {
             uint32 c = coverage[s];
             if (c > SlaTerms.PPM) revert CoverageOutOfRange(s, c);
             if (c < minCoverage) revert CoverageTooLow(signer, s, c, minCoverage);
         }
+        emit ReportAccepted(index, signer, report.values, coverage, report.evidenceRoot);
+    }
+
+    /// @dev ECDSA.recover for a 65-byte signature read in place from calldata (no copy to memory), with its errors.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) revert ECDSA.ECDSAInvalidSignatureLength(signature.length);
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly ("memory-safe") {
+            r := calldataload(signature.offset)
+            s := calldataload(add(signature.offset, 0x20))
+            v := byte(0, calldataload(add(signature.offset, 0x40)))
+        }
+        return ECDSA.recover(digest, v, r, s);
     }
 
     /// @notice With no quorum by `reportDeadline` after a period's end, anyone settles it by the
     /// agreed fallback, so no period can stay open for ever.
     function settleByFallback(bytes calldata encodedTerms, uint256 index) external nonReentrant {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         _requireSettleable(t, index);
         uint256 fallbackFrom = _periodEnd(t, index) + t.reportDeadline;
         if (block.timestamp < fallbackFrom) revert DeadlineNotReached(index, fallbackFrom);
@@ -179,7 +204,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice Takes what a failed transfer left owed to the caller, optionally to another address
     /// (for a recipient that cannot receive the token itself).
     function withdraw(bytes calldata encodedTerms, address to) external nonReentrant {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         uint256 amount = owed[msg.sender];
         if (amount == 0) revert NothingToWithdraw(msg.sender);
         if (to == address(0)) revert ZeroRecipient();
@@ -203,7 +228,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         bytes calldata providerSignature,
         bytes calldata customerSignature
     ) external nonReentrant whenOpen {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (block.timestamp > deadline) revert TerminationExpired(deadline);
         uint256 earliest = _firstUnstarted(t);
         uint256 active = activePeriods;
@@ -235,7 +260,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice After the last active period has ended and every funded period is settled, returns the
     /// bond to the provider. Anyone may call it.
     function close(bytes calldata encodedTerms) external nonReentrant whenOpen {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         uint256 active = activePeriods;
         // An agreement terminated before its first period has nothing left to run.
         uint256 endsAt = active == 0 ? 0 : _periodStart(t, active);
@@ -252,7 +277,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice The provider announces a maintenance window. The contract enforces the notice and the
     /// per-period allowance; oracles and auditors read the exclusions from this event.
     function announceMaintenance(bytes calldata encodedTerms, uint64 start, uint64 duration) external nonReentrant whenOpen {
-        SlaTerms.Terms memory t = _terms(encodedTerms);
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.provider) revert NotProvider(msg.sender);
         if (duration == 0) revert EmptyWindow();
         uint256 earliestStart = block.timestamp + t.maintenanceNotice;
@@ -300,29 +325,43 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- internals
 
-    function _terms(bytes calldata encodedTerms) private view returns (SlaTerms.Terms memory) {
+    /// @dev The terms read in place from the caller's bytes, never decoded into memory: they are the very bytes
+    /// the factory decoded and validated at creation (the hash says so), so every offset in them stays inside them.
+    function _terms(bytes calldata encodedTerms) private view returns (SlaTerms.Terms calldata) {
         if (keccak256(encodedTerms) != termsHash) revert TermsMismatch();
-        return SlaTerms.decode(encodedTerms);
+        return SlaTerms.inPlace(encodedTerms);
     }
 
-    function _reportDigest(uint256 periodIndex, uint32[] memory values, uint32[] memory coverage, bytes32 evidenceRoot)
-        private
-        view
-        returns (bytes32)
-    {
-        // EIP-712 encodes a uint32[] member as keccak of its elements, each padded to 32 bytes: encodePacked
-        // pads array elements, so this is exactly that.
-        return _hashTypedDataV4(
-            keccak256(
-                abi.encode(
-                    REPORT_TYPEHASH,
-                    periodIndex,
-                    keccak256(abi.encodePacked(values)),
-                    keccak256(abi.encodePacked(coverage)),
-                    evidenceRoot
-                )
-            )
-        );
+    function _reportDigest(
+        uint256 periodIndex,
+        uint32[] calldata values,
+        uint32[] calldata coverage,
+        bytes32 evidenceRoot
+    ) private view returns (bytes32) {
+        return _hashTypedDataV4(_reportStructHash(periodIndex, values, coverage, evidenceRoot));
+    }
+
+    function _reportStructHash(
+        uint256 periodIndex,
+        uint32[] calldata values,
+        uint32[] calldata coverage,
+        bytes32 evidenceRoot
+    ) private pure returns (bytes32) {
+        return keccak256(abi.encode(REPORT_TYPEHASH, periodIndex, _hashWords(values), _hashWords(coverage), evidenceRoot));
+    }
+
+    /// @dev EIP-712's hash of a uint32[] member: keccak of its elements, each padded to 32 bytes, which is exactly
+    /// how calldata holds them; hashed in place in scratch memory (not kept: the free pointer does not move), so a
+    /// report costs no copy per element. A value with dirty high bits hashes to another digest and recovers to
+    /// another signer (NotAnOracle); the values the contract uses are read through the ABI decoder, which refuses
+    /// them.
+    function _hashWords(uint32[] calldata words) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := mul(words.length, 0x20)
+            calldatacopy(ptr, words.offset, size)
+            hash := keccak256(ptr, size)
+        }
     }
 
     function _terminationDigest(uint32 newActivePeriods, uint64 deadline) private view returns (bytes32) {
@@ -330,20 +369,20 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     /// @dev The start of period `index`; so also the end of period `index - 1` and of a term of `index` periods.
-    function _periodStart(SlaTerms.Terms memory t, uint256 index) private pure returns (uint256) {
+    function _periodStart(SlaTerms.Terms calldata t, uint256 index) private pure returns (uint256) {
         return uint256(t.start) + index * uint256(t.periodLength);
     }
 
-    function _periodEnd(SlaTerms.Terms memory t, uint256 index) private pure returns (uint256) {
+    function _periodEnd(SlaTerms.Terms calldata t, uint256 index) private pure returns (uint256) {
         return uint256(t.start) + (index + 1) * uint256(t.periodLength);
     }
 
-    function _firstUnstarted(SlaTerms.Terms memory t) private view returns (uint256) {
+    function _firstUnstarted(SlaTerms.Terms calldata t) private view returns (uint256) {
         if (block.timestamp < t.start) return 0;
         return (block.timestamp - t.start) / t.periodLength + 1;
     }
 
-    function _requireSettleable(SlaTerms.Terms memory t, uint256 index) private view {
+    function _requireSettleable(SlaTerms.Terms calldata t, uint256 index) private view {
         if (index >= activePeriods) revert PeriodNotActive(index, activePeriods);
         uint256 endsAt = _periodEnd(t, index);
         if (block.timestamp < endsAt) revert PeriodNotOver(index, endsAt);
@@ -351,7 +390,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         if (state != PeriodState.Funded && state != PeriodState.Unfunded) revert PeriodAlreadySettled(index);
     }
 
-    function _oracleIndex(address[] memory oracles, address signer) private pure returns (uint256) {
+    function _oracleIndex(address[] calldata oracles, address signer) private pure returns (uint256) {
         uint256 m = oracles.length;
         for (uint256 i; i < m; ++i) {
             if (oracles[i] == signer) return i;
@@ -360,7 +399,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     function _settle(
-        SlaTerms.Terms memory t,
+        SlaTerms.Terms calldata t,
         uint256 index,
         uint32 creditBps,
         uint32[] memory values,
@@ -391,7 +430,14 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
             if (msg.value != amount) revert WrongPaymentAmount(amount, msg.value);
         } else {
             if (msg.value != 0) revert UnexpectedEther();
+            // What the agreement records must be what it holds: a token that takes a fee on transfer (or pays less
+            // for any reason) would leave the last payee's share unpayable for ever, so it is refused here.
+            uint256 before = IERC20(token).balanceOf(address(this));
             IERC20(token).safeTransferFrom(from, address(this), amount);
+            uint256 afterwards = IERC20(token).balanceOf(address(this));
+            if (afterwards != before + amount) {
+                revert TokenNotExact(token, amount, afterwards > before ? afterwards - before : 0);
+            }
         }
     }
 

@@ -171,6 +171,12 @@ interface ISlaAgreement {
     /// @param service The service's index in the terms.
     /// @param coverage The value.
     error CoverageOutOfRange(uint256 service, uint256 coverage);
+    /// @notice A token transfer into the agreement delivered another amount than was sent (a fee-on-transfer
+    /// token, say): such a token cannot be held exactly, so the deposit is refused.
+    /// @param token The token.
+    /// @param expected What was sent.
+    /// @param received What arrived.
+    error TokenNotExact(address token, uint256 expected, uint256 received);
     /// @notice The fallback may settle this period only after its report deadline.
     /// @param period The period.
     /// @param fallbackFrom When the fallback opens (unix seconds).

@@ -8,12 +8,16 @@ import {SlaTerms} from "./SlaTerms.sol";
 library PenaltyMath {
     /// @notice A value that meets the target earns nothing; otherwise the most severe matching tier applies.
     /// Tiers are ordered mildest first, so the last match is the most severe.
-    function serviceCredit(SlaTerms.Service memory s, uint32 value) internal pure returns (uint32 credit) {
-        if (s.lowerIsBetter ? value <= s.target : value >= s.target) return 0;
-        uint256 k = s.tiers.length;
+    function serviceCredit(SlaTerms.Service calldata s, uint32 value) internal pure returns (uint32 credit) {
+        // each calldata member read once: every read of a nested member re-checks its offset
+        bool lower = s.lowerIsBetter;
+        uint32 target = s.target;
+        if (lower ? value <= target : value >= target) return 0;
+        SlaTerms.Tier[] calldata tiers = s.tiers;
+        uint256 k = tiers.length;
         for (uint256 i; i < k; ++i) {
-            uint32 threshold = s.tiers[i].threshold;
-            if (s.lowerIsBetter ? value > threshold : value < threshold) credit = s.tiers[i].creditBps;
+            uint32 threshold = tiers[i].threshold;
+            if (lower ? value > threshold : value < threshold) credit = tiers[i].creditBps;
         }
     }
 
@@ -38,16 +42,18 @@ library PenaltyMath {
     /// @notice Credit in basis points of the period fee, already capped.
     /// per-service: weight-averaged credit, rounded down. combined: one credit from the worst value or the
     /// weight-averaged value (rounded down).
-    function periodCredit(SlaTerms.Terms memory t, uint32[] memory values) internal pure returns (uint32) {
-        uint256 n = t.services.length;
+    function periodCredit(SlaTerms.Terms calldata t, uint32[] memory values) internal pure returns (uint32) {
+        SlaTerms.Service[] calldata services = t.services;
+        uint256 n = services.length;
         uint256 weightSum;
         uint256 credit;
         if (t.basis == SlaTerms.BASIS_PER_SERVICE) {
             uint256 weighted;
             for (uint256 i; i < n; ++i) {
-                uint32 w = t.services[i].weight;
+                SlaTerms.Service calldata service = services[i];
+                uint32 w = service.weight;
                 weightSum += w;
-                weighted += uint256(w) * serviceCredit(t.services[i], values[i]);
+                weighted += uint256(w) * serviceCredit(service, values[i]);
             }
             credit = weighted / weightSum;
         } else {
@@ -61,7 +67,7 @@ library PenaltyMath {
             } else {
                 uint256 weightedValues;
                 for (uint256 i; i < n; ++i) {
-                    uint32 w = t.services[i].weight;
+                    uint32 w = services[i].weight;
                     weightSum += w;
                     weightedValues += uint256(w) * values[i];
                 }
@@ -86,7 +92,7 @@ library PenaltyMath {
         toProvider = fee - fromFee;
     }
 
-    function fallbackCredit(SlaTerms.Terms memory t) internal pure returns (uint32) {
+    function fallbackCredit(SlaTerms.Terms calldata t) internal pure returns (uint32) {
         if (!t.fallbackFullCredit) return 0;
         return t.capBps < SlaTerms.BPS ? t.capBps : SlaTerms.BPS;
     }

@@ -17,6 +17,12 @@ library SlaTerms {
     uint32 internal constant MAX_CAP_BPS = 1_000_000;
     /// @dev Amounts share the period record's slot as uint96: a fee, and a fee plus the bond, stay below this.
     uint256 internal constant AMOUNT_LIMIT = 2 ** 96;
+    /// @dev Oracles need time to report before the fallback opens (with 0, a no-credit fallback could be taken the
+    /// second a period ends); and a period must be closable within a bounded time after it ends.
+    uint256 internal constant MIN_REPORT_DEADLINE = 300;
+    uint256 internal constant MAX_REPORT_DEADLINE = 7_776_000; // 90 days
+    /// @dev A notice beyond a year would make maintenance impossible in practice and only hides a typo.
+    uint256 internal constant MAX_MAINTENANCE_NOTICE = 31_536_000; // 365 days
 
     uint8 internal constant BASIS_PER_SERVICE = 0;
     uint8 internal constant BASIS_COMBINED = 1;
@@ -68,6 +74,16 @@ library SlaTerms {
         return abi.decode(encoded, (Terms));
     }
 
+    /// @notice The terms as a calldata pointer into `encoded` (abi.encode of a Terms: one word with the struct's
+    /// offset, then the struct), read field by field as needed instead of decoded whole into memory.
+    /// @dev Only for bytes `decode` has accepted (the agreement checks their hash against the one the factory
+    /// stored after decoding them): their offsets and lengths are then known to stay inside `encoded`.
+    function inPlace(bytes calldata encoded) internal pure returns (Terms calldata t) {
+        assembly ("memory-safe") {
+            t := add(encoded.offset, calldataload(encoded.offset))
+        }
+    }
+
     /// @notice Rejects terms the contracts could not honour. The Python side validates first and with
     /// friendlier messages; this is the backstop for callers that skip it.
     function validate(Terms memory t) internal pure {
@@ -96,6 +112,13 @@ library SlaTerms {
         if (m == 0 || m > MAX_ORACLES) revert InvalidTerms("oracles", "1..MAX_ORACLES");
         if (t.quorum == 0 || t.quorum > m) revert InvalidTerms("quorum", "1..oracles");
         if (t.minCoverage > PPM) revert InvalidTerms("minCoverage", "above 100%");
+        if (t.reportDeadline < MIN_REPORT_DEADLINE || t.reportDeadline > MAX_REPORT_DEADLINE) {
+            revert InvalidTerms("reportDeadline", "MIN_REPORT_DEADLINE..MAX_REPORT_DEADLINE");
+        }
+        if (t.maintenanceAllowance > t.periodLength) revert InvalidTerms("maintenanceAllowance", "above periodLength");
+        if (t.maintenanceNotice > MAX_MAINTENANCE_NOTICE) {
+            revert InvalidTerms("maintenanceNotice", "above MAX_MAINTENANCE_NOTICE");
+        }
         for (uint256 i; i < m; ++i) {
             if (t.oracles[i] == address(0)) revert InvalidTerms("oracles", "zero address");
             for (uint256 j; j < i; ++j) {

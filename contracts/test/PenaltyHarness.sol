@@ -17,10 +17,9 @@ contract PenaltyHarness {
         pure
         returns (uint32[] memory out)
     {
-        SlaTerms.Service memory service = s;
         out = new uint32[](values.length);
         for (uint256 i; i < values.length; ++i) {
-            out[i] = PenaltyMath.serviceCredit(service, values[i]);
+            out[i] = PenaltyMath.serviceCredit(s, values[i]);
         }
     }
 
@@ -44,11 +43,9 @@ contract PenaltyHarness {
         pure
         returns (uint32[] memory out)
     {
-        // Decode once: copying the terms to memory per case would dominate the call.
-        SlaTerms.Terms memory terms = t;
         out = new uint32[](valueSets.length);
         for (uint256 i; i < valueSets.length; ++i) {
-            out[i] = PenaltyMath.periodCredit(terms, valueSets[i]);
+            out[i] = PenaltyMath.periodCredit(t, valueSets[i]);
         }
     }
 

@@ -119,6 +119,9 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "NotAnOracle": lambda signer: f"a report is signed by {signer}, which is not in the agreement's oracle set",
     "DuplicateSigner": lambda signer: f"two reports are signed by {signer}; each oracle counts once",
     "ValueOutOfRange": lambda service, value: f"service {service}'s value {value} is above 100% (1000000 ppm)",
+    "TokenNotExact": lambda token, expected, received: (
+        f"the token {token} delivered {received} base units of the {expected} sent (a fee-on-transfer token?): "
+        "an agreement cannot hold such a token exactly, so it takes no deposit in it; use a plain ERC-20"),
     "CoverageTooLow": lambda oracle, service, coverage, least: (
         f"the report of {oracle} measured {coverage / 10_000:g}% of service {service}'s period, less than the "
         f"terms' min_coverage {least / 10_000:g}%: leave that report out"),

@@ -36,6 +36,9 @@ from smartsla.units import UnitError
 # Most of a period measured, yet room for an oracle restart or a short outage of its own: below it a report is not
 # signed and does not count on-chain (docs/terms.md, `oracles.min_coverage`).
 DEFAULT_MIN_COVERAGE = "90%"
+# With no notice a provider could announce a window starting in the next block, in the middle of an outage; a day
+# lets the customer (and the oracles) see it coming.
+DEFAULT_NOTICE = "24h"
 
 def load_terms(
     path_or_text: str | os.PathLike | dict,
@@ -365,8 +368,13 @@ class _Parser:
         if quorum > len(members):
             raise self.error(("oracles", "quorum"), f"{quorum} is more than the {len(members)} members; it must be 1..{len(members)}")
         deadline = self.unit(("oracles", "deadline"), units.parse_duration_seconds, o["deadline"])
-        if deadline == 0:
-            raise self.error(("oracles", "deadline"), "must be longer than 0s, or no report could ever arrive in time")
+        if not constants.MIN_REPORT_DEADLINE <= deadline <= constants.MAX_REPORT_DEADLINE:
+            raise self.error(("oracles", "deadline"),
+                             f"{describe(o['deadline'])} is outside "
+                             f"{units.format_seconds(constants.MIN_REPORT_DEADLINE)}.."
+                             f"{units.format_seconds(constants.MAX_REPORT_DEADLINE)}: shorter, and the fallback could "
+                             "be taken before the oracles can report; longer, and the money of a period without "
+                             "reports stays locked that long")
         min_coverage = self.unit(("oracles", "min_coverage"), units.parse_percent_ppm,
                                  o.get("min_coverage", DEFAULT_MIN_COVERAGE))
         return Oracles(members=tuple(members), quorum=quorum, deadline=deadline, fallback=o["fallback"],
@@ -374,7 +382,10 @@ class _Parser:
 
     def maintenance(self, m: dict, periods: Periods) -> Maintenance:
         allowance = self.unit(("maintenance", "allowance"), units.parse_duration_seconds, m.get("allowance", "0s"))
-        notice = self.unit(("maintenance", "notice"), units.parse_duration_seconds, m.get("notice", "0s"))
+        notice = self.unit(("maintenance", "notice"), units.parse_duration_seconds, m.get("notice", DEFAULT_NOTICE))
+        if notice > constants.MAX_MAINTENANCE_NOTICE:
+            raise self.error(("maintenance", "notice"), f"{describe(m['notice'])} is longer than "
+                             f"{units.format_seconds(constants.MAX_MAINTENANCE_NOTICE)}: no window could be announced")
         if allowance > periods.length:
             raise self.error(
                 ("maintenance", "allowance"),

@@ -79,6 +79,27 @@ def hostile_token_agreement(world):
     return token, agreement
 
 
+def test_a_fee_on_transfer_token_is_refused_at_funding(world):
+    """A token that delivers less than it was asked to move (1% kept on every transfer) once had the agreement
+    record the amount asked for: after close 980,000,000 base units were stuck, the last payee's share unpayable.
+    Now what arrives must be what was sent, or the deposit (fee or bond) is refused and nothing is recorded."""
+    token, _ = world.contracts.deploy("FeeToken", world.deployer, 100)
+    for who in (world.customer, world.provider):
+        world.chain.transact(world.deployer, token.functions.mint(who.address, 10**15))
+    agreement = world.create(token=token.address)
+    err = rejected(world, agreement, "TokenNotExact", agreement.fund, world.customer, 2)
+    assert err.error_args == (token.address, 2 * FEE, 2 * FEE - 2 * FEE // 100)
+    assert agreement.fn.nextFundable().call() == 0 and token.functions.balanceOf(agreement.address).call() == 0
+    rejected(world, agreement, "TokenNotExact", agreement.post_bond, world.provider, 10**6)
+    assert agreement.bond_balance() == 0
+    # the same token without its fee is an ordinary ERC-20: the funding goes through and is recorded exactly
+    exact, _ = world.contracts.deploy("FeeToken", world.deployer, 0)
+    world.chain.transact(world.deployer, exact.functions.mint(world.customer.address, 10**15))
+    plain = world.create(token=exact.address)
+    plain.fund(world.customer, 2)
+    assert exact.functions.balanceOf(plain.address).call() == 2 * FEE == plain.balance()
+
+
 def test_reentrancy_through_token_during_settle(world):
     token, agreement = hostile_token_agreement(world)
     next_settle = agreement.fn.settle(agreement.encoded_terms, 1,

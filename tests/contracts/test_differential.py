@@ -212,7 +212,7 @@ def run_end_to_end(env: Env, case: dict) -> None:
     token = w.token_address if case["token"] else "0x" + "00" * 20
     agreement = w.create(
         **case["sched"], fee=fee, bond=bond, token=token, start=chain.now() + 300, periodLength=LENGTH,
-        periodCount=PERIODS, reportDeadline=LENGTH,
+        periodCount=PERIODS, reportDeadline=LENGTH, maintenanceAllowance=0,
     )
     agreement.fund(w.customer, PERIODS)
     if bond:

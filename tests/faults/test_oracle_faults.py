@@ -39,7 +39,7 @@ class Faulty(LocalNet):
     """A local network with one HTTP service down for ``outage`` seconds in the middle of period 1, and an
     agreement of ``count`` periods of ``length`` seconds whose fallback opens ``deadline`` seconds after each."""
 
-    def __init__(self, tmp_path: Path, artifacts, *, length: int, count: int, deadline: int = 20,
+    def __init__(self, tmp_path: Path, artifacts, *, length: int, count: int, deadline: int = 300,
                  min_coverage: str = "75%", lead: int = 10, outage: int = 4):
         super().__init__(tmp_path, artifacts)
         self.target = HttpTarget().start()

@@ -92,7 +92,8 @@ def test_defaults():
         del s["weight"]
         del s["objective"]
     t = load_doc(doc)
-    assert t.maintenance.allowance == 0 and t.maintenance.notice == 0
+    # a day's notice unless the terms say otherwise: no window announced for the next block, mid-outage
+    assert t.maintenance.allowance == 0 and t.maintenance.notice == 24 * 3600
     assert t.payment.bond == "0"
     assert t.compensation.cap_bps == 10_000
     assert t.compensation.basis == "per-service"
@@ -287,7 +288,10 @@ BAD = [
     (_set(("periods", "length"), "30 days"), "periods.length", "not a duration"),
     (_set(("periods", "length"), "0s"), "periods.length", "longer than 0s"),
     (_set(("periods", "length"), "1500ms"), "periods.length", "whole number of seconds"),
-    (_set(("oracles", "deadline"), "0d"), "oracles.deadline", "longer than 0s"),
+    (_set(("oracles", "deadline"), "0d"), "oracles.deadline", "outside 5m..90d"),
+    (_set(("oracles", "deadline"), "299s"), "oracles.deadline", "fallback could be taken before the oracles"),
+    (_set(("oracles", "deadline"), "91d"), "oracles.deadline", "stays locked that long"),
+    (_set(("maintenance", "notice"), "366d"), "maintenance.notice", "no window could be announced"),
     (_set(("maintenance", "allowance"), "31d"), "maintenance.allowance", "longer than a period"),
     (_set(("maintenance", "notice"), "-1h"), "maintenance.notice", "must not be negative"),
     (_set(("payment", "fee"), "-5"), "payment.fee", "must not be negative"),
