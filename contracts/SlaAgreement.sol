@@ -25,6 +25,10 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
     /// share kept for withdrawal instead of holding up the settlement.
     uint256 public constant ETH_PUSH_GAS = 30_000;
+    /// @dev Enough for an ERC-20 transfer to a new holder behind a proxy (about 60,000 at most for the common
+    /// stablecoins); a token whose transfer to this recipient burns more costs the settler at most this, and the
+    /// share is kept for withdrawal.
+    uint256 public constant TOKEN_PUSH_GAS = 100_000;
 
     address public immutable factory;
 
@@ -63,14 +67,21 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
 
     // ---------------------------------------------------------------- money in
 
-    /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun;
-    /// a period that began unfunded stays unfunded.
-    function fund(bytes calldata encodedTerms, uint32 periods) external payable nonReentrant whenOpen {
+    /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun, from
+    /// `firstPeriod`, which the caller names so that a transaction landing after a period began is refused rather
+    /// than funding later periods than meant; a period that began unfunded stays unfunded.
+    function fund(bytes calldata encodedTerms, uint32 firstPeriod, uint32 periods)
+        external
+        payable
+        nonReentrant
+        whenOpen
+    {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.customer) revert NotCustomer(msg.sender);
         if (periods == 0) revert NothingToFund();
         uint256 first = _firstUnstarted(t);
         if (nextFundable > first) first = nextFundable;
+        if (firstPeriod != first) revert FundingMoved(firstPeriod, first);
         uint256 active = activePeriods;
         if (first + periods > active) revert FundingBeyondTerm(first, periods, active);
         uint256 amount = t.fee * periods;
@@ -205,17 +216,31 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// (for a recipient that cannot receive the token itself).
     function withdraw(bytes calldata encodedTerms, address to) external nonReentrant {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
-        uint256 amount = owed[msg.sender];
-        if (amount == 0) revert NothingToWithdraw(msg.sender);
         if (to == address(0)) revert ZeroRecipient();
-        owed[msg.sender] = 0;
-        if (t.token == address(0)) {
+        if (to == address(this)) revert RecipientIsAgreement();
+        _payOut(t.token, msg.sender, to);
+    }
+
+    /// @notice Pays an owner what it is owed, to itself; anyone may trigger it (a treasury contract that cannot call
+    /// the agreement still gets paid), only the owner may redirect it (`withdraw`).
+    function payOwed(bytes calldata encodedTerms, address account) external nonReentrant {
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
+        _payOut(t.token, account, account);
+    }
+
+    /// @dev All of `owner`'s owed money to `to`, with all the gas the caller gives: unlike a settlement's push, the
+    /// recipient here is chosen by the caller, who pays for it; a failure reverts and leaves the money owed.
+    function _payOut(address token, address owner, address to) private {
+        uint256 amount = owed[owner];
+        if (amount == 0) revert NothingToWithdraw(owner);
+        owed[owner] = 0;
+        if (token == address(0)) {
             (bool ok,) = to.call{value: amount}("");
             if (!ok) revert TransferFailed(to, amount);
         } else {
-            IERC20(t.token).safeTransfer(to, amount);
+            IERC20(token).safeTransfer(to, amount);
         }
-        emit Withdrawn(msg.sender, to, amount);
+        emit Withdrawn(owner, to, amount);
     }
 
     /// @notice Both parties end the agreement early: periods that have begun run to their end and settle as
@@ -425,6 +450,19 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         _pay(t.token, t.provider, toProvider);
     }
 
+    /// @dev SafeERC20.trySafeTransfer's verdict (the call succeeded, and returned true or nothing from a contract)
+    /// with the gas capped at TOKEN_PUSH_GAS and at most one word of return data copied. As with the ETH push, a
+    /// settler cannot make an honest transfer fail by a tight gas limit: with less than the cap left, the caller
+    /// keeps only 1/64, too little to record a deferral, and the whole settlement fails instead.
+    function _tryTokenPush(address token, address to, uint256 amount) private returns (bool ok) {
+        bytes memory data = abi.encodeCall(IERC20.transfer, (to, amount));
+        assembly ("memory-safe") {
+            let success := call(TOKEN_PUSH_GAS, token, 0, add(data, 0x20), mload(data), 0, 0x20)
+            let size := returndatasize()
+            ok := and(success, or(and(iszero(size), gt(extcodesize(token), 0)), and(gt(size, 31), eq(mload(0), 1))))
+        }
+    }
+
     function _collect(address token, address from, uint256 amount) private {
         if (token == address(0)) {
             if (msg.value != amount) revert WrongPaymentAmount(amount, msg.value);
@@ -455,7 +493,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
                 ok := call(ETH_PUSH_GAS, to, amount, 0, 0, 0, 0)
             }
         } else {
-            ok = IERC20(token).trySafeTransfer(to, amount);
+            ok = _tryTokenPush(token, to, amount);
         }
         if (!ok) {
             owed[to] += amount;

@@ -22,6 +22,7 @@ MAX_AMOUNT = AMOUNT_LIMIT - 1
 MIN_REPORT_DEADLINE = 300  # seconds: oracles have time to report before the fallback opens
 MAX_REPORT_DEADLINE = 90 * 86_400  # seconds: every period can be closed within this after it ends
 MAX_MAINTENANCE_NOTICE = 365 * 86_400
+MAX_MAINTENANCE_ALLOWANCE = 2**32 - 1  # a period's maintenance seconds are recorded in 32 bits
 BASIS_PER_SERVICE = 0
 BASIS_COMBINED = 1
 COMBINE_WORST = 0

@@ -221,6 +221,13 @@ interface ISlaAgreement {
     error NotYetClosable(uint256 endsAt, uint256 openFundedPeriods);
     /// @notice A withdrawal to the zero address.
     error ZeroRecipient();
+    /// @notice The deposit would fund other periods than the caller named: a period began, or another deposit
+    /// landed, while the transaction waited.
+    /// @param requested The first period the caller named.
+    /// @param fundable The first period a deposit funds now.
+    error FundingMoved(uint256 requested, uint256 fundable);
+    /// @notice A withdrawal to the agreement itself, which would strand the money in it.
+    error RecipientIsAgreement();
     /// @notice The bond with one fee would not fit the period record's uint96.
     /// @param bondBalance The bond it would become.
     /// @param limit The largest bond allowed.
@@ -234,8 +241,10 @@ interface ISlaAgreement {
     /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun; a period
     /// that began unfunded stays unfunded.
     /// @param encodedTerms The agreement's terms, ABI-encoded.
+    /// @param firstPeriod The first period the caller means to fund: the deposit is refused (FundingMoved) if a
+    /// period began, or another deposit landed, while the transaction waited, instead of funding later periods.
     /// @param periods How many periods to fund.
-    function fund(bytes calldata encodedTerms, uint32 periods) external payable;
+    function fund(bytes calldata encodedTerms, uint32 firstPeriod, uint32 periods) external payable;
 
     /// @notice The provider's collateral, paid out only for credits above 100% of a fee.
     /// @param encodedTerms The agreement's terms, ABI-encoded.
@@ -259,6 +268,13 @@ interface ISlaAgreement {
     /// @param encodedTerms The agreement's terms, ABI-encoded.
     /// @param to The recipient (for a caller that cannot receive the token itself).
     function withdraw(bytes calldata encodedTerms, address to) external;
+
+    /// @notice Pays `account` what a failed transfer left owed to it, to `account` itself. Anyone may call it, so a
+    /// contract party that cannot call the agreement (a simple treasury) still gets its money; only the owner can
+    /// send it elsewhere (`withdraw`).
+    /// @param encodedTerms The agreement's terms, ABI-encoded.
+    /// @param account Whose money.
+    function payOwed(bytes calldata encodedTerms, address account) external;
 
     /// @notice Both parties end the agreement early: periods that have begun run to their end and settle as
     /// usual; funded periods that have not begun are refunded to the customer. Either party may send it.

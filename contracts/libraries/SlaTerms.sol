@@ -23,6 +23,7 @@ library SlaTerms {
     uint256 internal constant MAX_REPORT_DEADLINE = 7_776_000; // 90 days
     /// @dev A notice beyond a year would make maintenance impossible in practice and only hides a typo.
     uint256 internal constant MAX_MAINTENANCE_NOTICE = 31_536_000; // 365 days
+    uint256 internal constant MAX_MAINTENANCE_ALLOWANCE = 4_294_967_295; // uint32, the period record's field
 
     uint8 internal constant BASIS_PER_SERVICE = 0;
     uint8 internal constant BASIS_COMBINED = 1;
@@ -115,7 +116,10 @@ library SlaTerms {
         if (t.reportDeadline < MIN_REPORT_DEADLINE || t.reportDeadline > MAX_REPORT_DEADLINE) {
             revert InvalidTerms("reportDeadline", "MIN_REPORT_DEADLINE..MAX_REPORT_DEADLINE");
         }
-        if (t.maintenanceAllowance > t.periodLength) revert InvalidTerms("maintenanceAllowance", "above periodLength");
+        // a period's maintenance seconds are recorded in 32 bits
+        if (t.maintenanceAllowance > t.periodLength || t.maintenanceAllowance > MAX_MAINTENANCE_ALLOWANCE) {
+            revert InvalidTerms("maintenanceAllowance", "above periodLength or MAX_MAINTENANCE_ALLOWANCE");
+        }
         if (t.maintenanceNotice > MAX_MAINTENANCE_NOTICE) {
             revert InvalidTerms("maintenanceNotice", "above MAX_MAINTENANCE_NOTICE");
         }

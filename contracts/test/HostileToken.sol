@@ -7,7 +7,8 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 /// @notice When armed, the next `transfer` first calls `hookTarget` with `hookData`. The outcome of that
 /// call is recorded so a test can read the revert data; with `bubble` set, a failed callback makes the
 /// transfer itself revert with the callback's revert data. `blocked` recipients have transfers refused,
-/// which is how tests make the agreement defer a payment to `owed`.
+/// which is how tests make the agreement defer a payment to `owed`; `burning` recipients have every transfer burn
+/// all the gas it is given (a hostile token hook), to show what such a recipient costs the settler.
 contract HostileToken is ERC20 {
     error Blocked(address to);
 
@@ -18,6 +19,7 @@ contract HostileToken is ERC20 {
     bool public lastHookSucceeded;
     bytes public lastHookResult;
     mapping(address => bool) public blocked;
+    mapping(address => bool) public burning;
 
     constructor() ERC20("Hostile USD", "hUSD") {}
 
@@ -39,8 +41,17 @@ contract HostileToken is ERC20 {
         blocked[account] = value;
     }
 
+    function setBurning(address account, bool value) external {
+        burning[account] = value;
+    }
+
     function transfer(address to, uint256 value) public override returns (bool) {
         if (blocked[to]) revert Blocked(to);
+        if (burning[to]) {
+            assembly {
+                invalid()
+            }
+        }
         address target = hookTarget;
         if (target != address(0)) {
             // One shot, so the callback cannot recurse through a transfer of its own.

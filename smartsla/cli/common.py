@@ -119,6 +119,11 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "NotAnOracle": lambda signer: f"a report is signed by {signer}, which is not in the agreement's oracle set",
     "DuplicateSigner": lambda signer: f"two reports are signed by {signer}; each oracle counts once",
     "ValueOutOfRange": lambda service, value: f"service {service}'s value {value} is above 100% (1000000 ppm)",
+    "FundingMoved": lambda requested, fundable: (
+        f"the deposit would now fund from period {fundable}, not {requested}: a period began (or another deposit "
+        "landed) while the transaction waited; nothing was taken, fund again"),
+    "RecipientIsAgreement": lambda: "the recipient is the agreement itself, which would strand the money: give "
+                                    "another address",
     "TokenNotExact": lambda token, expected, received: (
         f"the token {token} delivered {received} base units of the {expected} sent (a fee-on-transfer token?): "
         "an agreement cannot hold such a token exactly, so it takes no deposit in it; use a plain ERC-20"),

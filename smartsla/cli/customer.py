@@ -99,9 +99,13 @@ def register(sub) -> None:
     withdraw = sub.add_parser(
         "withdraw", help="take money the contract keeps for you (a payment that could not be pushed)",
         description="Settlements push payments directly; when a push fails (a wallet that refuses, a token that "
-                    "blocks the account) the amount is kept as owed. This sends it to you or to --to.")
+                    "blocks the account) the amount is kept as owed. This sends it to you or to --to. With --for, "
+                    "anyone has what is owed to OWNER paid to OWNER itself (a treasury contract that cannot call "
+                    "the agreement still gets its money); only the owner may send it elsewhere.")
     withdraw.add_argument("agreement", metavar="AGREEMENT")
     withdraw.add_argument("--to", metavar="ADDRESS", help="send it here instead of to the account")
+    withdraw.add_argument("--for", dest="owner", metavar="OWNER",
+                          help="pay what the agreement owes OWNER (an address) to OWNER; the account only sends")
     _options(withdraw, "customer", "the account owed")
     withdraw.set_defaults(handler=run_withdraw)
 
@@ -160,17 +164,26 @@ def run_fallback(args: argparse.Namespace, ui: UI) -> int:
 def run_withdraw(args: argparse.Namespace, ui: UI) -> int:
     if args.to is not None:
         args.to = address_arg(args.to, "--to")
+    if args.owner is not None:
+        args.owner = address_arg(args.owner, "--for")
+        if args.to is not None:
+            raise UserError("--to and --for together: only the owner may send its money elsewhere; drop --to "
+                            "(the money goes to OWNER) or --for (you withdraw your own)")
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
     symbol, decimals = session.token_info(agreement.token)
     account = account_for(args, session.chain)
-    owed = agreement.owed(account.address)
+    owner = args.owner or account.address
+    owed = agreement.owed(owner)
     if owed == 0:
-        raise UserError(f"the agreement owes {account.address} nothing; settled money was paid directly "
+        raise UserError(f"the agreement owes {owner} nothing; settled money was paid directly "
                         "(see `smartsla payouts`)")
-    receipt = agreement.withdraw(account, args.to)
+    if args.owner is not None:
+        receipt = agreement.pay_owed(account, owner)
+    else:
+        receipt = agreement.withdraw(account, args.to)
     return report_done(ui, args, "withdrawn", receipt, amount=f"{format_token_amount(owed, decimals)} {symbol}",
-                 to=args.to or account.address)
+                       to=args.to or owner)
 
 
 # ------------------------------------------------------------------ list

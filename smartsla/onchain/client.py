@@ -200,9 +200,20 @@ class Agreement:
             self.chain.transact(sender, token.functions.approve(self.address, amount))
         return self.chain.transact(sender, call)
 
-    def fund(self, customer: LocalAccount, periods: int = 1) -> dict[str, Any]:
+    def first_fundable(self, now: int | None = None) -> int:
+        """The first period a deposit funds at ``now`` (default: the latest block's time): the first not begun, or
+        after the last funded, whichever is later."""
+        now = self.chain.now() if now is None else now
+        start = int(self.terms.start)
+        unstarted = 0 if now < start else (now - start) // int(self.terms.period_length) + 1
+        return max(unstarted, int(self.fn.nextFundable().call()))
+
+    def fund(self, customer: LocalAccount, periods: int = 1, first_period: int | None = None) -> dict[str, Any]:
+        """Escrow ``periods`` fees from ``first_period`` on (default: :meth:`first_fundable` now); the contract
+        refuses the deposit (FundingMoved) if that is no longer the first fundable period when it lands."""
         amount = self.terms.fee * periods
-        return self._pay_in(customer, amount, self.fn.fund(self.encoded_terms, periods))
+        first = self.first_fundable() if first_period is None else first_period
+        return self._pay_in(customer, amount, self.fn.fund(self.encoded_terms, first, periods))
 
     def post_bond(self, provider: LocalAccount, amount: int) -> dict[str, Any]:
         return self._pay_in(provider, amount, self.fn.postBond(self.encoded_terms, amount))
@@ -237,6 +248,10 @@ class Agreement:
 
     def withdraw(self, account: LocalAccount, to: str | None = None) -> dict[str, Any]:
         return self.chain.transact(account, self.fn.withdraw(self.encoded_terms, to or account.address))
+
+    def pay_owed(self, sender: LocalAccount, owner: str) -> dict[str, Any]:
+        """Have what is owed to ``owner`` paid to ``owner`` itself (anyone may)."""
+        return self.chain.transact(sender, self.fn.payOwed(self.encoded_terms, to_checksum_address(owner)))
 
     def sign_termination(self, party: LocalAccount, active_periods: int, deadline: int) -> bytes:
         return eip712.sign(party, eip712.termination_message(self.chain.w3.eth.chain_id, self.address,

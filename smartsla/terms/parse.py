@@ -386,6 +386,10 @@ class _Parser:
         if notice > constants.MAX_MAINTENANCE_NOTICE:
             raise self.error(("maintenance", "notice"), f"{describe(m['notice'])} is longer than "
                              f"{units.format_seconds(constants.MAX_MAINTENANCE_NOTICE)}: no window could be announced")
+        if allowance > constants.MAX_MAINTENANCE_ALLOWANCE:
+            raise self.error(("maintenance", "allowance"), f"{describe(m['allowance'])} is longer than "
+                             f"{units.format_seconds(constants.MAX_MAINTENANCE_ALLOWANCE)}, what a period's record "
+                             "holds (32 bits of seconds)")
         if allowance > periods.length:
             raise self.error(
                 ("maintenance", "allowance"),

@@ -119,7 +119,7 @@ def test_initialize_only_by_factory_and_only_once(world):
 
 def test_fund_eth_needs_exact_value(eth_world):
     agreement = eth_world.create()
-    call = agreement.fn.fund(agreement.encoded_terms, 3)
+    call = agreement.fn.fund(agreement.encoded_terms, 0, 3)
     for wrong in (3 * FEE - 1, 3 * FEE + 1, 0):
         err = reverts("WrongPaymentAmount", eth_world.chain.transact, eth_world.customer, call, value=wrong)
         assert err.error_args == (3 * FEE, wrong)
@@ -136,7 +136,7 @@ def test_fund_eth_needs_exact_value(eth_world):
 
 def test_fund_erc20_via_approve_several_periods_ahead(world):
     agreement = world.create()
-    call = agreement.fn.fund(agreement.encoded_terms, 2)
+    call = agreement.fn.fund(agreement.encoded_terms, 0, 2)
     reverts("ERC20InsufficientAllowance", world.chain.transact, world.customer, call)
     world.chain.transact(world.customer, world.token.functions.approve(agreement.address, 2 * FEE))
     reverts("UnexpectedEther", world.chain.transact, world.customer, call, value=1)
@@ -180,6 +180,24 @@ def test_funding_after_period_began_skips_it(any_world):
     assert agreement.period(0).state == PeriodState.SETTLED_UNFUNDED
     assert snapshot(agreement, w) == before
     assert agreement.fn.openFundedPeriods().call() == 2
+
+
+def test_a_deposit_that_lands_after_a_period_began_is_refused_not_moved(any_world):
+    """A customer funding period 1 whose transaction lands after period 1 began once had periods 2 and 3 funded
+    instead. The deposit names its first period, and a mismatch is refused with nothing taken."""
+    w = any_world
+    agreement = w.create(periodCount=4)
+    w.chain.travel_to(agreement.period_start(0) + 10)
+    meant = agreement.first_fundable()
+    assert meant == 1
+    w.chain.travel_to(agreement.period_start(1) + 10)         # the transaction waited past period 1's start
+    before = snapshot(agreement, w)
+    err = reverts("FundingMoved", agreement.fund, w.customer, 1, meant)
+    assert err.error_args == (1, 2)
+    assert snapshot(agreement, w) == before and agreement.period(2).state == PeriodState.UNFUNDED
+    # what the contract says now is fundable goes through
+    receipt = agreement.fund(w.customer, 1, agreement.first_fundable())
+    assert events(agreement, receipt, "Funded")[0]["firstPeriod"] == 2
 
 
 def test_funding_limits(world):
@@ -405,6 +423,49 @@ def test_withdraw_deferred_eth_payment_to_another_address(eth_world):
     assert agreement.owed(receiver.address) == 0
     assert snapshot(agreement, w, stranger=w.stranger.address) == shifted(
         before, customer=compensation, contract=-FEE, stranger=FEE - compensation)
+
+
+def test_anyone_pays_an_owner_what_it_is_owed_and_only_to_it(world):
+    """A contract party that cannot call the agreement (a simple treasury) once lost what was owed to it: now anyone
+    can have it paid, to the owner itself; only the owner can send it elsewhere, and never to the agreement."""
+    token = deploy_hostile_token(world, [world.customer.address, world.provider.address])
+    agreement = world.create(token=token.address)
+    agreement.fund(world.customer, 1)
+    world.chain.transact(world.deployer, token.functions.setBlocked(world.customer.address, True))
+    world.over(agreement, 0)
+    agreement.settle(world.stranger, 0, world.reports(agreement, 0, [[985_000]] * 2))
+    compensation = credit_of(FEE, 3_000)
+    assert agreement.owed(world.customer.address) == compensation
+    reverts("RecipientIsAgreement", agreement.withdraw, world.customer, agreement.address)
+    # still blocked: the payment fails and the money stays owed
+    reverts("Blocked", agreement.pay_owed, world.stranger, world.customer.address)
+    assert agreement.owed(world.customer.address) == compensation
+    world.chain.transact(world.deployer, token.functions.setBlocked(world.customer.address, False))
+    before = snapshot(agreement, world, stranger=world.stranger.address)
+    receipt = agreement.pay_owed(world.stranger, world.customer.address)
+    assert events(agreement, receipt, "Withdrawn") == [
+        {"account": world.customer.address, "to": world.customer.address, "amount": compensation}]
+    assert snapshot(agreement, world, stranger=world.stranger.address) == shifted(
+        before, customer=compensation, contract=-compensation)
+    reverts("NothingToWithdraw", agreement.pay_owed, world.stranger, world.customer.address)
+
+
+def test_a_token_that_burns_the_settlers_gas_costs_it_a_bounded_amount(world):
+    """A token whose transfer to the provider burns all the gas it gets once made a settlement cost ~63/64 of the
+    settler's gas limit (27.7M of 29M): the push now gets TOKEN_PUSH_GAS, and the provider's share is kept owed."""
+    token = deploy_hostile_token(world, [world.customer.address, world.provider.address])
+    agreement = world.create(token=token.address)
+    agreement.fund(world.customer, 1)
+    world.chain.transact(world.deployer, token.functions.setBurning(world.provider.address, True))
+    world.over(agreement, 0)
+    call = agreement.fn.settle(agreement.encoded_terms, 0,
+                               [r.as_arg() for r in world.reports(agreement, 0, [[985_000]] * 2)])
+    receipt = world.chain.transact(world.stranger, call, gas=10_000_000)
+    compensation = credit_of(FEE, 3_000)
+    assert receipt["gasUsed"] < 300_000, receipt["gasUsed"]
+    assert events(agreement, receipt, "PaymentDeferred") == [{"to": world.provider.address, "amount": FEE - compensation}]
+    assert agreement.owed(world.provider.address) == FEE - compensation
+    assert token.functions.balanceOf(agreement.address).call() == FEE - compensation
 
 
 # ---------------------------------------------------------------- terminate and close

@@ -227,7 +227,7 @@ def test_gas_burning_customer_cannot_block_settlement(eth_world):
     w = eth_world
     receiver = deploy_receiver(w)
     agreement = w.create(customer=receiver.address)
-    as_receiver(w, receiver, agreement.fn.fund(agreement.encoded_terms, 1), value=FEE)
+    as_receiver(w, receiver, agreement.fn.fund(agreement.encoded_terms, 0, 1), value=FEE)
     assert agreement.period(0).state == PeriodState.FUNDED
     w.chain.transact(w.deployer, receiver.functions.setMode(RECEIVER_BURN))
     w.over(agreement, 0)
@@ -494,7 +494,7 @@ def test_wrong_terms_bytes(any_world):
     for bad in (cheaper, real[:-32], real + bytes(32), b""):
         assert bad != real
         value = FEE if agreement.is_eth else 0
-        reverts("TermsMismatch", w.chain.transact, w.customer, agreement.fn.fund(bad, 1), value=value)
+        reverts("TermsMismatch", w.chain.transact, w.customer, agreement.fn.fund(bad, 0, 1), value=value)
         for call in (agreement.fn.settleByFallback(bad, 0), agreement.fn.close(bad),
                      agreement.fn.withdraw(bad, w.customer.address), agreement.fn.settle(bad, 0, reports),
                      agreement.fn.announceMaintenance(bad, w.chain.now() + 3 * 86_400, 60)):

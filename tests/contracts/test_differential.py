@@ -250,3 +250,27 @@ def test_settled_amounts_match_reference_embedded(env, case):
 @given(case=e2e_cases())
 def test_settled_amounts_match_reference_anvil(anvil_env, case):
     run_end_to_end(anvil_env, case)
+
+
+# ----------------------------------------------------------------- what the median guarantees
+
+
+@FAST
+@given(data=st.data(), lower_is_better=st.booleans())
+def test_the_median_stays_within_the_honest_reports_range(env, data, lower_is_better):
+    """What docs/contracts.md promises, and no more: with fewer liars than half the reports, whatever the liars
+    say, the value used lies between the lowest and highest honest values. (One liar among four can move an even
+    count's median by one rank, 980000 -> 995000 in the review's case, but not out of that range.)"""
+    k = data.draw(st.integers(1, 9))
+    liars = data.draw(st.integers(0, (k - 1) // 2))
+    honest = data.draw(st.lists(st.integers(0, 1_000_000), min_size=k - liars, max_size=k - liars))
+    lies = data.draw(st.lists(st.integers(0, 2**32 - 1), min_size=liars, max_size=liars))
+    reports = data.draw(st.permutations(honest + lies))
+    got = env.harness.functions.median(reports, lower_is_better).call()
+    assert min(honest) <= got <= max(honest), (honest, lies, got)
+
+
+def test_one_liar_among_four_moves_the_median_one_rank_within_the_honest_range(env):
+    honest = [980_000, 990_000, 995_000]
+    assert env.harness.functions.median(honest + [970_000], False).call() == 980_000
+    assert env.harness.functions.median(honest + [1_000_000], False).call() == 990_000  # up one rank, still honest

@@ -269,7 +269,7 @@ class Machine(RuleBasedStateMachine):
         first = max(first, m.next_fundable)
         a = m.agreement
         amount = m.fee * periods
-        call = a.fn.fund(a.encoded_terms, periods)
+        call = a.fn.fund(a.encoded_terms, first, periods)
         value = amount if m.eth else 0
         if m.closed:
             return self.as_customer(m, call, value=value, expect="AgreementClosed")

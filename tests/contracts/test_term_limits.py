@@ -17,7 +17,7 @@ agreement: limits
 provider: provider
 customer: customer
 payment: {{token: test-usd, fee: "1000"}}
-periods: {{start: 1900000000, length: 1d, count: 3}}
+periods: {{start: 1900000000, length: {length}s, count: 3}}
 services: [{{id: api, objective: availability, target: "99.9%"}}]
 compensation: {{basis: per-service, schedule: [{{below: "99.9%", credit: "10%"}}]}}
 oracles: {{members: [oracle-1, oracle-2, oracle-3], quorum: 2, deadline: {deadline}s, fallback: no-credit}}
@@ -33,16 +33,21 @@ EDGES = {
 SOLIDITY = {"deadline": "reportDeadline", "allowance": "maintenanceAllowance", "notice": "maintenanceNotice"}
 
 
-@pytest.mark.parametrize("field,value", [(f, v) for f, values in EDGES.items() for v in values])
-def test_the_contract_refuses_exactly_what_python_refuses(world, field, value):
+LONG = 2**33 * 60  # a period longer than 32 bits of seconds (whole minutes): the allowance's own limit bites
+CASES = [(f, v, DAY) for f, values in EDGES.items() for v in values] + [
+    ("allowance", constants.MAX_MAINTENANCE_ALLOWANCE, LONG), ("allowance", constants.MAX_MAINTENANCE_ALLOWANCE + 1, LONG)]
+
+
+@pytest.mark.parametrize("field,value,length", CASES)
+def test_the_contract_refuses_exactly_what_python_refuses(world, field, value, length):
     values = {"deadline": 2 * DAY, "allowance": 3600, "notice": DAY, field: value}
     try:
-        load_terms(TERMS.format(**values))
+        load_terms(TERMS.format(length=length, **values))
         python_ok = True
     except TermsError:
         python_ok = False
     try:
-        world.create(periodLength=DAY, **{SOLIDITY[k]: v for k, v in values.items()})
+        world.create(periodLength=length, **{SOLIDITY[k]: v for k, v in values.items()})
         contract_ok = True
     except Reverted as exc:
         assert exc.error == "InvalidTerms" and exc.error_args[0] == SOLIDITY[field], exc

@@ -85,6 +85,20 @@ def test_bad_addresses_and_paths_are_refused_before_any_work(tmp_path, capsys, m
     assert "--html" in err and "missing" in err and "Traceback" not in err
 
 
+def test_withdraw_for_another_owner_refuses_a_redirect_and_a_bad_address(tmp_path, capsys, monkeypatch):
+    """`withdraw --for OWNER` pays OWNER itself: with --to it would let anyone redirect another's money."""
+    from smartsla.cli import main
+
+    monkeypatch.setenv("SMARTSLA_HOME", str(tmp_path / "home"))
+    agreement = "0x" + "12" * 20
+    assert main(["withdraw", agreement, "--network", "embedded", "--for", "0xnothex"]) == 2
+    assert "--for" in capsys.readouterr().err
+    assert main(["withdraw", agreement, "--network", "embedded", "--for", "0x" + "34" * 20,
+                 "--to", "0x" + "56" * 20]) == 2
+    err = capsys.readouterr().err
+    assert "only the owner may send its money elsewhere" in err and "Traceback" not in err
+
+
 def _status(**over) -> dict:
     data = {"agreement": "0x" + "ab" * 20, "network": "development", "chain_time": 1_800_000_000,
             "provider": "0xP", "customer": "0xC", "token": "tUSD", "fee_per_period": "1000",
