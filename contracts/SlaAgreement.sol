@@ -21,14 +21,15 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     bytes32 public constant REPORT_TYPEHASH = keccak256(
         "Report(uint256 period,uint32[] values,uint32[] coverage,bytes32 evidenceRoot)"
     );
-    bytes32 public constant TERMINATION_TYPEHASH = keccak256("Termination(uint32 activePeriods,uint64 deadline)");
+    bytes32 public constant TERMINATION_TYPEHASH =
+        keccak256("Termination(uint32 activePeriods,uint64 deadline,uint32 nonce)");
     /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
     /// share kept for withdrawal instead of holding up the settlement.
     uint256 public constant ETH_PUSH_GAS = 30_000;
-    /// @dev Enough for an ERC-20 transfer to a new holder behind a proxy (about 60,000 at most for the common
-    /// stablecoins); a token whose transfer to this recipient burns more costs the settler at most this, and the
-    /// share is kept for withdrawal.
-    uint256 public constant TOKEN_PUSH_GAS = 100_000;
+    /// @dev Five times an ERC-20 transfer to a new holder behind a proxy (about 60,000 for the common stablecoins),
+    /// room for tokens whose transfers run hooks; a token whose transfer to this recipient burns more costs the
+    /// settler at most this, and the share is kept for withdrawal.
+    uint256 public constant TOKEN_PUSH_GAS = 300_000;
 
     address public immutable factory;
 
@@ -41,6 +42,9 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     uint32 public openFundedPeriods;
     bool public closed;
     uint96 public bondBalance;
+    /// @notice What every termination consent must name: moved on by each termination and by a party's
+    /// revocation, so a superseded or withdrawn offer can never be executed.
+    uint32 public terminationNonce;
 
     mapping(uint256 period => PeriodRecord) private _periods;
     /// @notice Money kept for a recipient whose transfer failed during settlement or refund.
@@ -260,7 +264,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         if (newActivePeriods < earliest || newActivePeriods >= active) {
             revert InvalidTermination(newActivePeriods, earliest, active);
         }
-        bytes32 digest = _terminationDigest(newActivePeriods, deadline);
+        bytes32 digest = _terminationDigest(newActivePeriods, deadline, terminationNonce);
+        ++terminationNonce;
         address providerSigner = ECDSA.recover(digest, providerSignature);
         if (providerSigner != t.provider) revert BadConsent(t.provider, providerSigner);
         address customerSigner = ECDSA.recover(digest, customerSignature);
@@ -280,6 +285,15 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         uint256 refund = refundedPeriods * t.fee;
         emit Terminated(newActivePeriods, refundedPeriods, refund);
         _pay(t.token, t.customer, refund);
+    }
+
+    /// @notice A party withdraws every consent to terminate it has given and not yet seen executed (the other
+    /// party's too: a consent is only ever half of a termination).
+    function revokeTerminationConsents(bytes calldata encodedTerms) external nonReentrant whenOpen {
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
+        if (msg.sender != t.provider && msg.sender != t.customer) revert NotAParty(msg.sender);
+        uint32 nonce = ++terminationNonce;
+        emit TerminationConsentsRevoked(msg.sender, nonce);
     }
 
     /// @notice After the last active period has ended and every funded period is settled, returns the
@@ -340,8 +354,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         return _reportDigest(periodIndex, values, coverage, evidenceRoot);
     }
 
-    function terminationDigest(uint32 newActivePeriods, uint64 deadline) external view returns (bytes32) {
-        return _terminationDigest(newActivePeriods, deadline);
+    function terminationDigest(uint32 newActivePeriods, uint64 deadline, uint32 nonce) external view returns (bytes32) {
+        return _terminationDigest(newActivePeriods, deadline, nonce);
     }
 
     receive() external payable {
@@ -389,8 +403,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    function _terminationDigest(uint32 newActivePeriods, uint64 deadline) private view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline)));
+    function _terminationDigest(uint32 newActivePeriods, uint64 deadline, uint32 nonce) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline, nonce)));
     }
 
     /// @dev The start of period `index`; so also the end of period `index - 1` and of a term of `index` periods.

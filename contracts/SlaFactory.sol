@@ -24,10 +24,15 @@ contract SlaFactory {
         implementation = address(new SlaAgreement(address(this)));
     }
 
+    /// @notice Refused: terms that do not validate, and bytes that are not the canonical encoding of the terms
+    /// they decode to (one set of terms, one termsHash: an auditor's "same terms" is decidable from the hash).
+    error NonCanonicalTerms();
+
     function create(bytes calldata encodedTerms) external returns (address agreement) {
         SlaTerms.Terms memory t = SlaTerms.decode(encodedTerms);
         SlaTerms.validate(t);
         bytes32 termsHash = keccak256(encodedTerms);
+        if (keccak256(abi.encode(t)) != termsHash) revert NonCanonicalTerms();
         agreement = Clones.clone(implementation);
         SlaAgreement(payable(agreement)).initialize(termsHash, t.periodCount);
         emit AgreementCreated(agreement, t.provider, t.customer, termsHash, t.documentHash, encodedTerms);
@@ -40,7 +45,9 @@ contract SlaFactory {
 
     /// @notice Checks terms as `create` would, without creating anything.
     function validateTerms(bytes calldata encodedTerms) external pure returns (bytes32 termsHash) {
-        SlaTerms.validate(SlaTerms.decode(encodedTerms));
-        return keccak256(encodedTerms);
+        SlaTerms.Terms memory t = SlaTerms.decode(encodedTerms);
+        SlaTerms.validate(t);
+        termsHash = keccak256(encodedTerms);
+        if (keccak256(abi.encode(t)) != termsHash) revert NonCanonicalTerms();
     }
 }

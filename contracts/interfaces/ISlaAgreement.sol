@@ -100,6 +100,11 @@ interface ISlaAgreement {
     /// @param refund The amount refunded to the customer.
     event Terminated(uint256 activePeriods, uint256 refundedPeriods, uint256 refund);
 
+    /// @notice A party withdrew every unexecuted termination consent.
+    /// @param by The provider or the customer.
+    /// @param nonce The nonce a consent must name from now on.
+    event TerminationConsentsRevoked(address indexed by, uint256 nonce);
+
     /// @notice The agreement closed and the bond went back to the provider.
     /// @param bondReturned The bond returned.
     event Closed(uint256 bondReturned);
@@ -226,6 +231,9 @@ interface ISlaAgreement {
     /// @param requested The first period the caller named.
     /// @param fundable The first period a deposit funds now.
     error FundingMoved(uint256 requested, uint256 fundable);
+    /// @notice Only the provider or the customer may do this.
+    /// @param caller The sender.
+    error NotAParty(address caller);
     /// @notice A withdrawal to the agreement itself, which would strand the money in it.
     error RecipientIsAgreement();
     /// @notice The bond with one fee would not fit the period record's uint96.
@@ -327,8 +335,17 @@ interface ISlaAgreement {
     /// @notice The digest each party signs to consent to a termination.
     /// @param newActivePeriods The periods that keep running.
     /// @param deadline The consent's expiry.
+    /// @param nonce The agreement's terminationNonce the consent is for.
     /// @return The EIP-712 digest.
-    function terminationDigest(uint32 newActivePeriods, uint64 deadline) external view returns (bytes32);
+    function terminationDigest(uint32 newActivePeriods, uint64 deadline, uint32 nonce) external view returns (bytes32);
+
+    /// @notice The provider or the customer withdraws every termination consent not yet executed.
+    /// @param encodedTerms The agreement's terms, ABI-encoded.
+    function revokeTerminationConsents(bytes calldata encodedTerms) external;
+
+    /// @notice The nonce every termination consent must name now.
+    /// @return The nonce.
+    function terminationNonce() external view returns (uint32);
 
     /// @notice keccak256 of the ABI-encoded terms.
     /// @return The hash every call's `encodedTerms` must match.

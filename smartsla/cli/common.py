@@ -119,6 +119,9 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "NotAnOracle": lambda signer: f"a report is signed by {signer}, which is not in the agreement's oracle set",
     "DuplicateSigner": lambda signer: f"two reports are signed by {signer}; each oracle counts once",
     "ValueOutOfRange": lambda service, value: f"service {service}'s value {value} is above 100% (1000000 ppm)",
+    "NonCanonicalTerms": lambda: ("the terms bytes are not the canonical ABI encoding of the terms they decode to; "
+                                  "encode them with SlaFactory.encodeTerms (smartsla does)"),
+    "NotAParty": lambda caller: f"{caller} is neither the provider nor the customer of this agreement",
     "FundingMoved": lambda requested, fundable: (
         f"the deposit would now fund from period {fundable}, not {requested}: a period began (or another deposit "
         "landed) while the transaction waited; nothing was taken, fund again"),

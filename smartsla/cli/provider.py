@@ -61,6 +61,7 @@ examples:
   smartsla announce 0xAGREEMENT --start +49h --duration 1h
   smartsla terminate sign 0xAGREEMENT --active-periods 4 --account provider-ops        # hands a signature over
   smartsla terminate submit 0xAGREEMENT --active-periods 4 --deadline UNIX --consent 0xSIG --account acme
+  smartsla terminate revoke 0xAGREEMENT --account acme                               # void unexecuted consents
   smartsla close 0xAGREEMENT
 
 The contract enforces the terms (notice, allowance, who may call); a refusal is explained and exits 3.
@@ -140,6 +141,13 @@ def register(sub) -> None:
     submit.add_argument("--consent", required=True, metavar="SIGNATURE", help="the other party's signature (0x...)")
     _common_agreement_options(submit, "customer", "the submitting party (provider or customer)")
     submit.set_defaults(handler=run_terminate_submit)
+    revoke = terminate.add_parser(
+        "revoke", **PROVIDER_HELP, help="withdraw every termination consent not yet executed (yours and theirs)",
+        description="Each consent names the agreement's termination nonce; this moves it on, so no consent signed "
+                    "before (by either party) can be executed any more. A termination moves it on too.")
+    revoke.add_argument("agreement", metavar="AGREEMENT")
+    _common_agreement_options(revoke, "provider", "the revoking party (provider or customer)")
+    revoke.set_defaults(handler=run_terminate_revoke)
 
     close = sub.add_parser("close", **PROVIDER_HELP,
                            help="after the last period: return the bond to the provider (anyone may call)",
@@ -423,8 +431,8 @@ def run_terminate_sign(args: argparse.Namespace, ui: UI) -> int:
     if session.network != "development":
         command += f" --network {session.network}"
     result = {"agreement": agreement.address, "signer": account.address, "role": role,
-              "active_periods": args.active_periods, "deadline": deadline, "signature": signature,
-              "submit": command}
+              "active_periods": args.active_periods, "deadline": deadline, "nonce": agreement.termination_nonce(),
+              "signature": signature, "submit": command}
     if args.json:
         ui.emit_json(result)
     else:
@@ -454,13 +462,26 @@ def run_terminate_submit(args: argparse.Namespace, ui: UI) -> int:
                         "adding theirs, or signs one for you to submit")
     if signer != other_address:
         raise UserError(f"the consent is not the {other}'s for --active-periods {args.active_periods} and "
-                        f"--deadline {args.deadline}: give both exactly as `terminate sign` printed them (a signature "
-                        "over other numbers recovers to an unrelated address)")
+                        f"--deadline {args.deadline} at termination nonce {agreement.termination_nonce()}: give both "
+                        "exactly as `terminate sign` printed them (a signature over other numbers recovers to an "
+                        "unrelated address); a consent signed before the last termination or revocation is void, "
+                        "ask for a new one")
     _check_termination(agreement, args.active_periods, args.deadline, session.chain.now())
     own = agreement.sign_termination(account, args.active_periods, args.deadline)
     provider_sig, customer_sig = (own, consent) if role == "provider" else (consent, own)
     receipt = agreement.terminate(account, args.active_periods, args.deadline, provider_sig, customer_sig)
     return report_done(ui, args, "terminated", receipt, active_periods=args.active_periods)
+
+
+def run_terminate_revoke(args: argparse.Namespace, ui: UI) -> int:
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    account = account_for(args, session.chain)
+    if not {"provider", "customer"} & set(agreement.roles(account.address)):
+        raise UserError(f"{account.address} is neither the provider nor the customer of {agreement.address}: only "
+                        "they can revoke consents (choose the --account)")
+    receipt = agreement.revoke_termination_consents(account)
+    return report_done(ui, args, "consents revoked", receipt, nonce=agreement.termination_nonce())
 
 
 def run_close(args: argparse.Namespace, ui: UI) -> int:

@@ -253,14 +253,26 @@ class Agreement:
         """Have what is owed to ``owner`` paid to ``owner`` itself (anyone may)."""
         return self.chain.transact(sender, self.fn.payOwed(self.encoded_terms, to_checksum_address(owner)))
 
-    def sign_termination(self, party: LocalAccount, active_periods: int, deadline: int) -> bytes:
-        return eip712.sign(party, eip712.termination_message(self.chain.w3.eth.chain_id, self.address,
-                                                             active_periods, deadline))
+    def termination_nonce(self) -> int:
+        """The nonce a termination consent must name now: it moves on with each termination and revocation."""
+        return int(self.fn.terminationNonce().call())
 
-    def termination_signer(self, active_periods: int, deadline: int, signature: bytes) -> str | None:
-        """Who signed consent to this termination (None for a signature that does not recover)."""
+    def sign_termination(self, party: LocalAccount, active_periods: int, deadline: int,
+                         nonce: int | None = None) -> bytes:
+        nonce = self.termination_nonce() if nonce is None else nonce
+        return eip712.sign(party, eip712.termination_message(self.chain.w3.eth.chain_id, self.address,
+                                                             active_periods, deadline, nonce))
+
+    def termination_signer(self, active_periods: int, deadline: int, signature: bytes,
+                           nonce: int | None = None) -> str | None:
+        """Who signed consent to this termination at ``nonce`` (default: the current one); None for a signature
+        that does not recover."""
+        nonce = self.termination_nonce() if nonce is None else nonce
         return eip712.recover(eip712.termination_message(self.chain.w3.eth.chain_id, self.address, active_periods,
-                                                         deadline), signature)
+                                                         deadline, nonce), signature)
+
+    def revoke_termination_consents(self, party: LocalAccount) -> dict[str, Any]:
+        return self.chain.transact(party, self.fn.revokeTerminationConsents(self.encoded_terms))
 
     def terminate(self, sender: LocalAccount, active_periods: int, deadline: int,
                   provider_signature: bytes, customer_signature: bytes) -> dict[str, Any]:

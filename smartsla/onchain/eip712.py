@@ -31,6 +31,7 @@ REPORT_TYPES = [
 TERMINATION_TYPES = [
     {"name": "activePeriods", "type": "uint32"},
     {"name": "deadline", "type": "uint64"},
+    {"name": "nonce", "type": "uint32"},
 ]
 
 
@@ -47,10 +48,11 @@ def report_message(chain_id: int, agreement: str, period: int, values: Sequence[
                         "evidenceRoot": evidence_root}}
 
 
-def termination_message(chain_id: int, agreement: str, active_periods: int, deadline: int) -> dict[str, Any]:
+def termination_message(chain_id: int, agreement: str, active_periods: int, deadline: int,
+                        nonce: int) -> dict[str, Any]:
     return {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Termination": TERMINATION_TYPES},
             "primaryType": "Termination", "domain": domain(chain_id, agreement),
-            "message": {"activePeriods": active_periods, "deadline": deadline}}
+            "message": {"activePeriods": active_periods, "deadline": deadline, "nonce": nonce}}
 
 
 def sign(account: LocalAccount, message: dict[str, Any]) -> bytes:

@@ -13,6 +13,7 @@ from eth_utils import keccak
 from web3.logs import DISCARD
 
 from smartsla.constants import PPM
+from tests.helpers.world import make_terms
 from smartsla.onchain.types import PeriodState
 from tests.helpers.agreement import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_ACCEPT,
@@ -77,6 +78,17 @@ def hostile_token_agreement(world):
     agreement.fund(world.customer, 2)
     world.over(agreement, 1)
     return token, agreement
+
+
+def test_one_set_of_terms_has_one_terms_hash(world):
+    """Bytes that decode to the same terms but are not their canonical encoding (trailing bytes, a struct moved
+    behind a longer head) once created agreements with other termsHash values for the same terms."""
+    encoded = world.contracts.encode_terms(make_terms(world))
+    moved = (64).to_bytes(32, "big") + bytes(32) + encoded[32:]     # the struct's offset 0x40, a padding word
+    for variant in (encoded + bytes(32), moved):
+        reverts("NonCanonicalTerms", world.chain.transact, world.provider,
+                world.factory.contract.functions.create(variant))
+    world.chain.transact(world.provider, world.factory.contract.functions.create(encoded))
 
 
 def test_a_fee_on_transfer_token_is_refused_at_funding(world):

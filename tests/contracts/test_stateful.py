@@ -473,6 +473,26 @@ class Machine(RuleBasedStateMachine):
             i, who = creditors[k % len(creditors)]
             self.withdraw(i, who, elsewhere=not to_self)
 
+    @rule(k=st.integers(0, 5))
+    def pay_owed(self, k):
+        """A stranger has an owner paid what it is owed, to the owner itself (payOwed): the same money, the same
+        refusals as the owner's own withdrawal to itself."""
+        creditors = [(i, acct) for i, m in enumerate(self.models)
+                     for acct in (self.provider.address, m.customer) if m.owed.get(acct)]
+        if not creditors:
+            return
+        i, account = creditors[k % len(creditors)]
+        m = self.models[i]
+        a = m.agreement
+        amount = m.owed[account]
+        refuses = (account == self.wallet.address and self.refusing) if m.eth else account in self.blocked
+        expect = ("TransferFailed" if m.eth else "RecipientBlocked") if refuses else None
+        self.send(self.settler, a.fn.payOwed(a.encoded_terms, account), expect=expect)
+        if expect is None:
+            m.owed[account] = 0
+            self.credit(m, account, amount)
+            self.note("pay-owed")
+
     @rule(i=st.integers(0, 2), delta=st.integers(-2, 4), expired=st.booleans())
     def terminate(self, i, delta, expired):
         m = self.models[i]

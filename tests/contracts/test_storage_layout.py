@@ -18,6 +18,7 @@ AGREEMENT_LAYOUT = [
     ("openFundedPeriods", 3, 8, "t_uint32"),
     ("closed", 3, 12, "t_bool"),
     ("bondBalance", 3, 13, "t_uint96"),
+    ("terminationNonce", 3, 25, "t_uint32"),
     ("_periods", 4, 0, "t_mapping(t_uint256,t_struct(PeriodRecord)_storage)"),
     ("owed", 5, 0, "t_mapping(t_address,t_uint256)"),
 ]
