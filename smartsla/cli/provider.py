@@ -456,6 +456,8 @@ def run_terminate_submit(args: argparse.Namespace, ui: UI) -> int:
         raise UserError("--consent: not a signature (0x and 130 hex digits, as `terminate sign` prints it)")
     other = "customer" if role == "provider" else "provider"
     other_address = getattr(agreement.terms, other)
+    # what the agreement can still do first: a consent already executed is void, and "terminated already" says why
+    _check_termination(agreement, args.active_periods, args.deadline, session.chain.now())
     signer = agreement.termination_signer(args.active_periods, args.deadline, consent)
     if signer == account.address:
         raise UserError(f"this consent is your own ({role}) signature: the {other} ({other_address}) submits it, "
@@ -466,7 +468,6 @@ def run_terminate_submit(args: argparse.Namespace, ui: UI) -> int:
                         "exactly as `terminate sign` printed them (a signature over other numbers recovers to an "
                         "unrelated address); a consent signed before the last termination or revocation is void, "
                         "ask for a new one")
-    _check_termination(agreement, args.active_periods, args.deadline, session.chain.now())
     own = agreement.sign_termination(account, args.active_periods, args.deadline)
     provider_sig, customer_sig = (own, consent) if role == "provider" else (consent, own)
     receipt = agreement.terminate(account, args.active_periods, args.deadline, provider_sig, customer_sig)

@@ -121,10 +121,13 @@ def test_kill_9_at_random_moments(faulty):
     net.run_outage()
     kills: list[tuple[str, int, int, float]] = []
 
+    starts = {1: 1, 2: 1, 3: 1}
+
     def kill_and_restart(i: int, why: str, period: int) -> None:
         kills.append((why, i, period, round(time.time() - net.start, 2)))
         net.kill_oracle(i, signal.SIGKILL)
         net.start_oracle(i)
+        starts[i] += 1
 
     def kill_first_signer(period: int) -> int | None:
         """Kill the first oracle seen logging `signed` for ``period``, if the period is still open then."""
@@ -152,6 +155,10 @@ def test_kill_9_at_random_moments(faulty):
     if 1 in values:
         assert values[1] < 1_000_000, values
     assert all(v == 1_000_000 for p, v in values.items() if p != 1), values
+    # every restart is up (its SIGTERM handler in place) before the clean stop is asked of it
+    until = time.time() + 30
+    while time.time() < until and any(len(net.events(i, "started")) < starts[i] for i in (1, 2, 3)):
+        time.sleep(0.2)
     net.close()
     assert all(code == 0 for code in net.exit_codes.values()), (net.exit_codes, net.logs())
 
