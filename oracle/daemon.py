@@ -440,7 +440,9 @@ class OracleDaemon:
         intent = self.store.report(self.chain_id, agreement.address, index)
         if intent is None:
             return
-        if intent.coverage is not None:
+        bundle = self.bundle_dir(agreement, index)
+        unsigned = bundle.is_dir() and not (bundle.parent / f"{bundle.name}.report.json").exists()
+        if intent.coverage is not None and unsigned:
             # Killed between writing the bundle and signing (or writing the signature beside it), then the peers
             # settled: sign the persisted values now, so the bundle this oracle wrote is vouched for to auditors.
             own = sign_once(self.store, agreement, self.account, index, list(intent.values), list(intent.coverage),
@@ -530,11 +532,15 @@ class OracleDaemon:
         self.metrics.withheld.labels(reason).inc()
         log("not-signed", agreement=agreement.address, period=index, reason=reason, detail=detail, **fields)
 
+    def bundle_dir(self, agreement: Agreement, index: int) -> Path:
+        """Where this oracle writes the evidence bundle of a period (its signed report lies beside it)."""
+        return Path(self.config.evidence_dir) / agreement.address / f"period-{index}"
+
     def write_signed_report(self, agreement: Agreement, index: int, report: SignedReport) -> None:
         """``period-N.report.json`` beside the bundle ``period-N``: the signature over its root, so that an auditor
         can hold this oracle to the bundle even when the contract settled without its report. Beside, not inside:
         the bundle is exactly what was signed. Written whole or not at all, the same bytes on every call."""
-        bundle = Path(self.config.evidence_dir) / agreement.address / f"period-{index}"
+        bundle = self.bundle_dir(agreement, index)
         if not bundle.is_dir():
             return
         body = json.dumps({"agreement": agreement.address, "chain_id": self.chain_id, "period": index,
@@ -617,7 +623,7 @@ class OracleDaemon:
                            f"period, below the terms' min_coverage {minimum / 10_000:g}%",
                            coverage=dict(zip(ids, coverage)), min_coverage=minimum)
             return None
-        bundle = Path(self.config.evidence_dir) / agreement.address / f"period-{index}"
+        bundle = self.bundle_dir(agreement, index)
         root = build_bundle_columns(bundle, agreement.address, self.chain_id, index, start, end,
                                     context.between(start, end), dict(zip(ids, values)),
                                     coverage=dict(zip(ids, coverage)))
