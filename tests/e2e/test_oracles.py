@@ -10,24 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from oracle.devnet.localnet import LocalNet
-from oracle.devnet.targets import HttpTarget
 from oracle.server import ReportServer
 from smartsla.constants import PPM
 from smartsla import penalty
 from smartsla.onchain.types import PeriodState
+from tests.helpers.localnets import ServedNet, closing_all
 
 pytestmark = pytest.mark.anvil
 
 
-class Scenario(LocalNet):
+class Scenario(ServedNet):
     """A local network, a local HTTP service, and one funded agreement whose short periods start a few seconds
     from now."""
 
     def __init__(self, tmp_path: Path, artifacts, period: int = 30, lead: int = 8):
         super().__init__(tmp_path, artifacts)
         self.period = period
-        self.target = HttpTarget().start()
         self.start = int(time.time()) + lead
         self.terms, self.chain_terms, self.agreement = self.create_agreement(self.terms_yaml())
 
@@ -43,24 +41,11 @@ class Scenario(LocalNet):
     def wait_settled(self, period: int = 0, extra: int = 60) -> bool:
         return super().wait_settled(self.agreement, period, extra)
 
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.target.stop()
-
 
 @pytest.fixture
 def scenario(tmp_path, artifacts):
-    made: list[Scenario] = []
-
-    def make(**kw) -> Scenario:
-        made.append(Scenario(tmp_path, artifacts, **kw))
-        return made[-1]
-
-    yield make
-    for s in made:
-        s.close()
+    with closing_all(lambda **kw: Scenario(tmp_path, artifacts, **kw)) as make:
+        yield make
 
 
 def test_three_oracles_settle_a_period_once(scenario):

@@ -25,24 +25,22 @@ from pathlib import Path
 
 import pytest
 
-from oracle.devnet.localnet import LocalNet
-from oracle.devnet.targets import HttpTarget
 from smartsla.audit.checks import audit
 from smartsla.onchain.types import PeriodState
+from tests.helpers.localnets import ServedNet, closing_all
 
 pytestmark = pytest.mark.anvil
 
 SOAK = os.environ.get("SMARTSLA_SOAK") == "1"
 
 
-class Faulty(LocalNet):
+class Faulty(ServedNet):
     """A local network with one HTTP service down for ``outage`` seconds in the middle of period 1, and an
     agreement of ``count`` periods of ``length`` seconds whose fallback opens ``deadline`` seconds after each."""
 
     def __init__(self, tmp_path: Path, artifacts, *, length: int, count: int, deadline: int = 300,
                  min_coverage: str = "75%", lead: int = 10, outage: int = 4):
         super().__init__(tmp_path, artifacts)
-        self.target = HttpTarget().start()
         self.length, self.count, self.outage = length, count, outage
         self.start = int(time.time()) + lead
         text = self.one_service_terms("faults", self.target.url, self.start, length, count)
@@ -89,24 +87,11 @@ class Faulty(LocalNet):
         return {p: list(v[0]["args"]["values"])[0] for p, v in by_period.items()
                 if v[0]["args"]["state"] == PeriodState.SETTLED}
 
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.target.stop()
-
 
 @pytest.fixture
 def faulty(tmp_path, artifacts):
-    made: list[Faulty] = []
-
-    def make(**kw) -> Faulty:
-        made.append(Faulty(tmp_path, artifacts, **kw))
-        return made[-1]
-
-    yield make
-    for net in made:
-        net.close()
+    with closing_all(lambda **kw: Faulty(tmp_path, artifacts, **kw)) as make:
+        yield make
 
 
 def test_kill_9_at_random_moments(faulty):
