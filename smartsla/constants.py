@@ -13,8 +13,9 @@ import re
 PPM = 1_000_000  # availability in parts per million: 100% is PPM
 BPS = 10_000  # credits in basis points of the fee: 100% is BPS
 MAX_PERIODS = 1024
-MAX_SERVICES = 64
-MAX_ORACLES = 64  # oracle sets are checked through a uint64 bitmask
+# services and oracles: the worst settlement the terms allow must fit a 30M-gas block and a 128 kB transaction
+MAX_SERVICES = 32
+MAX_ORACLES = 16
 MAX_TIERS = 16
 MAX_CAP_BPS = 1_000_000  # credits are stored as uint24
 AMOUNT_LIMIT = 2**96  # amounts share a slot: fee, and fee + bond, stay below it

@@ -9,9 +9,12 @@ library SlaTerms {
     uint32 internal constant PPM = 1_000_000;
     uint32 internal constant BPS = 10_000;
     uint256 internal constant MAX_PERIODS = 1024;
-    uint256 internal constant MAX_SERVICES = 64;
-    // Oracle sets are tracked in a uint64 bitmask when reports are checked.
-    uint256 internal constant MAX_ORACLES = 64;
+    /// @dev Services, oracles and tiers are bounded so that the worst settlement the terms allow (every oracle
+    /// reporting every service) fits a 30M-gas block and a 128 kB transaction with room to spare: at the limits it
+    /// takes about 4M gas and 80 kB (tests/contracts/test_term_limits.py). 64 services and 64 oracles took 38.8M gas
+    /// and 280 kB, and only the fallback could settle such terms.
+    uint256 internal constant MAX_SERVICES = 32;
+    uint256 internal constant MAX_ORACLES = 16;
     uint256 internal constant MAX_TIERS = 16;
     /// @dev Credits are stored as uint24 in the period record.
     uint32 internal constant MAX_CAP_BPS = 1_000_000;

@@ -37,3 +37,18 @@ def test_the_agreement_uses_the_library_limit():
     """2 ** 96 is written once, in SlaTerms; the agreement refers to it."""
     agreement = (ROOT / "contracts" / "SlaAgreement.sol").read_text()
     assert "2 ** 96" not in agreement and "SlaTerms.AMOUNT_LIMIT" in agreement
+
+
+def test_the_terms_schema_states_the_same_limits():
+    """The YAML's first gate, the JSON schema, refuses exactly beyond the contract's limits (it once allowed 64
+    services and 64 oracles after the contract's limits were lowered to fit a block)."""
+    import json
+
+    schema = json.loads((ROOT / "smartsla" / "terms" / "terms.schema.json").read_text())
+    props = schema["properties"]
+    oracles = props["oracles"]["properties"]
+    assert props["services"]["maxItems"] == constants.MAX_SERVICES
+    assert oracles["members"]["maxItems"] == constants.MAX_ORACLES
+    assert oracles["quorum"]["maximum"] == constants.MAX_ORACLES
+    assert schema["$defs"]["schedule"]["maxItems"] == constants.MAX_TIERS
+    assert props["periods"]["properties"]["count"]["maximum"] == constants.MAX_PERIODS

@@ -269,7 +269,7 @@ BAD = [
     (_set(("provider",), "0x123"), "provider", "is not valid"),
     (_set(("agreement",), "has space"), "agreement", "is not valid"),
     (_set(("oracles", "members"), []), "oracles.members", "needs at least 1 entry"),
-    (_set(("oracles", "members"), [f"o{i}" for i in range(65)]), "oracles.members", "at most 64"),
+    (_set(("oracles", "members"), [f"o{i}" for i in range(17)]), "oracles.members", "at most 16"),
     (_set(("compensation", "schedule"), [{"below": "9%", "credit": "1%"}] * 17),
      "compensation.schedule", "at most 16"),
     (_set(("compensation", "schedule", 0, "credit"), None), "compensation.schedule[0].credit", "got nothing"),
