@@ -4,6 +4,7 @@ pragma solidity 0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -21,6 +22,9 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     bytes32 public constant REPORT_TYPEHASH = keccak256(
         "Report(uint256 period,uint32[] values,uint32[] coverage,bytes32 evidenceRoot)"
     );
+    /// @dev A party's consent to this agreement's terms, for one that signs rather than calls (a cold key, an
+    /// ERC-1271 wallet); the domain binds it to this agreement, so it cannot bind the party to a copy of the terms.
+    bytes32 public constant CONSENT_TYPEHASH = keccak256("Consent(bytes32 termsHash)");
     bytes32 public constant TERMINATION_TYPEHASH =
         keccak256("Termination(uint32 activePeriods,uint64 deadline,uint32 nonce)");
     /// @dev Enough for a contract wallet to accept ETH; a receiver that needs more, or reverts, gets its
@@ -45,6 +49,13 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice What every termination consent must name: moved on by each termination and by a party's
     /// revocation, so a superseded or withdrawn offer can never be executed.
     uint32 public terminationNonce;
+    /// @notice Whether each party has agreed to these terms on-chain (by creating the agreement, by `accept`, the
+    /// provider by posting bond, the customer by funding). Until both have, no period settles and nothing is funded.
+    bool public providerConsented;
+    bool public customerConsented;
+    /// @notice Whether the bond has reached the terms' bond (true from the start when they ask for none): no
+    /// period can be funded before, so the collateral is in place before the customer's money is.
+    bool public bondPosted;
 
     mapping(uint256 period => PeriodRecord) private _periods;
     /// @notice Money kept for a recipient whose transfer failed during settlement or refund.
@@ -62,11 +73,53 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         termsHash = bytes32(uint256(1));
     }
 
-    function initialize(bytes32 termsHash_, uint32 periodCount) external {
+    function initialize(
+        bytes32 termsHash_,
+        uint32 periodCount,
+        bool providerCreated,
+        bool customerCreated,
+        bool noBondDue
+    ) external {
         if (msg.sender != factory) revert NotFactory();
         if (termsHash != bytes32(0)) revert AlreadyInitialized();
         termsHash = termsHash_;
         activePeriods = periodCount;
+        providerConsented = providerCreated;
+        customerConsented = customerCreated;
+        bondPosted = noBondDue;
+    }
+
+    // ---------------------------------------------------------------- consent
+
+    /// @notice A party agrees to the terms. Creating the agreement counts, as do (for the provider) posting bond and
+    /// (for the customer) funding; this is for a party that does neither first, a contract wallet included.
+    function accept(bytes calldata encodedTerms) external nonReentrant whenOpen {
+        _consent(_terms(encodedTerms), msg.sender);
+    }
+
+    /// @notice Anyone submits a party's signed consent (EIP-712 `Consent(bytes32 termsHash)` for this agreement, by
+    /// the party's key or, for a contract wallet, accepted by its ERC-1271 `isValidSignature`).
+    function acceptFor(bytes calldata encodedTerms, address party, bytes calldata signature)
+        external
+        nonReentrant
+        whenOpen
+    {
+        SlaTerms.Terms calldata t = _terms(encodedTerms);
+        _requireConsent(party, _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, termsHash))), signature);
+        _consent(t, party);
+    }
+
+    function _consent(SlaTerms.Terms calldata t, address party) private {
+        if (party == t.provider) {
+            if (providerConsented) revert AlreadyConsented(party);
+            providerConsented = true;
+        } else if (party == t.customer) {
+            if (customerConsented) revert AlreadyConsented(party);
+            customerConsented = true;
+        } else {
+            revert NotAParty(party);
+        }
+        emit Consented(party);
     }
 
     // ---------------------------------------------------------------- money in
@@ -83,6 +136,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.customer) revert NotCustomer(msg.sender);
         if (periods == 0) revert NothingToFund();
+        if (!providerConsented) revert NotYetBinding(false, customerConsented);
+        if (!bondPosted) revert BondNotPosted(t.bond, bondBalance);
         uint256 first = _firstUnstarted(t);
         if (nextFundable > first) first = nextFundable;
         if (firstPeriod != first) revert FundingMoved(firstPeriod, first);
@@ -95,10 +150,15 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         }
         nextFundable = uint32(first + periods);
         openFundedPeriods += periods;
+        if (!customerConsented) {
+            customerConsented = true;
+            emit Consented(msg.sender);
+        }
         emit Funded(msg.sender, first, periods, amount);
     }
 
-    /// @notice The provider's collateral, paid out only for credits above 100% of a fee.
+    /// @notice The provider's collateral, paid out only for credits above 100% of a fee. No period can be funded
+    /// until it reaches the terms' bond; more may be added at any time.
     function postBond(bytes calldata encodedTerms, uint96 amount) external payable nonReentrant whenOpen {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.provider) revert NotProvider(msg.sender);
@@ -107,6 +167,11 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         if (newBond + t.fee >= SlaTerms.AMOUNT_LIMIT) revert BondTooLarge(newBond, SlaTerms.AMOUNT_LIMIT - t.fee);
         _collect(t.token, msg.sender, amount);
         bondBalance = uint96(newBond);
+        if (newBond >= t.bond) bondPosted = true;
+        if (!providerConsented) {
+            providerConsented = true;
+            emit Consented(msg.sender);
+        }
         emit BondPosted(msg.sender, amount, bondBalance);
     }
 
@@ -266,10 +331,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         }
         bytes32 digest = _terminationDigest(newActivePeriods, deadline, terminationNonce);
         ++terminationNonce;
-        address providerSigner = ECDSA.recover(digest, providerSignature);
-        if (providerSigner != t.provider) revert BadConsent(t.provider, providerSigner);
-        address customerSigner = ECDSA.recover(digest, customerSignature);
-        if (customerSigner != t.customer) revert BadConsent(t.customer, customerSigner);
+        _requireConsent(t.provider, digest, providerSignature);
+        _requireConsent(t.customer, digest, customerSignature);
 
         uint256 refundedPeriods;
         for (uint256 p = newActivePeriods; p < active; ++p) {
@@ -297,13 +360,18 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     /// @notice After the last active period has ended and every funded period is settled, returns the
-    /// bond to the provider. Anyone may call it.
+    /// bond to the provider. Anyone may call it. Before both parties have consented either may call it at any
+    /// time: an offer not taken up can be withdrawn (nothing is funded then, so only the bond is returned).
     function close(bytes calldata encodedTerms) external nonReentrant whenOpen {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
         uint256 active = activePeriods;
         // An agreement terminated before its first period has nothing left to run.
         uint256 endsAt = active == 0 ? 0 : _periodStart(t, active);
-        if (block.timestamp < endsAt || openFundedPeriods != 0) revert NotYetClosable(endsAt, openFundedPeriods);
+        bool withdrawnOffer =
+            !(providerConsented && customerConsented) && (msg.sender == t.provider || msg.sender == t.customer);
+        if (!withdrawnOffer && (block.timestamp < endsAt || openFundedPeriods != 0)) {
+            revert NotYetClosable(endsAt, openFundedPeriods);
+        }
         closed = true;
         uint256 bond = bondBalance;
         bondBalance = 0;
@@ -352,6 +420,11 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         bytes32 evidenceRoot
     ) external view returns (bytes32) {
         return _reportDigest(periodIndex, values, coverage, evidenceRoot);
+    }
+
+    /// @notice Digest a party signs to consent to this agreement's terms (`acceptFor`).
+    function consentDigest() external view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, termsHash)));
     }
 
     function terminationDigest(uint32 newActivePeriods, uint64 deadline, uint32 nonce) external view returns (bytes32) {
@@ -422,11 +495,22 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     function _requireSettleable(SlaTerms.Terms calldata t, uint256 index) private view {
+        // A party that never agreed to the terms has nothing recorded against it, a measured 0% included.
+        if (!providerConsented || !customerConsented) revert NotYetBinding(providerConsented, customerConsented);
         if (index >= activePeriods) revert PeriodNotActive(index, activePeriods);
         uint256 endsAt = _periodEnd(t, index);
         if (block.timestamp < endsAt) revert PeriodNotOver(index, endsAt);
         PeriodState state = _periods[index].state;
         if (state != PeriodState.Funded && state != PeriodState.Unfunded) revert PeriodAlreadySettled(index);
+    }
+
+    /// @dev A consent (to the terms, or to a termination) by `party`: an ECDSA signature from an account, or one its contract wallet
+    /// accepts (ERC-1271), as OpenZeppelin's SignatureChecker decides. The error names the signer an ECDSA
+    /// signature recovers to, or the zero address.
+    function _requireConsent(address party, bytes32 digest, bytes calldata signature) private view {
+        if (SignatureChecker.isValidSignatureNow(party, digest, signature)) return;
+        (address signer,,) = ECDSA.tryRecover(digest, signature);
+        revert BadConsent(party, signer);
     }
 
     function _oracleIndex(address[] calldata oracles, address signer) private pure returns (uint256) {

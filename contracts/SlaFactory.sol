@@ -17,7 +17,8 @@ contract SlaFactory {
         address indexed customer,
         bytes32 termsHash,
         bytes32 documentHash,
-        bytes terms
+        bytes terms,
+        address creator
     );
 
     constructor() {
@@ -28,14 +29,18 @@ contract SlaFactory {
     /// they decode to (one set of terms, one termsHash: an auditor's "same terms" is decidable from the hash).
     error NonCanonicalTerms();
 
+    /// @notice Creates an agreement and records its creator. A creator that is the provider or the customer consents
+    /// to the terms by creating them; the other party's consent is still needed (ISlaAgreement.accept).
     function create(bytes calldata encodedTerms) external returns (address agreement) {
         SlaTerms.Terms memory t = SlaTerms.decode(encodedTerms);
         SlaTerms.validate(t);
         bytes32 termsHash = keccak256(encodedTerms);
         if (keccak256(abi.encode(t)) != termsHash) revert NonCanonicalTerms();
         agreement = Clones.clone(implementation);
-        SlaAgreement(payable(agreement)).initialize(termsHash, t.periodCount);
-        emit AgreementCreated(agreement, t.provider, t.customer, termsHash, t.documentHash, encodedTerms);
+        SlaAgreement(payable(agreement)).initialize(
+            termsHash, t.periodCount, msg.sender == t.provider, msg.sender == t.customer, t.bond == 0
+        );
+        emit AgreementCreated(agreement, t.provider, t.customer, termsHash, t.documentHash, encodedTerms, msg.sender);
     }
 
     /// @notice The canonical encoding `create` expects; also publishes the Terms layout in this ABI.

@@ -105,6 +105,10 @@ interface ISlaAgreement {
     /// @param nonce The nonce a consent must name from now on.
     event TerminationConsentsRevoked(address indexed by, uint256 nonce);
 
+    /// @notice A party agreed to the terms on-chain. Both must before a period is funded or settled.
+    /// @param party The provider or the customer.
+    event Consented(address indexed party);
+
     /// @notice The agreement closed and the bond went back to the provider.
     /// @param bondReturned The bond returned.
     event Closed(uint256 bondReturned);
@@ -236,6 +240,17 @@ interface ISlaAgreement {
     error NotAParty(address caller);
     /// @notice A withdrawal to the agreement itself, which would strand the money in it.
     error RecipientIsAgreement();
+    /// @notice Not both parties have agreed to the terms on-chain yet (`accept`), so nothing is funded or settled.
+    /// @param providerConsented Whether the provider has.
+    /// @param customerConsented Whether the customer has.
+    error NotYetBinding(bool providerConsented, bool customerConsented);
+    /// @notice The party has consented already.
+    /// @param party The sender.
+    error AlreadyConsented(address party);
+    /// @notice No period can be funded before the provider's bond reaches the terms' bond.
+    /// @param required The terms' bond.
+    /// @param posted The bond posted so far.
+    error BondNotPosted(uint256 required, uint256 posted);
     /// @notice The bond with one fee would not fit the period record's uint96.
     /// @param bondBalance The bond it would become.
     /// @param limit The largest bond allowed.
@@ -244,7 +259,27 @@ interface ISlaAgreement {
     /// @notice Binds a fresh clone to its terms; the factory calls it once, in the creating transaction.
     /// @param termsHash_ keccak256 of the ABI-encoded terms.
     /// @param periodCount The terms' period count.
-    function initialize(bytes32 termsHash_, uint32 periodCount) external;
+    /// @param providerCreated The creator is the provider: creating is its consent.
+    /// @param customerCreated The creator is the customer: creating is its consent.
+    /// @param noBondDue The terms ask for no bond.
+    function initialize(
+        bytes32 termsHash_,
+        uint32 periodCount,
+        bool providerCreated,
+        bool customerCreated,
+        bool noBondDue
+    ) external;
+
+    /// @notice A party agrees to the terms on-chain (creating the agreement, posting bond and funding count too).
+    /// @param encodedTerms The agreement's terms, ABI-encoded.
+    function accept(bytes calldata encodedTerms) external;
+
+    /// @notice Anyone submits a party's signed consent to the terms: EIP-712 `Consent(bytes32 termsHash)` in this
+    /// agreement's domain (`consentDigest`), by the party's key or accepted by its ERC-1271 wallet.
+    /// @param encodedTerms The agreement's terms, ABI-encoded.
+    /// @param party The provider or the customer.
+    /// @param signature Its signature.
+    function acceptFor(bytes calldata encodedTerms, address party, bytes calldata signature) external;
 
     /// @notice The customer escrows `periods` fees. They fund the next periods that have not begun; a period
     /// that began unfunded stays unfunded.

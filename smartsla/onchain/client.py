@@ -167,6 +167,28 @@ class Agreement:
     def active_periods(self) -> int:
         return self.fn.activePeriods().call()
 
+    def consents(self) -> dict[str, bool]:
+        """Which parties have agreed to the terms on-chain: until both have, nothing is funded or settled."""
+        return {"provider": bool(self.fn.providerConsented().call()),
+                "customer": bool(self.fn.customerConsented().call())}
+
+    def is_binding(self) -> bool:
+        return all(self.consents().values())
+
+    def bond_posted(self) -> bool:
+        """Whether the bond has reached the terms' bond at some point (true when they ask for none): periods can be
+        funded only then."""
+        return bool(self.fn.bondPosted().call())
+
+    def creator(self) -> str | None:
+        """Who sent the creating transaction, from the factory's log (None without a factory)."""
+        if self.factory is None:
+            return None
+        for event in self.factory.created_events():
+            if event["args"]["agreement"] == self.address:
+                return event["args"]["creator"]
+        return None
+
     def balance(self) -> int:
         """What the agreement holds, in its token."""
         if self.is_eth:
@@ -217,6 +239,22 @@ class Agreement:
 
     def post_bond(self, provider: LocalAccount, amount: int) -> dict[str, Any]:
         return self._pay_in(provider, amount, self.fn.postBond(self.encoded_terms, amount))
+
+    def accept(self, party: LocalAccount) -> dict[str, Any]:
+        """``party`` (provider or customer) agrees to the terms on-chain."""
+        return self.chain.transact(party, self.fn.accept(self.encoded_terms))
+
+    def consent_message(self) -> dict[str, Any]:
+        return eip712.consent_message(self.chain.w3.eth.chain_id, self.address, keccak(self.encoded_terms))
+
+    def sign_consent(self, party: LocalAccount) -> bytes:
+        """``party``'s signed consent to these terms, for anyone to submit (:meth:`accept_for`)."""
+        return eip712.sign(party, self.consent_message())
+
+    def accept_for(self, sender: LocalAccount, party: str, signature: bytes) -> dict[str, Any]:
+        """Submit ``party``'s signed consent (an ECDSA signature, or one its ERC-1271 wallet accepts)."""
+        return self.chain.transact(sender, self.fn.acceptFor(self.encoded_terms, to_checksum_address(party),
+                                                             signature))
 
     # ------------------------------------------------------------ reports
 

@@ -1,8 +1,8 @@
-"""The EIP-712 messages the agreement verifies: an oracle's report and a party's consent to terminate.
+"""The EIP-712 messages the agreement verifies: an oracle's report, a party's consent to the terms and to terminate.
 
 One definition of each message for every signer and verifier (the client, the oracle, the audit), so that the
 domain and the types cannot drift apart between who signs and who checks. The contract's side is
-``SlaAgreement``'s ``REPORT_TYPEHASH`` and ``TERMINATION_TYPEHASH``.
+``SlaAgreement``'s ``REPORT_TYPEHASH``, ``CONSENT_TYPEHASH`` and ``TERMINATION_TYPEHASH``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ REPORT_TYPES = [
     {"name": "coverage", "type": "uint32[]"},
     {"name": "evidenceRoot", "type": "bytes32"},
 ]
+CONSENT_TYPES = [{"name": "termsHash", "type": "bytes32"}]
 TERMINATION_TYPES = [
     {"name": "activePeriods", "type": "uint32"},
     {"name": "deadline", "type": "uint64"},
@@ -46,6 +47,11 @@ def report_message(chain_id: int, agreement: str, period: int, values: Sequence[
             "domain": domain(chain_id, agreement),
             "message": {"period": period, "values": list(values), "coverage": list(coverage),
                         "evidenceRoot": evidence_root}}
+
+
+def consent_message(chain_id: int, agreement: str, terms_hash: bytes) -> dict[str, Any]:
+    return {"types": {"EIP712Domain": EIP712_DOMAIN_TYPES, "Consent": CONSENT_TYPES}, "primaryType": "Consent",
+            "domain": domain(chain_id, agreement), "message": {"termsHash": terms_hash}}
 
 
 def termination_message(chain_id: int, agreement: str, active_periods: int, deadline: int,

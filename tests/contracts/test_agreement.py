@@ -11,6 +11,7 @@ from smartsla.encoding import service_bytes32
 from smartsla.onchain.types import PeriodState
 from tests.helpers.agreement import (  # noqa: F401 - the fixtures override conftest's for speed
     RECEIVER_REFUSE,
+    accept_as_receiver,
     any_world,
     as_receiver,
     chain,
@@ -100,18 +101,18 @@ def test_invalid_terms_rejected_naming_the_field(world):
 def test_initialize_only_by_factory_and_only_once(world):
     agreement = world.create()
     original = agreement.fn.termsHash().call()
-    reverts("NotFactory", world.chain.transact, world.stranger, agreement.fn.initialize(b"\x01" * 32, 1))
+    reverts("NotFactory", world.chain.transact, world.stranger, agreement.fn.initialize(b"\x01" * 32, 1, True, True, True))
     assert agreement.fn.termsHash().call() == original
     assert agreement.active_periods() == 12
 
     impl_address = world.factory.contract.functions.implementation().call()
     impl = world.chain.w3.eth.contract(address=impl_address, abi=world.contracts.artifacts["SlaAgreement"].abi)
-    reverts("NotFactory", world.chain.transact, world.stranger, impl.functions.initialize(b"\x01" * 32, 1))
+    reverts("NotFactory", world.chain.transact, world.stranger, impl.functions.initialize(b"\x01" * 32, 1, True, True, True))
     assert impl.functions.termsHash().call() == (1).to_bytes(32, "big")
     # An implementation whose factory is an EOA shows that even its own factory cannot initialize it.
     standalone, _ = world.contracts.deploy("SlaAgreement", world.deployer, world.stranger.address)
     reverts("AlreadyInitialized", world.chain.transact, world.stranger,
-            standalone.functions.initialize(b"\x01" * 32, 1))
+            standalone.functions.initialize(b"\x01" * 32, 1, True, True, True))
 
 
 # ---------------------------------------------------------------- fund and bond
@@ -409,6 +410,7 @@ def test_withdraw_deferred_eth_payment_to_another_address(eth_world):
     w = eth_world
     receiver = deploy_receiver(w)
     agreement = w.create(provider=receiver.address)
+    accept_as_receiver(w, receiver, agreement)
     agreement.fund(w.customer, 1)
     w.chain.transact(w.deployer, receiver.functions.setMode(RECEIVER_REFUSE))
     w.over(agreement, 0)

@@ -214,9 +214,9 @@ def run_end_to_end(env: Env, case: dict) -> None:
         **case["sched"], fee=fee, bond=bond, token=token, start=chain.now() + 300, periodLength=LENGTH,
         periodCount=PERIODS, reportDeadline=LENGTH, maintenanceAllowance=0,
     )
-    agreement.fund(w.customer, PERIODS)
     if bond:
-        agreement.post_bond(w.provider, bond)
+        agreement.post_bond(w.provider, bond)  # before funding: the terms' bond must be in place first
+    agreement.fund(w.customer, PERIODS)
     bond_left = bond
     terms = agreement.terms
     for p, vectors in enumerate(case["reports"]):

@@ -18,6 +18,7 @@ def test_tight_gas_limit_cannot_defer_a_contract_partys_payment(eth_world):
     w = eth_world
     receiver, _ = w.contracts.deploy("GasHungryReceiver", w.deployer)
     agreement = w.factory.create(w.provider, make_terms(w, provider=receiver.address))
+    w.chain.transact(w.deployer, receiver.functions.consentTo(agreement.address, agreement.encoded_terms))
     agreement.fund(w.customer, 1)
     w.over(agreement, 0)
     reports = [r.as_arg() for r in w.reports(agreement, 0, [[999_500], [999_500]])]

@@ -2,9 +2,12 @@
 Python model of where every token and wei should be.
 
 A: ERC-20 (a token whose owner can block recipients), EOA customer.
-B: ETH, the customer is a contract wallet that can be switched to refuse ETH (and cannot sign consents).
+B: ETH, the customer is a contract wallet that can be switched to refuse ETH; it signs consents through ERC-1271.
 C: the same ERC-20, another EOA customer.
-The provider is shared. Blocking and refusing drive the deferred-payment (`owed`) paths.
+The provider is shared. An agreement is created by the provider (its consent) or by someone else; each party
+consents by accepting or by a signed consent anyone submits, the provider also by posting bond and the customer by
+funding; each agreement may ask for a bond, which must be posted before funding.
+Blocking and refusing drive the deferred-payment (`owed`) paths.
 
 Time is moved only to the middle of quarter-periods, and any check whose outcome would differ between
 "now" and a little later is skipped, so block-timestamp drift can never make the model guess wrong.
@@ -103,6 +106,10 @@ class Model:
     open_funded: int = 0
     closed: bool = False
     bond: int = 0
+    bond_required: int = 0
+    bond_met: bool = True
+    provider_ok: bool = True
+    customer_ok: bool = False
     owed: dict[str, int] = field(default_factory=dict)
     paid_in: int = 0
     paid_out: int = 0
@@ -110,6 +117,10 @@ class Model:
     @property
     def eth(self) -> bool:
         return self.agreement.is_eth
+
+    @property
+    def binding(self) -> bool:
+        return self.provider_ok and self.customer_ok
 
     def end(self, p: int) -> int:
         return self.start + (p + 1) * LENGTH
@@ -135,8 +146,12 @@ class Machine(RuleBasedStateMachine):
         prefund=st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 4)),
         blocked=st.lists(st.sampled_from(["provider", "customer", "stranger"]), min_size=1, max_size=3),
         refusing=st.booleans(),
+        # Mostly agreements that can run at once, so that the money paths stay common.
+        bonds=st.tuples(*(st.sampled_from([0, 0, 0, 1, 5 * 10**6]) for _ in range(3))),
+        by_provider=st.tuples(*(st.sampled_from([True, True, True, False]) for _ in range(3))),
+        bond_first=st.tuples(st.booleans(), st.booleans(), st.booleans()),
     )
-    def setup(self, scheds, fees, counts, prefund, blocked, refusing):
+    def setup(self, scheds, fees, counts, prefund, blocked, refusing, bonds, by_provider, bond_first):
         e = self.env
         c, w = e.chain, e.world
         self.chain = c
@@ -158,11 +173,13 @@ class Machine(RuleBasedStateMachine):
             terms = make_terms(
                 w, **scheds[i], customer=customers[i], token=tokens[i], fee=fees[i], start=start,
                 periodLength=LENGTH, periodCount=counts[i], reportDeadline=LENGTH // 2,
-                maintenanceAllowance=ALLOWANCE, maintenanceNotice=NOTICE,
+                maintenanceAllowance=ALLOWANCE, maintenanceNotice=NOTICE, bond=bonds[i],
             )
-            a = w.factory.create(w.provider, terms)
+            # made by the provider (its consent) or by someone else (no one's)
+            a = w.factory.create(w.provider if by_provider[i] else self.settler, terms)
             self.models.append(Model(a, customers[i], fees[i], start, counts[i], counts[i],
-                                     [Period() for _ in range(counts[i])]))
+                                     [Period() for _ in range(counts[i])], bond_required=bonds[i],
+                                     bond_met=bonds[i] == 0, provider_ok=by_provider[i]))
             if not a.is_eth:
                 # Unlimited approvals up front: the client then sends no approve transactions mid-run.
                 for payer in (w.provider, self.customers[i]):
@@ -179,6 +196,8 @@ class Machine(RuleBasedStateMachine):
         self.stats: dict[str, int] = {}
         # Starting part-way into a life (funded, someone blocked) makes the rare paths common.
         for i, periods in enumerate(prefund):
+            if bonds[i] and bond_first[i]:
+                self.post_bond(i, bonds[i])
             self._fund(i, min(periods, counts[i]))
         for who in blocked:
             self.obstruct(who, True)
@@ -275,9 +294,14 @@ class Machine(RuleBasedStateMachine):
             return self.as_customer(m, call, value=value, expect="AgreementClosed")
         if periods == 0:
             return self.as_customer(m, call, value=value, expect="NothingToFund")
+        if not m.provider_ok:
+            return self.as_customer(m, call, value=value, expect="NotYetBinding")
+        if not m.bond_met:
+            return self.as_customer(m, call, value=value, expect="BondNotPosted")
         if first + periods > m.active:
             return self.as_customer(m, call, value=value, expect="FundingBeyondTerm")
         self.as_customer(m, call, value=value)
+        m.customer_ok = True  # funding is the customer's consent
         self.debit(m, m.customer, amount)
         for p in range(first, first + periods):
             m.periods[p].state = PeriodState.FUNDED
@@ -305,7 +329,59 @@ class Machine(RuleBasedStateMachine):
         self.send(self.provider, call, value=value)
         self.debit(m, self.provider.address, amount)
         m.bond += amount
+        m.bond_met = m.bond_met or m.bond >= m.bond_required
+        m.provider_ok = True  # posting bond is the provider's consent
         self.note("bond")
+
+    # ------------------------------------------------------------ consent
+
+    @rule(i=st.integers(0, 2), who=st.sampled_from(["provider", "customer", "stranger"]), signed=st.booleans())
+    def accept(self, i, who, signed):
+        """A party consents by calling accept, or anyone submits its signed consent (the wallet's through
+        ERC-1271); a stranger's is refused, and so is a second one."""
+        m = self.models[i]
+        a = m.agreement
+        account = {"provider": self.provider.address, "customer": m.customer, "stranger": self.env.sink.address}[who]
+        if m.closed:
+            expect = "AgreementClosed"
+        elif who == "stranger":
+            expect = "NotAParty"
+        elif (m.provider_ok if who == "provider" else m.customer_ok):
+            expect = "AlreadyConsented"
+        else:
+            expect = None
+        if signed:
+            signer = {"provider": self.provider, "stranger": self.env.sink}.get(who)
+            if signer is None:
+                signer = self.env.wallet_owner if m.customer == self.wallet.address else self.customers[i]
+            call = a.fn.acceptFor(a.encoded_terms, account, a.sign_consent(signer))
+            self.send(self.settler, call, expect=expect)
+            # a consent is only ever the signer's own: another's signature is refused
+            if who != "stranger" and expect is None:
+                forged = a.fn.acceptFor(a.encoded_terms, account, a.sign_consent(self.env.sink))
+                self.send(self.settler, forged, expect="BadConsent")
+        elif who == "customer":
+            self.as_customer(m, a.fn.accept(a.encoded_terms), expect=expect)
+        else:
+            self.send(self.provider if who == "provider" else self.env.sink, a.fn.accept(a.encoded_terms),
+                      expect=expect)
+        if expect is None:
+            if who == "provider":
+                m.provider_ok = True
+            else:
+                m.customer_ok = True
+            self.note("accept")
+            if signed:
+                self.note("accept signed")
+        assert a.consents() == {"provider": m.provider_ok, "customer": m.customer_ok}
+
+    @rule(i=st.integers(0, 2), signed=st.booleans())
+    def accept_pending(self, i, signed):
+        """A party yet to consent does: the rule above mostly meets parties that have."""
+        m = self.models[i]
+        pending = [who for who, ok in (("provider", m.provider_ok), ("customer", m.customer_ok)) if not ok]
+        if pending and not m.closed:
+            self.accept(i, pending[0], signed)
 
     # ------------------------------------------------------------ maintenance
 
@@ -345,6 +421,8 @@ class Machine(RuleBasedStateMachine):
 
     def _settleable(self, m: Model, p: int, fallback: bool) -> str | None | bool:
         """The error settling p must raise, None if it must succeed, False if time is too close to call."""
+        if not m.binding:
+            return "NotYetBinding"
         if p >= m.active:
             return "PeriodNotActive"
         over = self.decide(lambda t: t >= m.end(p))
@@ -503,7 +581,7 @@ class Machine(RuleBasedStateMachine):
         new_active = max(0, first + delta)
         deadline = self.chain.now() + (-SLACK if expired else 10 * LENGTH)
         provider_sig = a.sign_termination(self.provider, new_active, deadline)
-        # The wallet customer cannot sign; its owner's signature is the best anyone can offer.
+        # The wallet customer signs through ERC-1271: its owner's signature is the wallet's.
         signer = self.env.wallet_owner if m.customer == self.wallet.address else self.customers[i]
         customer_sig = a.sign_termination(signer, new_active, deadline)
         call = a.fn.terminate(a.encoded_terms, new_active, deadline, provider_sig, customer_sig)
@@ -513,8 +591,6 @@ class Machine(RuleBasedStateMachine):
             expect = "TerminationExpired"
         elif new_active < first or new_active >= m.active:
             expect = "InvalidTermination"
-        elif m.customer == self.wallet.address:
-            expect = "BadConsent"
         else:
             expect = None
         receipt = self.send(self.provider, call, expect=expect)
@@ -547,7 +623,9 @@ class Machine(RuleBasedStateMachine):
         ended = self.decide(lambda t: t >= ends_at)
         if ended is None:
             return
-        if not ended or m.open_funded:
+        # Before both consented, a party withdraws the offer at any time (nothing can be funded then).
+        withdrawn_offer = not m.binding and by_provider
+        if not withdrawn_offer and (not ended or m.open_funded):
             return self.send(sender, call, expect="NotYetClosable")
         self.send(sender, call)
         m.closed = True
@@ -639,8 +717,8 @@ def _run(env: Env, examples: int, steps: int) -> dict[str, int]:
 def test_agreements_keep_their_books_embedded(env):
     seen = _run(env, 25, 25)
     # A run that never reached the interesting paths would pass vacuously.
-    for path in ("fund", "settle funded", "deferred"):
-        assert seen.get(path, 0) > 0, seen
+    for path in ("fund", "settle funded", "deferred", "accept", "revert BondNotPosted", "revert NotYetBinding"):
+        assert seen.get(path, 0) > 0, (path, sorted(seen.items()))
 
 
 @pytest.mark.anvil

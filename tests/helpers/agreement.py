@@ -113,6 +113,11 @@ def as_receiver(world: World, receiver: Any, call: Any, value: int = 0, sender=N
     return world.chain.transact(sender or world.deployer, receiver.functions.exec(call.address, data), value=value)
 
 
+def accept_as_receiver(world: World, receiver: Any, agreement: Any) -> dict[str, Any]:
+    """The receiver contract, a party, consents to the agreement's terms."""
+    return as_receiver(world, receiver, agreement.fn.accept(agreement.encoded_terms))
+
+
 RECEIVER_ACCEPT, RECEIVER_REENTER_RECORD, RECEIVER_REENTER_REFUSE, RECEIVER_BURN, RECEIVER_REFUSE = range(5)
 
 

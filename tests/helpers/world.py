@@ -74,8 +74,17 @@ class World:
     def token_address(self) -> str:
         return self.token.address if self.token is not None else ETH
 
-    def create(self, **over: Any) -> Agreement:
-        return self.factory.create(self.provider, make_terms(self, **over))
+    def create(self, *, accepted: bool = True, **over: Any) -> Agreement:
+        """An agreement the provider account creates; with ``accepted`` each of the world's own accounts named as a
+        party consents, so that it binds both (most tests are about what happens then)."""
+        agreement = self.factory.create(self.provider, make_terms(self, **over))
+        if accepted:
+            consents = agreement.consents()
+            for role, account in (("provider", self.provider), ("customer", self.customer)):
+                # a contract party (a test receiver or wallet) accepts through its own helper
+                if not consents[role] and getattr(agreement.terms, role) == account.address:
+                    agreement.accept(account)
+        return agreement
 
     def mint(self, account: LocalAccount, amount: int) -> None:
         if self.token is not None:
