@@ -154,10 +154,10 @@ class Bench:
                 w3.eth.wait_for_transaction_receipt(tx)
         return self.chain.account(name)
 
-    def funded(self, periods: int = PERIODS, creator=None, **over: Any) -> Agreement:
+    def funded(self, periods: int = PERIODS, **over: Any) -> Agreement:
         w = self.world
         terms = make_terms(w, **over)
-        agreement = w.factory.create(creator or w.provider, terms)
+        agreement = w.factory.create(w.provider, terms)
         customer = self._account_for(agreement.terms.customer)
         agreement.fund(customer, periods)
         return agreement
@@ -206,10 +206,11 @@ class Bench:
 
     def funding(self) -> None:
         w = self.world
-        one = w.create()
+        # the customer's first deposit is also its consent to the terms, as in real use
+        one = w.create(accepted=False)
         _check(one.balance() == 0, "new agreement holds nothing")
         self.record("fund_1", one.fund(w.customer, 1))
-        twelve = w.create()
+        twelve = w.create(accepted=False)
         self.record("fund_12", twelve.fund(w.customer, 12))
         self.record("post_bond", twelve.post_bond(w.provider, 500 * 10**6))
 
@@ -288,7 +289,10 @@ class Bench:
             return
         wallet, _ = self.contracts.deploy("RefusingWallet", w.deployer)
         self.chain.transact(w.deployer, wallet.functions.setRefusing(True))
-        agreement = self.funded(token=ETH, provider=wallet.address, creator=w.customer)
+        # the customer creates it; the wallet provider consents by a signature its owner made (ERC-1271)
+        agreement = w.factory.create(w.customer, make_terms(w, token=ETH, provider=wallet.address))
+        agreement.accept_for(w.stranger, wallet.address, agreement.sign_consent(w.deployer))
+        agreement.fund(w.customer, PERIODS)
         self.violated_settle(agreement, w.oracles[:2], expect_deferred=True)
         owed = agreement.owed(wallet.address)
         _check(owed > 0, "the wallet's payout was deferred")

@@ -131,9 +131,9 @@ def main(period: int = 30, down: int = 6) -> int:
         created = smartsla("create", "terms.yaml", "--yes")
         address = next(line.split()[1] for line in created.stdout.splitlines() if line.startswith("agreement 0x"))
 
-        step(5, "The customer escrows one period's fee; the provider posts a bond")
-        smartsla("fund", address, "--periods", "1")
+        step(5, "The provider posts the bond the terms ask for; the customer escrows one period's fee (its consent)")
         smartsla("bond", address, "500")
+        smartsla("fund", address, "--periods", "1")
 
         with console.status("waiting for the oracles to find the agreement") as status:
             deadline = time.time() + 60

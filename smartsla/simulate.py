@@ -181,11 +181,11 @@ def _run(terms: Terms, periods: Sequence[dict[str, int]], say: Progress, chain: 
     say(f"creating agreement {terms.agreement!r}")
     agreement = factory.create(provider, chain_terms)
     gas["create"] = agreement.create_receipt["gasUsed"]
-    say(f"customer escrows {len(periods)} period fee(s)")
-    gas["fund"] = agreement.fund(customer, len(periods))["gasUsed"]
     if bond:
-        say("provider posts the bond")
+        say("provider posts the bond (before any period can be funded)")
         gas["bond"] = agreement.post_bond(provider, bond)["gasUsed"]
+    say(f"customer escrows {len(periods)} period fee(s), its consent to the terms")
+    gas["fund"] = agreement.fund(customer, len(periods))["gasUsed"]
 
     result = SimulationResult(terms, agreement.address, symbol, decimals, gas, notes=notes)
     signers = oracles[: terms.oracles.quorum]

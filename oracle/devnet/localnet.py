@@ -88,6 +88,11 @@ oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], q
         terms = load_terms(path)
         chain_terms = terms.to_chain(lambda name, _path: self.chain.resolve(name), self.usd.address, 6)
         agreement = self.factory.create(self.accounts["provider"], chain_terms)
+        if chain_terms.bond:
+            # no period can be funded before the terms' bond is posted
+            self.chain.transact(self.accounts["deployer"],
+                                self.usd.functions.mint(self.accounts["provider"].address, chain_terms.bond))
+            agreement.post_bond(self.accounts["provider"], chain_terms.bond)
         if fund_periods:
             fee = terms.payment.fee_units(6)
             self.chain.transact(self.accounts["deployer"],

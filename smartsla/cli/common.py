@@ -122,6 +122,15 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "NonCanonicalTerms": lambda: ("the terms bytes are not the canonical ABI encoding of the terms they decode to; "
                                   "encode them with SlaFactory.encodeTerms (smartsla does)"),
     "NotAParty": lambda caller: f"{caller} is neither the provider nor the customer of this agreement",
+    "NotYetBinding": lambda provider, customer: (
+        "the agreement does not bind both parties yet: "
+        + " and ".join(f"the {role} has not agreed to its terms on-chain" for role, ok
+                       in (("provider", provider), ("customer", customer)) if not ok)
+        + "; nothing is funded or settled until then (`smartsla accept AGREEMENT` as that party)"),
+    "AlreadyConsented": lambda party: f"{party} has agreed to these terms already",
+    "BondNotPosted": lambda required, posted: (
+        f"the terms ask for a bond of {required} base units before any period is funded and {posted} is posted: "
+        "the provider posts the rest first (`smartsla bond AGREEMENT AMOUNT`)"),
     "FundingMoved": lambda requested, fundable: (
         f"the deposit would now fund from period {fundable}, not {requested}: a period began (or another deposit "
         "landed) while the transaction waited; nothing was taken, fund again"),

@@ -1,4 +1,4 @@
-"""Customer commands: ``fund``, ``status``, ``payouts``, ``withdraw``, ``list``."""
+"""Customer commands: ``accept`` (either party), ``fund``, ``status``, ``payouts``, ``withdraw``, ``list``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from smartsla.cli.common import (
     report_done,
     when,
 )
+from smartsla.encoding import to_hex
 from smartsla.onchain.history import load_history
 from smartsla.onchain.types import PeriodState
 from smartsla.terms.model import format_value
@@ -48,6 +49,9 @@ STATE_WORDS = {
 EPILOG = """\
 examples:
   smartsla list --account customer
+  smartsla accept 0xAGREEMENT --account customer                    # agree to its terms on-chain
+  smartsla accept 0xAGREEMENT --sign --account cold-key             # a signed consent for someone to submit
+  smartsla accept 0xAGREEMENT --for 0xPARTY --consent 0xSIG          # submit it (anyone may)
   smartsla fund 0xAGREEMENT --periods 3
   smartsla status 0xAGREEMENT
   smartsla payouts 0xAGREEMENT --csv > payouts.csv
@@ -63,6 +67,22 @@ def _parser(sub, name: str, **kwargs):
 
 
 def register(sub) -> None:
+    accept = _parser(
+        sub, "accept", help="agree on-chain to an agreement's terms (provider or customer; shows them, asks)",
+        description="An agreement binds its provider and its customer only once each has agreed to its terms "
+                    "on-chain; until then nothing is funded or settled. Creating it is the creator's consent, posting "
+                    "bond the provider's and funding the customer's; this is for a party that does neither first "
+                    "(an agreement someone else created, a contract wallet). With --sign it prints a signed consent "
+                    "instead, which anyone may submit with --for and --consent (a contract wallet's signature is "
+                    "checked by its ERC-1271 isValidSignature).")
+    accept.add_argument("agreement", metavar="AGREEMENT")
+    accept.add_argument("--sign", action="store_true", help="print a signed consent; send nothing")
+    accept.add_argument("--for", dest="party", metavar="PARTY", help="submit PARTY's signed consent (with --consent)")
+    accept.add_argument("--consent", metavar="SIGNATURE", help="the party's signature (0x...), with --for")
+    accept.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _options(accept, "customer", "the consenting party (with --for: only the sender)")
+    accept.set_defaults(handler=run_accept)
+
     fund = _parser(sub, "fund", help="escrow the fee for the next periods (customer)",
                           description="Escrow the fee for the next N unfunded periods that have not begun (a "
                                       "period that has begun can no longer be funded). The contract pays it out "
@@ -131,7 +151,77 @@ def _options(parser: argparse.ArgumentParser, default_dev: str | None, what: str
     add_json_option(parser)
 
 
-# ------------------------------------------------------------------ fund, withdraw
+# ------------------------------------------------------------------ accept, fund, withdraw
+
+
+def terms_preview(session: Session, agreement) -> list[str]:
+    """What a party is bound to, read from the chain: the lines shown before it agrees."""
+    t = agreement.terms
+    symbol, decimals = session.token_info(agreement.token)
+    money = lambda units: format_token_amount(units, decimals)  # noqa: E731
+    lines = [f"agreement {agreement.address} on {session.network}",
+             f"  provider {t.provider}   customer {t.customer}",
+             f"  fee {money(t.fee)} {symbol} per period; {t.period_count} periods of {format_seconds(t.period_length)} "
+             f"from {when(t.start)}; bond {money(t.bond)} {symbol}; credits capped at {format_bps(t.cap_bps)}"]
+    for service in t.services:
+        objective = "latency" if service.lower_is_better else "availability"
+        lines.append(f"  service {service.name}: {objective} target {format_value(objective, service.target)}, "
+                     f"{len(service.tiers)} credit tier(s)")
+    lines.append(f"  oracles {t.quorum} of {len(t.oracles)} (each report covering at least "
+                 f"{format_value('availability', t.min_coverage)}); with no quorum "
+                 f"{format_seconds(t.report_deadline)} after a period: "
+                 f"{'full' if t.fallback_full_credit else 'no'} credit")
+    return lines
+
+
+def run_accept(args: argparse.Namespace, ui: UI) -> int:
+    if args.sign and (args.party or args.consent):
+        raise UserError("--sign makes a consent; --for and --consent submit one: give one or the other")
+    if bool(args.party) != bool(args.consent):
+        raise UserError("--for PARTY and --consent SIGNATURE go together: the party's address and its signature")
+    party = address_arg(args.party, "--for") if args.party else None
+    consent = None
+    if args.consent:
+        try:
+            consent = bytes.fromhex(args.consent.removeprefix("0x"))
+        except ValueError:
+            raise UserError(f"--consent {args.consent!r} is not a hex signature (0x...)") from None
+    session = open_session(args)
+    agreement = session.agreement(args.agreement, args.factory)
+    account = account_for(args, session.chain)
+    who = party or account.address
+    roles = [r for r in agreement.roles(who) if r in ("provider", "customer")]
+    if not roles:
+        raise UserError(f"{who} is neither the provider nor the customer of {agreement.address}; "
+                        + ("--for names the consenting party" if party else "pass --account of one of them"))
+    role = roles[0]
+    consents = agreement.consents()
+    if consents[role]:
+        raise UserError(f"the {role} ({who}) has agreed to these terms already"
+                        + ("" if all(consents.values()) else "; the other party's consent is still needed"))
+    if not args.json:
+        for line in terms_preview(session, agreement):
+            ui.out.print(line)
+    if args.sign:
+        signature = to_hex(agreement.sign_consent(account))
+        command = f"smartsla accept {agreement.address} --for {account.address} --consent {signature}"
+        if session.network != "development":
+            command += f" --network {session.network}"
+        if args.json:
+            ui.emit_json({"agreement": agreement.address, "signer": account.address, "role": role,
+                          "signature": signature, "submit": command})
+        else:
+            ui.out.print(f"{role} consent to these terms, for this agreement only:")
+            ui.out.print(signature)
+            ui.note(f"anyone may submit it: {command}")
+        return 0
+    if party is None and not ui.confirm(f"agree, as the {role}, to these terms?", args.yes):
+        ui.err.print("nothing was sent")
+        return 1
+    receipt = agreement.accept_for(account, party, consent) if party else agreement.accept(account)
+    binding = agreement.is_binding()
+    return report_done(ui, args, f"{role} consent recorded", receipt,
+                       binding="yes" if binding else "not yet: the other party's consent is still needed")
 
 
 def run_fund(args: argparse.Namespace, ui: UI) -> int:
@@ -288,6 +378,10 @@ def status_data(session: Session, agreement) -> dict:
         "escrow": money(agreement.balance() - agreement.bond_balance()),
         "held": money(agreement.balance()),
         "bond": money(agreement.bond_balance()),
+        "bond_required": money(t.bond),
+        "bond_posted": agreement.bond_posted(),
+        "consented": agreement.consents(),
+        "creator": agreement.creator(),
         "funded_through": agreement.fn.nextFundable().call() - 1,
         "closed": agreement.fn.closed().call(),
         "current_period": None if current is None else {
@@ -315,6 +409,15 @@ def status_lines(data: dict) -> list[str]:
         f"  escrow {data['escrow']} {sym}, bond {data['bond']} {sym} (held in all {data['held']} {sym}); "
         + ("nothing funded yet" if funded < 0 else f"funded through period {funded}"),
     ]
+    consented = data["consented"]
+    missing = [role for role, ok in consented.items() if not ok]
+    if missing and not data["closed"]:
+        lines.append(f"  [yellow]not binding yet[/]: the {' and the '.join(missing)} "
+                     f"{'has' if len(missing) == 1 else 'have'} not agreed to the terms on-chain, so nothing is "
+                     f"funded or settled (`smartsla accept {data['agreement']}`; created by {data['creator']})")
+    if not data["bond_posted"] and not data["closed"]:
+        lines.append(f"  [yellow]bond short[/]: the terms ask for {data['bond_required']} {sym} before any period "
+                     f"is funded; {data['bond']} {sym} posted (`smartsla bond {data['agreement']} AMOUNT`)")
     cur = data["current_period"]
     if data["closed"]:
         lines.append("  [bold]closed[/]: every period is settled and the bond went back to the provider")
@@ -402,6 +505,8 @@ def payout_totals(totals: dict[str, int], agreement, money, symbol: str) -> dict
     t = agreement.terms
     return {
         "token": symbol,
+        "bond_required": money(t.bond),
+        "bond_posted": agreement.bond_posted(),
         "deposited": {"fees": money(totals["escrowed_fees"]), "bond": money(totals["escrowed_bonds"])},
         "to_customer": {"credits": money(totals["compensation"]),
                         "credits_from_bond": money(totals["compensation_from_bond"]),
@@ -460,7 +565,9 @@ def run_payouts(args: argparse.Namespace, ui: UI) -> int:
                      f"the terms' fallback ({'full' if agreement.terms.fallback_full_credit else 'no'} credit) "
                      "settled it; nothing was measured")
     c, p, held, owed = totals["to_customer"], totals["to_provider"], totals["held"], totals["owed"]
-    ui.out.print(f"deposited: fees {totals['deposited']['fees']}, bond {totals['deposited']['bond']} {sym}")
+    ui.out.print(f"deposited: fees {totals['deposited']['fees']}, bond {totals['deposited']['bond']} {sym} (the terms "
+                 f"ask for a bond of {totals['bond_required']} {sym}: "
+                 + ("posted" if totals["bond_posted"] else "not posted yet, so no period can be funded") + ")")
     ui.out.print(f"to the customer: credits {c['credits']} (of which from the bond {c['credits_from_bond']}), "
                  f"its own fees refunded {c['refunds']} {sym}")
     ui.out.print(f"to the provider: fees {p['fees']}, bond returned {p['bond_returned']} {sym}")

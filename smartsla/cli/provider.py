@@ -152,8 +152,12 @@ def register(sub) -> None:
     close = sub.add_parser("close", **PROVIDER_HELP,
                            help="after the last period: return the bond to the provider (anyone may call)",
                            description="When every active period has ended and every funded one is settled, "
-                                       "return the bond left to the provider. Anyone may send it.")
+                                       "return the bond left to the provider. Anyone may send it. Before both "
+                                       "parties have agreed to the terms, either may close at any time: that "
+                                       "withdraws the offer (it asks first).")
     close.add_argument("agreement", metavar="AGREEMENT")
+    close.add_argument("--yes", action="store_true",
+                       help="withdraw an offer not yet binding both parties without asking (a party may, any time)")
     _common_agreement_options(close, "provider", "the account that sends the transaction")
     close.set_defaults(handler=run_close)
 
@@ -488,5 +492,14 @@ def run_terminate_revoke(args: argparse.Namespace, ui: UI) -> int:
 def run_close(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
-    receipt = agreement.close(account_for(args, session.chain))
+    account = account_for(args, session.chain)
+    missing = [role for role, ok in agreement.consents().items() if not ok]
+    if missing and agreement.roles(account.address) and not agreement.fn.closed().call():
+        # the contract lets a party close an agreement that does not bind both yet at any time: that ends it for good
+        ui.note(f"the {' and the '.join(missing)} {'has' if len(missing) == 1 else 'have'} not agreed to the terms "
+                "yet, so closing now withdraws the offer for good (no period can run) and returns the bond")
+        if not ui.confirm("close, withdrawing the offer?", args.yes):
+            ui.err.print("nothing was sent")
+            return 1
+    receipt = agreement.close(account)
     return report_done(ui, args, "closed", receipt)

@@ -105,7 +105,9 @@ def _status(**over) -> dict:
             "periods": {"count": 3, "active": 3, "length_s": 3600, "first_start": 1_799_990_000},
             "oracles": {"members": ["0x1", "0x2", "0x3"], "quorum": 2, "report_deadline_s": 600},
             "escrow": "0", "held": "0", "bond": "0", "funded_through": 2, "closed": False, "current_period": None,
-            "periods_state": {"settled": 3}, "pending": [], "owed": {"provider": "0", "customer": "0"}}
+            "periods_state": {"settled": 3}, "pending": [], "owed": {"provider": "0", "customer": "0"},
+            "bond_required": "0", "bond_posted": True, "consented": {"provider": True, "customer": True},
+            "creator": "0xP"}
     data.update(over)
     return data
 
@@ -125,6 +127,20 @@ def test_status_says_closed_and_what_to_do_next():
     early = "\n".join(status_lines(_status(pending=[{"period": 2, "ended": 1_799_999_990, "state": "funded",
                                                        "fallback_from": 1_800_000_590}])))
     assert "waiting for oracle reports" in early
+
+
+def test_status_says_who_has_not_consented_and_what_bond_is_missing():
+    from smartsla.cli.customer import status_lines
+
+    binding = "\n".join(status_lines(_status()))
+    assert "not binding" not in binding and "bond short" not in binding
+    offer = "\n".join(status_lines(_status(consented={"provider": True, "customer": False}, creator="0xS",
+                                           bond_posted=False, bond_required="500", bond="200")))
+    assert "not binding yet" in offer and "the customer has not agreed" in offer and "smartsla accept 0x" in offer
+    assert "created by 0xS" in offer
+    assert "bond short" in offer and "ask for 500 tUSD" in offer and "200 tUSD posted" in offer
+    neither = "\n".join(status_lines(_status(consented={"provider": False, "customer": False})))
+    assert "the provider and the customer have not agreed" in neither
 
 
 def test_the_create_preview_says_where_each_account_comes_from(tmp_path, monkeypatch, capsys):
