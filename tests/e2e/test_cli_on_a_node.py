@@ -26,6 +26,7 @@ def node(tmp_path_factory):
         factory = dev.run("factory", "deploy", "--json", json_out=True)
         created = dev.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
                           json_out=True)
+        dev.run("bond", created["agreement"], "500")  # the terms' bond, before the customer can fund
         dev.factory, dev.usd, dev.agreement = factory["factory"], factory["test_usd"], created["agreement"]
         yield dev
     finally:
@@ -137,6 +138,14 @@ def test_refusals_in_words_and_the_fallback(cli, node):
     created = node.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json", json_out=True)
     address = created["agreement"]
     code, _, err = cli("settle-fallback", address, "--period", "0")
+    assert code == 3 and "NotYetBinding" in err and "the customer has not agreed to its terms" in err
+    code, _, err = cli("fund", address)
+    assert code == 3 and "BondNotPosted" in err and "the provider posts the rest first" in err
+    code, _, err = cli("close", address)  # a party may withdraw an offer not yet binding: asked first
+    assert code == 2 and "withdraws the offer" in err and "--yes" in err
+    code, _, err = cli("accept", address, "--account", "customer", "--yes")
+    assert code == 0 and "binding yes" in _, err
+    code, _, err = cli("settle-fallback", address, "--period", "0")
     assert code == 3 and "PeriodNotOver" in err and "period 0 runs until" in err
     code, _, err = cli("close", address)
     assert code == 3 and "NotYetClosable" in err and "runs until" in err
@@ -148,6 +157,7 @@ def test_refusals_in_words_and_the_fallback(cli, node):
 def test_termination_needs_both_signatures(cli, node):
     created = node.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json", json_out=True)
     address = created["agreement"]
+    node.run("bond", address, "500")
     assert cli("fund", address, "--periods", "3")[0] == 0
     code, out, err = cli("terminate", "sign", address, "--active-periods", "1", "--account", "provider", "--json")
     assert code == 0, err
@@ -207,6 +217,7 @@ def test_fallback_settles_a_period_nobody_reported(devnode, monkeypatch):
     devnode.run("factory", "deploy")
     address = devnode.run("create", "examples/multi-service.yaml", "--yes", "--start-in", "1h", "--json",
                           json_out=True)["agreement"]
+    devnode.run("bond", address, "500")
     assert devnode.run("fund", address, "--json", json_out=True)["periods"] == "0..0"
     status = devnode.run("status", address, "--json", json_out=True)
     monkeypatch.setenv("SMARTSLA_NODE_PORT", str(devnode.port))
@@ -293,6 +304,7 @@ def test_a_customer_short_of_ether_hears_the_contracts_refusal_or_its_balance(cl
     code, out, err = cli("create", str(terms), "--yes", "--start-in", "1h", "--json")
     assert code == 0, err
     address = json.loads(out)["agreement"]
+    assert cli("bond", address, "1")[0] == 0
     code, _, err = cli("fund", address, "--periods", "20", "--account", "poor-customer")
     assert code == 3 and "FundingBeyondTerm(0, 20, 6)" in err and "node refused" not in err
     code, _, err = cli("fund", address, "--periods", "2", "--account", "poor-customer")
@@ -309,3 +321,37 @@ def test_a_mistyped_checksum_is_the_users_to_fix_not_the_nodes(cli, node):
         assert code == 2 and f"{what} {flipped} has a wrong EIP-55 checksum" in err and "node" not in err, (args, err)
     code, out, err = cli("status", node.agreement.lower(), "--json")  # lower case carries no checksum: accepted
     assert code == 0 and json.loads(out)["agreement"] == node.agreement
+
+
+def test_an_agreement_the_customer_created_binds_once_the_provider_consents_by_a_signature_anyone_submits(cli, node):
+    """The creator's consent is its creating; the other party signs one (a cold key, say) and a third account sends
+    it. Until then the chain takes no money and records nothing against the provider."""
+    code, out, err = cli("create", "examples/aws-ec2.yaml", "--yes", "--start-in", "1h", "--json",
+                         "--account", "customer")
+    assert code == 0, err
+    address = json.loads(out)["agreement"]
+    status = json.loads(cli("status", address, "--json")[1])
+    assert status["consented"] == {"provider": False, "customer": True}
+    assert status["creator"] == status["customer"]
+    code, out, _ = cli("status", address)
+    assert "not binding yet" in out and "the provider has not agreed" in out
+    code, _, err = cli("fund", address)
+    assert code == 3 and "NotYetBinding" in err and "the provider has not agreed to its terms" in err
+    code, _, err = cli("accept", address, "--account", "provider")  # no terminal: asked, not sent
+    assert code == 2 and "--yes" in err
+    code, _, err = cli("accept", address, "--account", "customer", "--yes")
+    assert code == 2 and "agreed to these terms already" in err
+    code, _, err = cli("accept", address, "--account", "stranger", "--yes")
+    assert code == 2 and "neither the provider nor the customer" in err
+    code, out, err = cli("accept", address, "--account", "provider", "--sign", "--json")
+    assert code == 0, err
+    signed = json.loads(out)
+    assert signed["role"] == "provider" and signed["submit"].startswith(f"smartsla accept {address} --for ")
+    code, _, err = cli("accept", address, "--for", status["provider"], "--consent", "0x" + "11" * 65,
+                       "--account", "stranger")
+    assert code == 3 and "BadConsent" in err
+    code, out, err = cli("accept", address, "--for", signed["signer"], "--consent", signed["signature"],
+                         "--account", "stranger", "--json")
+    assert code == 0, err
+    assert json.loads(out)["binding"] == "yes"
+    assert cli("fund", address)[0] == 0

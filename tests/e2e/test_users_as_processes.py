@@ -75,9 +75,9 @@ def test_provider_customer_oracles_auditor_as_separate_processes(devnode, tmp_pa
         created = devnode.run("create", str(terms_file), "--yes", "--json", json_out=True)
         address = created["agreement"]
         assert created["document_hash"] == "0x" + load_terms(terms_file).document_hash().hex()
+        devnode.run("bond", address, "200", "--json", json_out=True)  # the terms' bond comes first
         funded = devnode.run("fund", address, "--periods", "1", "--json", json_out=True)
         assert funded["periods"] == "0..0"
-        devnode.run("bond", address, "200", "--json", json_out=True)
 
         watching = time.time() + 40
         while time.time() < watching and not all(oracle_events(tmp_path, i, "watching") for i in (1, 2, 3)):

@@ -79,8 +79,8 @@ def scenario(request, artifacts, tmp_path_factory):
         chain_terms = terms.to_chain(lambda value, _path: chain.resolve(value), token_address=w.token.address,
                                      now=chain.now() + 600)
         agreement = w.factory.create(w.provider, chain_terms)
+        agreement.post_bond(w.provider, 100 * 10**6)  # the terms' bond, before any funding
         agreement.fund(w.customer, 4)
-        agreement.post_bond(w.provider, 100 * 10**6)
         window = (agreement.period_start(1) + 1800, 300)
         agreement.announce_maintenance(w.provider, *window)
         maintenance = [(window[0], window[0] + window[1])]

@@ -29,8 +29,8 @@ def test_full_history(world):
     token = deploy_hostile_token(w, [w.customer.address, w.provider.address])
     agreement = w.create(token=token.address, periodCount=4, capBps=15_000,
                          services=[service(tiers=AWS_TIERS + [(900_000, 15_000)])])
+    agreement.post_bond(w.provider, 800 * 10**6)  # the terms' bond, before any funding
     agreement.fund(w.customer, 4)
-    agreement.post_bond(w.provider, 800 * 10**6)
     window = (agreement.period_start(1) + 3 * DAY, agreement.period_start(1) + 3 * DAY + 3_600)
     agreement.announce_maintenance(w.provider, window[0], 3_600)
 
@@ -83,11 +83,11 @@ def test_full_history(world):
                                             PeriodState.SETTLED, PeriodState.REFUNDED]
 
     names = [e.name for e in h.events]
-    assert names[:4] == ["AgreementCreated", "Funded", "BondPosted", "MaintenanceAnnounced"]
+    assert names[:5] == ["AgreementCreated", "Consented", "BondPosted", "Funded", "MaintenanceAnnounced"]
     assert names.count("ReportAccepted") == 5 and names[-1] == "Closed"
     assert [(e.block, e.log_index) for e in h.events] == sorted((e.block, e.log_index) for e in h.events)
     assert all(e.timestamp > 0 for e in h.events)
-    assert h.transactions[0] == h.created_tx and len(h.transactions) == len(set(h.transactions)) == 10
+    assert h.transactions[0] == h.created_tx and len(h.transactions) == len(set(h.transactions)) == 11
 
     t = conserved(h)
     assert t["escrowed"] == 4 * FEE + 800 * 10**6
