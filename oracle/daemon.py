@@ -500,6 +500,16 @@ class OracleDaemon:
         if len(reports) < quorum:
             log("waiting", agreement=agreement.address, period=index, reports=len(reports), quorum=quorum)
             return
+        missing = [role for role, ok in agreement.consents().items() if not ok]
+        if missing:
+            # the contract settles nothing before both parties consented; the signed report keeps until they do
+            key = (agreement.address, index, "not-binding")
+            if key not in self._withheld:
+                self._withheld[key] = time.time()
+                log("not-binding", agreement=agreement.address, period=index, missing=missing,
+                    detail="the agreement does not bind both parties yet; the report is signed and is submitted "
+                           "once they have consented")
+            return
         chosen = most_complete(reports.values(), quorum)
         try:
             outcome = submit(agreement, self.account, index, chosen, store=self.store)

@@ -13,6 +13,7 @@ from oracle.submit import sign_once
 from smartsla.constants import PPM
 from smartsla.chain.chain import Chain
 from smartsla.onchain.client import Contracts
+from smartsla.onchain.types import PeriodState
 from smartsla.terms.parse import load_terms
 from tests.helpers.daemon import daemon_on
 from tests.helpers.world import make_world
@@ -90,3 +91,33 @@ def test_a_closed_agreement_is_no_longer_watched_or_probed(tmp_path, artifacts, 
         assert agreement.address not in daemon.watched and agreement.address in daemon._closed
         assert daemon._retired == [f"{agreement.address}:ec2"]
         assert '"event": "closed"' in capsys.readouterr().err
+
+
+def test_an_agreement_not_binding_both_parties_is_measured_and_signed_but_not_submitted(tmp_path, artifacts, capsys):
+    """The contract refuses to settle it (NotYetBinding): the daemon once retried six times with backoff every round
+    and logged a submit failure each time. Now it says once that it waits for the parties' consent, and settles the
+    period in the first round after the missing party consents."""
+    from smartsla.measure.samples import Sample, Status
+    from oracle.store.samples import sample_key
+
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        agreement = w.create(quorum=1, accepted=False)  # the provider created it; the customer never consented
+        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key)
+        start = agreement.period_start(0)
+        key = sample_key(agreement.address, "ec2")
+        daemon.store.append([Sample(float(start + k * 60 + 30), key, Status.UP, 10.0, "200")
+                             for k in range(30 * 1440)])
+        w.over(agreement, 0, extra=30)
+        watched = Watched(agreement, load_terms(TERMS))
+        for _ in range(2):
+            daemon.settle_due(watched, chain.now())
+        logged = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+        assert [e["event"] for e in logged if e.get("period") == 0] == ["signed", "not-binding"]
+        assert "customer" in [e for e in logged if e["event"] == "not-binding"][0]["missing"]
+        assert 0 not in watched.settled
+        agreement.accept(w.customer)
+        daemon.settle_due(watched, chain.now())
+        assert 0 in watched.settled
+        assert agreement.period(0).state == PeriodState.SETTLED_UNFUNDED
