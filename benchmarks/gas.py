@@ -157,7 +157,8 @@ class Bench:
     def funded(self, periods: int = PERIODS, **over: Any) -> Agreement:
         w = self.world
         terms = make_terms(w, **over)
-        agreement = w.factory.create(w.provider, terms)
+        # the provider creates it (its consent) and the customer's deposit is the customer's
+        agreement = w.factory.create(self._account_for(terms.provider), terms)
         customer = self._account_for(agreement.terms.customer)
         agreement.fund(customer, periods)
         return agreement

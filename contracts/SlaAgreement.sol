@@ -34,6 +34,9 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// room for tokens whose transfers run hooks; a token whose transfer to this recipient burns more costs the
     /// settler at most this, and the share is kept for withdrawal.
     uint256 public constant TOKEN_PUSH_GAS = 300_000;
+    uint8 private constant PROVIDER_CONSENT = 1;
+    uint8 private constant CUSTOMER_CONSENT = 2;
+    uint8 private constant BOTH_CONSENTS = 3;
 
     address public immutable factory;
 
@@ -49,10 +52,10 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     /// @notice What every termination consent must name: moved on by each termination and by a party's
     /// revocation, so a superseded or withdrawn offer can never be executed.
     uint32 public terminationNonce;
-    /// @notice Whether each party has agreed to these terms on-chain (by creating the agreement, by `accept`, the
-    /// provider by posting bond, the customer by funding). Until both have, no period settles and nothing is funded.
-    bool public providerConsented;
-    bool public customerConsented;
+    /// @dev Which parties have agreed to these terms on-chain (by creating the agreement, by `accept`, the provider
+    /// by posting bond, the customer by funding): PROVIDER_CONSENT and CUSTOMER_CONSENT bits. Until both have, no
+    /// period settles and nothing is funded. One byte, so a settlement checks both with one read.
+    uint8 private _consents;
     /// @notice Whether the bond has reached the terms' bond (true from the start when they ask for none): no
     /// period can be funded before, so the collateral is in place before the customer's money is.
     bool public bondPosted;
@@ -84,8 +87,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         if (termsHash != bytes32(0)) revert AlreadyInitialized();
         termsHash = termsHash_;
         activePeriods = periodCount;
-        providerConsented = providerCreated;
-        customerConsented = customerCreated;
+        _consents = (providerCreated ? PROVIDER_CONSENT : 0) | (customerCreated ? CUSTOMER_CONSENT : 0);
         bondPosted = noBondDue;
     }
 
@@ -110,16 +112,24 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
     }
 
     function _consent(SlaTerms.Terms calldata t, address party) private {
-        if (party == t.provider) {
-            if (providerConsented) revert AlreadyConsented(party);
-            providerConsented = true;
-        } else if (party == t.customer) {
-            if (customerConsented) revert AlreadyConsented(party);
-            customerConsented = true;
-        } else {
-            revert NotAParty(party);
-        }
+        uint8 bit;
+        if (party == t.provider) bit = PROVIDER_CONSENT;
+        else if (party == t.customer) bit = CUSTOMER_CONSENT;
+        else revert NotAParty(party);
+        uint8 consents = _consents;
+        if (consents & bit != 0) revert AlreadyConsented(party);
+        _consents = consents | bit;
         emit Consented(party);
+    }
+
+    /// @notice Whether the provider has agreed to these terms on-chain.
+    function providerConsented() public view returns (bool) {
+        return _consents & PROVIDER_CONSENT != 0;
+    }
+
+    /// @notice Whether the customer has agreed to these terms on-chain.
+    function customerConsented() public view returns (bool) {
+        return _consents & CUSTOMER_CONSENT != 0;
     }
 
     // ---------------------------------------------------------------- money in
@@ -136,7 +146,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
         if (msg.sender != t.customer) revert NotCustomer(msg.sender);
         if (periods == 0) revert NothingToFund();
-        if (!providerConsented) revert NotYetBinding(false, customerConsented);
+        uint8 consents = _consents;
+        if (consents & PROVIDER_CONSENT == 0) revert NotYetBinding(false, consents & CUSTOMER_CONSENT != 0);
         if (!bondPosted) revert BondNotPosted(t.bond, bondBalance);
         uint256 first = _firstUnstarted(t);
         if (nextFundable > first) first = nextFundable;
@@ -150,8 +161,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         }
         nextFundable = uint32(first + periods);
         openFundedPeriods += periods;
-        if (!customerConsented) {
-            customerConsented = true;
+        if (consents & CUSTOMER_CONSENT == 0) {
+            _consents = BOTH_CONSENTS;
             emit Consented(msg.sender);
         }
         emit Funded(msg.sender, first, periods, amount);
@@ -168,8 +179,9 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         _collect(t.token, msg.sender, amount);
         bondBalance = uint96(newBond);
         if (newBond >= t.bond) bondPosted = true;
-        if (!providerConsented) {
-            providerConsented = true;
+        uint8 consents = _consents;
+        if (consents & PROVIDER_CONSENT == 0) {
+            _consents = consents | PROVIDER_CONSENT;
             emit Consented(msg.sender);
         }
         emit BondPosted(msg.sender, amount, bondBalance);
@@ -368,7 +380,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         // An agreement terminated before its first period has nothing left to run.
         uint256 endsAt = active == 0 ? 0 : _periodStart(t, active);
         bool withdrawnOffer =
-            !(providerConsented && customerConsented) && (msg.sender == t.provider || msg.sender == t.customer);
+            _consents != BOTH_CONSENTS && (msg.sender == t.provider || msg.sender == t.customer);
         if (!withdrawnOffer && (block.timestamp < endsAt || openFundedPeriods != 0)) {
             revert NotYetClosable(endsAt, openFundedPeriods);
         }
@@ -496,7 +508,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
 
     function _requireSettleable(SlaTerms.Terms calldata t, uint256 index) private view {
         // A party that never agreed to the terms has nothing recorded against it, a measured 0% included.
-        if (!providerConsented || !customerConsented) revert NotYetBinding(providerConsented, customerConsented);
+        if (_consents != BOTH_CONSENTS) revert NotYetBinding(providerConsented(), customerConsented());
         if (index >= activePeriods) revert PeriodNotActive(index, activePeriods);
         uint256 endsAt = _periodEnd(t, index);
         if (block.timestamp < endsAt) revert PeriodNotOver(index, endsAt);

@@ -19,9 +19,8 @@ AGREEMENT_LAYOUT = [
     ("closed", 3, 12, "t_bool"),
     ("bondBalance", 3, 13, "t_uint96"),
     ("terminationNonce", 3, 25, "t_uint32"),
-    ("providerConsented", 3, 29, "t_bool"),
-    ("customerConsented", 3, 30, "t_bool"),
-    ("bondPosted", 3, 31, "t_bool"),
+    ("_consents", 3, 29, "t_uint8"),
+    ("bondPosted", 3, 30, "t_bool"),
     ("_periods", 4, 0, "t_mapping(t_uint256,t_struct(PeriodRecord)_storage)"),
     ("owed", 5, 0, "t_mapping(t_address,t_uint256)"),
 ]
