@@ -87,6 +87,7 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
     timed("settlement", lambda: check_settlements(history))
     timed("funds", lambda: check_funds(history))
     timed("maintenance", lambda: check_maintenance(history))
+    timed("consent", lambda: check_consent(history))
     if evidence:
         timed("evidence", lambda: check_evidence(history, evidence, terms_doc, report.evidence_values))
     if replay:
@@ -433,6 +434,53 @@ def check_funds(history: History) -> list[Finding]:
        f"bond {money(history.bond_balance)}, {open_periods} open funded periods, owed "
        f"{ {who: money(v) for who, v in owed.items()} or 0} agree with the logs")
     return findings
+
+
+def check_consent(history: History) -> list[Finding]:
+    """Both parties agreed to the terms on-chain before any money went in or any period was settled, and the terms'
+    bond was in before the first deposit: from the creation log (its ``creator``) and the Consented, BondPosted,
+    Funded and PeriodSettled logs, in chain order."""
+    terms = history.terms
+    money = money_formatter(_token_metadata(history))
+    parties = {terms.provider: "provider", terms.customer: "customer"}
+    consented: dict[str, str] = {}
+    creator = next((e.args.get("creator") for e in history.events if e.name == "AgreementCreated"), None)
+    if creator in parties:
+        consented[parties[creator]] = f"by creating it (block {history.created_block})"
+    problems: list[str] = []
+    bond = 0
+    bond_in_time = terms.bond == 0
+    first_deposit = None
+    for e in history.events:
+        if e.name == "Consented":
+            role = parties.get(e.args["party"])
+            if role is None:
+                problems.append(f"a consent by {e.args['party']}, who is not a party (block {e.block})")
+            elif role in consented:
+                problems.append(f"the {role} consented twice (block {e.block})")
+            else:
+                consented[role] = f"block {e.block}"
+        elif e.name == "BondPosted":
+            bond += e.args["amount"]
+            bond_in_time = bond_in_time or bond >= terms.bond
+        elif e.name in ("Funded", "PeriodSettled"):
+            missing = [role for role in ("provider", "customer") if role not in consented]
+            # a deposit by the customer is its consent, logged just before it in the same transaction
+            if missing:
+                problems.append(f"{e.name} in block {e.block} before the {' and the '.join(missing)} consented")
+            if e.name == "Funded" and first_deposit is None:
+                first_deposit = e
+                if not bond_in_time:
+                    problems.append(f"the first deposit (block {e.block}) came before the terms' bond of "
+                                    f"{money(terms.bond)} was posted ({money(bond)} was)")
+    if problems:
+        return [Finding("parties.consent", history.address, FAIL, "; ".join(problems))]
+    said = ", ".join(f"{role} {how}" for role, how in sorted(consented.items())) or "no one yet"
+    bond_said = ("the terms ask for no bond" if terms.bond == 0 else
+                 f"the terms' bond of {money(terms.bond)} was in before the first deposit" if first_deposit else
+                 f"nothing funded yet (bond {money(bond)} of {money(terms.bond)} posted)")
+    return [Finding("parties.consent", history.address, PASS,
+                    f"consented: {said}; nothing funded or settled before both had; {bond_said}")]
 
 
 def check_maintenance(history: History) -> list[Finding]:

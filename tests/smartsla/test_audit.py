@@ -128,12 +128,32 @@ def test_honest_agreement_passes_everything(scenario):
     checks = {f.check for f in report.findings}
     assert checks >= {"code.clone", "code.implementation", "code.factory", "terms.hash", "terms.document-hash",
                       "terms.file", "reports.signers", "reports.median", "settlement", "funds.conservation",
-                      "funds.views", "maintenance", "evidence.bundle", "evidence.root", "evidence.values"}
+                      "funds.views", "maintenance", "evidence.bundle", "evidence.root", "evidence.values",
+                      "parties.consent"}
     assert verdicts(report, "settlement") == [PASS] * 4
     assert verdicts(report, "evidence.values") == [PASS] * len(honest)
     assert len(report.evidence_values) == len(honest)
     assert json.loads(json.dumps(report.to_json()))["result"] == PASS
     assert report.timings["total"] < 5
+
+
+def test_consent_and_the_bond_before_funding_are_checked_from_the_logs(scenario):
+    """The contract enforces both; the audit holds the logs to it, so a history that broke it would show (here the
+    logs are edited: the consent left out, the bond moved after the deposit)."""
+    from smartsla.audit.checks import check_consent
+
+    history = load_history(scenario["contracts"], scenario["agreement"].address)
+    [ok] = check_consent(history)
+    assert ok.verdict == PASS and "provider by creating it" in ok.detail and "customer block" in ok.detail
+    assert "bond of 100 tUSD was in before the first deposit" in ok.detail
+    without = dataclasses.replace(history, events=[e for e in history.events if e.name != "Consented"])
+    [bad] = check_consent(without)
+    assert bad.verdict == FAIL and "Funded in block" in bad.detail and "before the customer consented" in bad.detail
+    bond = next(e for e in history.events if e.name == "BondPosted")
+    late = [e for e in history.events if e is not bond]
+    late.insert(next(i for i, e in enumerate(late) if e.name == "Funded") + 1, bond)
+    [bad] = check_consent(dataclasses.replace(history, events=late))
+    assert bad.verdict == FAIL and "came before the terms' bond of 100 tUSD was posted (0 tUSD was)" in bad.detail
 
 
 def test_lying_oracle_is_caught_by_its_own_evidence(scenario):
