@@ -276,11 +276,13 @@ class Machine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ money in
 
-    @rule(i=st.integers(0, 2), periods=st.sampled_from([0, 1, 1, 2, 3]))
-    def fund(self, i, periods):
-        self._fund(i, periods)
+    @rule(i=st.integers(0, 2), periods=st.sampled_from([0, 1, 1, 2, 3]), off=st.sampled_from([0, 0, 0, -1, 1]))
+    def fund(self, i, periods, off):
+        self._fund(i, periods, off)
 
-    def _fund(self, i, periods):
+    def _fund(self, i, periods, off=0):
+        """``off``: the caller names another first period than the fundable one (a period began, or another
+        deposit landed, while its transaction waited): refused, nothing taken."""
         m = self.models[i]
         first = self.decide(m.first_unstarted)
         if first is None:
@@ -288,6 +290,13 @@ class Machine(RuleBasedStateMachine):
         first = max(first, m.next_fundable)
         a = m.agreement
         amount = m.fee * periods
+        if off and first + off >= 0:
+            named = first + off
+            call = a.fn.fund(a.encoded_terms, named, periods)
+            value = amount if m.eth else 0
+            expect = ("AgreementClosed" if m.closed else "NothingToFund" if periods == 0 else
+                      "NotYetBinding" if not m.provider_ok else "BondNotPosted" if not m.bond_met else "FundingMoved")
+            return self.as_customer(m, call, value=value, expect=expect)
         call = a.fn.fund(a.encoded_terms, first, periods)
         value = amount if m.eth else 0
         if m.closed:
@@ -609,6 +618,31 @@ class Machine(RuleBasedStateMachine):
         for p in range(new_active, m.count):
             self.check_period(m, p)
         self.note("terminate")
+
+    @rule(i=st.integers(0, 2), by_provider=st.booleans(), delta=st.integers(0, 2))
+    def revoke_termination_consents(self, i, by_provider, delta):
+        """A party revokes: consents both signed before can no longer be executed."""
+        m = self.models[i]
+        a = m.agreement
+        first = self.decide(m.first_unstarted)
+        if first is None:
+            return
+        new_active = first + delta
+        deadline = self.chain.now() + 10 * LENGTH
+        provider_sig = a.sign_termination(self.provider, new_active, deadline)
+        signer = self.env.wallet_owner if m.customer == self.wallet.address else self.customers[i]
+        customer_sig = a.sign_termination(signer, new_active, deadline)
+        revoke = a.fn.revokeTerminationConsents(a.encoded_terms)
+        if m.closed:
+            return self.send(self.provider, revoke, expect="AgreementClosed")
+        if by_provider:
+            self.send(self.provider, revoke)
+        else:
+            self.as_customer(m, revoke)
+        self.note("revoke")
+        if new_active < m.active:
+            stale = a.fn.terminate(a.encoded_terms, new_active, deadline, provider_sig, customer_sig)
+            self.send(self.settler, stale, expect="BadConsent")
 
     @rule(i=st.integers(0, 2), by_provider=st.booleans())
     def close(self, i, by_provider):
