@@ -500,7 +500,7 @@ class OracleDaemon:
         if len(reports) < quorum:
             log("waiting", agreement=agreement.address, period=index, reports=len(reports), quorum=quorum)
             return
-        missing = [role for role, ok in agreement.consents().items() if not ok]
+        missing = agreement.missing_consents()
         if missing:
             # the contract settles nothing before both parties consented; the signed report keeps until they do
             key = (agreement.address, index, "not-binding")

@@ -493,7 +493,7 @@ def run_close(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
     account = account_for(args, session.chain)
-    missing = [role for role, ok in agreement.consents().items() if not ok]
+    missing = agreement.missing_consents()
     if missing and agreement.roles(account.address) and not agreement.fn.closed().call():
         # the contract lets a party close an agreement that does not bind both yet at any time: that ends it for good
         ui.note(f"the {' and the '.join(missing)} {'has' if len(missing) == 1 else 'have'} not agreed to the terms "

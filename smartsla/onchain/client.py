@@ -172,8 +172,12 @@ class Agreement:
         return {"provider": bool(self.fn.providerConsented().call()),
                 "customer": bool(self.fn.customerConsented().call())}
 
+    def missing_consents(self) -> list[str]:
+        """The parties ("provider", "customer") that have not agreed to the terms on-chain yet."""
+        return [role for role, ok in self.consents().items() if not ok]
+
     def is_binding(self) -> bool:
-        return all(self.consents().values())
+        return not self.missing_consents()
 
     def bond_posted(self) -> bool:
         """Whether the bond has reached the terms' bond at some point (true when they ask for none): periods can be
