@@ -107,7 +107,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         whenOpen
     {
         SlaTerms.Terms calldata t = _terms(encodedTerms);
-        _requireConsent(party, _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, termsHash))), signature);
+        _requireConsent(party, _consentDigest(), signature);
         _consent(t, party);
     }
 
@@ -436,7 +436,7 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
 
     /// @notice Digest a party signs to consent to this agreement's terms (`acceptFor`).
     function consentDigest() external view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, termsHash)));
+        return _consentDigest();
     }
 
     function terminationDigest(uint32 newActivePeriods, uint64 deadline, uint32 nonce) external view returns (bytes32) {
@@ -488,6 +488,10 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         }
     }
 
+    function _consentDigest() private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, termsHash)));
+    }
+
     function _terminationDigest(uint32 newActivePeriods, uint64 deadline, uint32 nonce) private view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(TERMINATION_TYPEHASH, newActivePeriods, deadline, nonce)));
     }
@@ -516,8 +520,8 @@ contract SlaAgreement is ISlaAgreement, EIP712, ReentrancyGuardTransient {
         if (state != PeriodState.Funded && state != PeriodState.Unfunded) revert PeriodAlreadySettled(index);
     }
 
-    /// @dev A consent (to the terms, or to a termination) by `party`: an ECDSA signature from an account, or one its contract wallet
-    /// accepts (ERC-1271), as OpenZeppelin's SignatureChecker decides. The error names the signer an ECDSA
+    /// @dev A consent (to the terms, or to a termination) by `party`: an ECDSA signature from an account, or one its
+    /// contract wallet accepts (ERC-1271), as OpenZeppelin's SignatureChecker decides. The error names the signer an ECDSA
     /// signature recovers to, or the zero address.
     function _requireConsent(address party, bytes32 digest, bytes calldata signature) private view {
         if (SignatureChecker.isValidSignatureNow(party, digest, signature)) return;
