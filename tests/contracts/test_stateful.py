@@ -580,6 +580,14 @@ class Machine(RuleBasedStateMachine):
             self.credit(m, account, amount)
             self.note("pay-owed")
 
+    def _termination_consents(self, i: int, new_active: int, deadline: int) -> tuple[bytes, bytes]:
+        """Both parties' signatures over a termination at the current nonce; the wallet customer signs through
+        ERC-1271 (its owner's signature is the wallet's)."""
+        m = self.models[i]
+        signer = self.env.wallet_owner if m.customer == self.wallet.address else self.customers[i]
+        return (m.agreement.sign_termination(self.provider, new_active, deadline),
+                m.agreement.sign_termination(signer, new_active, deadline))
+
     @rule(i=st.integers(0, 2), delta=st.integers(-2, 4), expired=st.booleans())
     def terminate(self, i, delta, expired):
         m = self.models[i]
@@ -589,10 +597,7 @@ class Machine(RuleBasedStateMachine):
             return
         new_active = max(0, first + delta)
         deadline = self.chain.now() + (-SLACK if expired else 10 * LENGTH)
-        provider_sig = a.sign_termination(self.provider, new_active, deadline)
-        # The wallet customer signs through ERC-1271: its owner's signature is the wallet's.
-        signer = self.env.wallet_owner if m.customer == self.wallet.address else self.customers[i]
-        customer_sig = a.sign_termination(signer, new_active, deadline)
+        provider_sig, customer_sig = self._termination_consents(i, new_active, deadline)
         call = a.fn.terminate(a.encoded_terms, new_active, deadline, provider_sig, customer_sig)
         if m.closed:
             expect = "AgreementClosed"
@@ -629,9 +634,7 @@ class Machine(RuleBasedStateMachine):
             return
         new_active = first + delta
         deadline = self.chain.now() + 10 * LENGTH
-        provider_sig = a.sign_termination(self.provider, new_active, deadline)
-        signer = self.env.wallet_owner if m.customer == self.wallet.address else self.customers[i]
-        customer_sig = a.sign_termination(signer, new_active, deadline)
+        provider_sig, customer_sig = self._termination_consents(i, new_active, deadline)
         revoke = a.fn.revokeTerminationConsents(a.encoded_terms)
         if m.closed:
             return self.send(self.provider, revoke, expect="AgreementClosed")
