@@ -98,7 +98,7 @@ class Factory:
         encoded = self.contracts.encode_terms(terms)
         receipt = self.contracts.chain.transact(sender, self.contract.functions.create(encoded))
         event = self.contract.events.AgreementCreated().process_receipt(receipt, errors=DISCARD)[0]
-        agreement = Agreement(self.contracts, event["args"]["agreement"], encoded, self)
+        agreement = self._from_event(event)
         agreement.create_receipt = receipt
         return agreement
 
@@ -110,16 +110,21 @@ class Factory:
         account = to_checksum_address(account)
         found = []
         for event in self.created_events(from_block):
-            agreement = Agreement(self.contracts, event["args"]["agreement"], bytes(event["args"]["terms"]), self)
+            agreement = self._from_event(event)
             if agreement.roles(account):
                 found.append(agreement)
         return found
+
+    def _from_event(self, event: Any) -> "Agreement":
+        agreement = Agreement(self.contracts, event["args"]["agreement"], bytes(event["args"]["terms"]), self)
+        agreement.created_by = event["args"]["creator"]  # read here, so creator() needs no second scan of the logs
+        return agreement
 
     def agreement(self, address: str) -> "Agreement":
         address = to_checksum_address(address)
         for event in self.created_events():
             if event["args"]["agreement"] == address:
-                return Agreement(self.contracts, address, bytes(event["args"]["terms"]), self)
+                return self._from_event(event)
         raise LookupError(f"no agreement {address} was created by factory {self.address}")
 
 
@@ -127,6 +132,7 @@ class Agreement:
     """One deployed agreement. Amounts are in the token's base units; values are uint32 (ppm or µs)."""
 
     create_receipt: dict[str, Any] | None = None
+    created_by: str | None = None
 
     def __init__(self, contracts: Contracts, address: str, encoded_terms: bytes, factory: Factory | None = None):
         self.contracts = contracts
@@ -185,7 +191,10 @@ class Agreement:
         return bool(self.fn.bondPosted().call())
 
     def creator(self) -> str | None:
-        """Who sent the creating transaction, from the factory's log (None without a factory)."""
+        """Who called the factory's ``create`` (its ``creator``, whose consent creating was), from the factory's log;
+        None without a factory."""
+        if self.created_by is not None:
+            return self.created_by
         if self.factory is None:
             return None
         for event in self.factory.created_events():
