@@ -27,6 +27,9 @@ __all__ = [
     "parse_duration_us",
     "parse_token_amount",
     "check_token_amount",
+    "parse_score_ppm",
+    "format_score",
+    "parse_percentile",
     "format_ppm",
     "format_bps",
     "format_seconds",
@@ -91,6 +94,52 @@ def parse_percent_ppm(text: object) -> int:
     if ppm > PPM:
         raise UnitError(f"{_show(text)} is more than 100%")
     return int(ppm)
+
+
+_SCORE_RE = re.compile(r"^(0|1)(?:\.(\d+))?$")
+
+
+def parse_score_ppm(text: object) -> int:
+    """An Apdex score ``"0.94"`` -> ``940000`` ppm; 0..1, exact to 1 ppm (at most 6 decimals)."""
+    text = _require_text(text, "a score", "0.94")
+    m = _SCORE_RE.match(text)
+    if not m:
+        if _PERCENT_RE.match(text):
+            raise UnitError(f"{_show(text)} is a percentage; an Apdex score is a decimal from 0 to 1 such as \"0.94\"")
+        raise UnitError(f"{_show(text)} is not a score; write a decimal from 0 to 1 such as \"0.94\"")
+    score = Fraction(text)
+    if score > 1:
+        raise UnitError(f"{_show(text)} is more than 1, the best score")
+    ppm = score * PPM
+    if ppm.denominator != 1:
+        raise UnitError(f"{_show(text)} is finer than 0.000001; use at most 6 decimals")
+    return int(ppm)
+
+
+def format_score(ppm: int) -> str:
+    """``940000`` -> ``"0.94"`` (inverse of :func:`parse_score_ppm`)."""
+    if ppm < 0:
+        raise UnitError(f"negative score {ppm}")
+    return _trim_decimal(ppm // PPM, ppm % PPM, 6)
+
+
+# A percentile is written as a number (99, 99.9) or the same as text; 4 decimals (99.9999) are the finest that any
+# month of 30 s samples can tell apart, and a bound keeps a hostile file from building huge fractions.
+_PERCENTILE_RE = re.compile(r"^\d{1,3}(?:\.\d{1,4})?$")
+
+
+def parse_percentile(value: object) -> Fraction:
+    """``99`` or ``"99.9"`` -> the exact fraction P (0 < P <= 100) of the nearest-rank percentile."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UnitError(f"expected a percentile such as 99 or 99.9, got {_show(value)}")
+    text = repr(value) if isinstance(value, float) else str(value)
+    if not _PERCENTILE_RE.match(text):
+        raise UnitError(f"{_show(value)} is not a percentile; write a number above 0 and at most 100 with at most "
+                        "4 decimals, such as 99 or 99.9 (no % sign)")
+    p = Fraction(text)
+    if not 0 < p <= 100:
+        raise UnitError(f"{_show(value)} is outside the percentiles: above 0 and at most 100")
+    return p
 
 
 def parse_percent_bps(text: object, *, maximum: int = UINT32_MAX) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable
 
 from eth_utils import keccak, to_checksum_address
@@ -31,6 +32,19 @@ from smartsla.units import UnitError
 
 AVAILABILITY = "availability"
 LATENCY = "latency"
+SUCCESS_RATE = "success-rate"
+APDEX = "apdex"
+OBJECTIVES = (AVAILABILITY, LATENCY, SUCCESS_RATE, APDEX)
+
+# success-rate methods (OpenSLO's budgeting methods), docs/oracle.md
+OCCURRENCES = "occurrences"
+RATIO_TIMESLICES = "ratio-timeslices"
+TIMESLICES = "timeslices"
+EMPTY_GOOD = "good"
+EMPTY_EXCLUDED = "excluded"
+# where a service's measurements come from
+FROM_SAMPLES = "samples"
+FROM_EVENTS = "events"
 
 
 @dataclass(frozen=True)
@@ -86,20 +100,51 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class EventSource:
+    """Where the oracle reads a service's event counts besides imports (``services[i].events``): two PromQL
+    expressions evaluated with ``query_range`` at the slice step, each giving the count in the slice that ends at
+    the evaluation time (e.g. ``sum(increase(http_requests_total[5m]))`` for 5-minute slices)."""
+
+    good: str                       # success-rate: good events; apdex: satisfied
+    total: str
+    tolerating: str | None = None   # apdex only
+    url: str | None = None          # None: the oracle config's prometheus url
+
+
+@dataclass(frozen=True)
 class Service:
     id: str
-    objective: str  # "availability" | "latency"
-    target: int     # ppm or µs
+    objective: str  # one of OBJECTIVES
+    target: int     # ppm (availability, success-rate, apdex) or µs (latency)
     weight: int
     # Tiers that apply to this service on its own: its own schedule or a copy
     # of the agreement's with basis per-service; empty with basis combined.
     tiers: tuple[Tier, ...]
     own_schedule: bool = False
     probe: Probe | None = None      # None: measured from imported samples only
+    percentile: Fraction | None = None   # latency: the nearest-rank percentile P, 0 < P <= 100
+    threshold_us: int | None = None      # apdex: T
+    method: str | None = None            # success-rate: OCCURRENCES | RATIO_TIMESLICES | TIMESLICES
+    slice: int | None = None             # event slices in seconds (None: measurement.slice)
+    empty_slice: str = EMPTY_GOOD        # ratio-timeslices/timeslices: a slice whose total is 0
+    slice_target: int | None = None      # timeslices: ppm a slice's good/total must reach
+    source: str = FROM_SAMPLES           # FROM_SAMPLES (probes, sample imports) or FROM_EVENTS (counts)
+    samples_from: str | None = None      # another service whose samples this one is measured from
+    events: EventSource | None = None
 
     @property
     def lower_is_better(self) -> bool:
         return self.objective == LATENCY
+
+    @property
+    def sample_service(self) -> str:
+        """The service whose samples (probes and sample imports) this one is measured from: itself unless
+        ``samples_from`` names another, so one probe can serve two objectives."""
+        return self.samples_from or self.id
+
+    @property
+    def from_events(self) -> bool:
+        return self.source == FROM_EVENTS
 
     @property
     def id_bytes32(self) -> bytes:
@@ -383,17 +428,26 @@ def canonical_json(document: Any) -> bytes:
 
 
 def parse_value(objective: str, text: object) -> int:
-    """``("availability", "99.95%")`` -> 999500 ppm; ``("latency", "300ms")`` -> 300000 µs."""
-    if objective == AVAILABILITY:
+    """``("availability", "99.95%")`` -> 999500 ppm; ``("latency", "300ms")`` -> 300000 µs;
+    ``("apdex", "0.94")`` -> 940000 ppm."""
+    if objective in (AVAILABILITY, SUCCESS_RATE):
         return units.parse_percent_ppm(text)
     if objective == LATENCY:
         return units.parse_duration_us(text)
+    if objective == APDEX:
+        return units.parse_score_ppm(text)
     raise ValueError(f"unknown objective {objective!r}")
 
 
 def format_value(objective: str, value: int) -> str:
-    if objective == AVAILABILITY:
+    """The on-chain value in the objective's own unit: ``"99.95%"``, ``"212ms"``, ``"0.94"``."""
+    if objective in (AVAILABILITY, SUCCESS_RATE):
         return units.format_ppm(value)
     if objective == LATENCY:
         return units.format_us(value)
+    if objective == APDEX:
+        return units.format_score(value)
     raise ValueError(f"unknown objective {objective!r}")
+
+
+VALUE_EXAMPLES = {AVAILABILITY: '"99.9%"', SUCCESS_RATE: '"99.9%"', LATENCY: '"300ms"', APDEX: '"0.94"'}

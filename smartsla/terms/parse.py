@@ -15,10 +15,19 @@ from smartsla.encoding import NoTimeZone, parse_iso_time
 from smartsla.terms.errors import TermsError
 from smartsla.terms.extends import Origins, ResolvedDocument, resolve_terms_document
 from smartsla.terms.model import (
+    APDEX,
     AVAILABILITY,
+    EMPTY_GOOD,
+    FROM_EVENTS,
+    FROM_SAMPLES,
     GAPS_EXCLUDE,
     LATENCY,
+    OCCURRENCES,
+    SUCCESS_RATE,
+    TIMESLICES,
+    VALUE_EXAMPLES,
     Compensation,
+    EventSource,
     Maintenance,
     Measurement,
     Oracles,
@@ -115,10 +124,10 @@ class _Parser:
             raise self.error(("customer",), f"is the same as the provider ({provider}); they must be different parties")
         payment = self.payment(doc["payment"])
         periods = self.periods(doc["periods"])
-        compensation, services = self.compensation_and_services(doc["compensation"], doc["services"])
+        measurement = self.measurement(doc.get("measurement", {}), periods)
+        compensation, services = self.compensation_and_services(doc["compensation"], doc["services"], periods)
         oracles = self.oracles(doc["oracles"])
         maintenance = self.maintenance(doc.get("maintenance", {}), periods)
-        measurement = self.measurement(doc.get("measurement", {}), periods)
         return Terms(
             agreement=doc["agreement"],
             provider=provider,
@@ -206,26 +215,22 @@ class _Parser:
         return int(seconds)
 
     def schedule(self, parts: tuple, tiers: list, objective: str, cap_bps: int, cap_text: str) -> tuple[Tier, ...]:
-        key, other = ("above", "below") if objective == LATENCY else ("below", "above")
+        lower_is_better = objective == LATENCY
+        key, other = ("above", "below") if lower_is_better else ("below", "above")
         out: list[Tier] = []
         raws: list[tuple[str, str]] = []
         for i, tier in enumerate(tiers):
             tp = parts + (i,)
             if other in tier:
-                if objective == LATENCY:
-                    why = 'latency tiers use "above:" (a duration such as "500ms"): the credit applies when latency is above it'
-                else:
-                    why = 'availability tiers use "below:" (a percentage such as "99.9%"): the credit applies when availability is below it'
+                why = (f'{objective} tiers use "{key}:" (a value such as {VALUE_EXAMPLES[objective]}): the credit '
+                       f'applies when {objective} is {key} it')
                 raise self.error(tp + (other,), f'"{other}:" does not fit {objective}; {why}')
             if key not in tier:
                 raise self.error(tp, f'missing "{key}:"; each {objective} tier says {key} which value its credit applies')
             raw = tier[key]
-            if objective == LATENCY:
-                threshold = self.unit(tp + (key,), units.parse_duration_us, raw)
-            else:
-                threshold = self.unit(tp + (key,), units.parse_percent_ppm, raw)
-                if threshold == 0:
-                    raise self.error(tp + (key,), 'below "0%" can never apply; use a threshold above 0%')
+            threshold = self.unit(tp + (key,), parse_value, objective, raw)
+            if threshold == 0 and not lower_is_better:
+                raise self.error(tp + (key,), f'below {describe(raw)} can never apply; use a threshold above it')
             credit = self.unit(tp + ("credit",), units.parse_percent_bps, tier["credit"])
             if credit == 0:
                 raise self.error(tp + ("credit",), "a tier's credit must be more than 0%")
@@ -238,9 +243,9 @@ class _Parser:
             if out:
                 prev_raw_threshold, prev_raw_credit = raws[-1]
                 prev = out[-1]
-                wrong = threshold >= prev.threshold if objective == AVAILABILITY else threshold <= prev.threshold
+                wrong = threshold <= prev.threshold if lower_is_better else threshold >= prev.threshold
                 if wrong:
-                    relation = "below" if objective == AVAILABILITY else "above"
+                    relation = key
                     raise self.error(
                         tp + (key,),
                         f"tiers must go from mildest to most severe: {describe(raw)} must be {relation} "
@@ -256,15 +261,14 @@ class _Parser:
             raws.append((raw, tier["credit"]))
         return tuple(out)
 
-    def compensation_and_services(self, comp: dict, raw_services: list) -> tuple[Compensation, tuple[Service, ...]]:
+    def compensation_and_services(self, comp: dict, raw_services: list, periods: Periods
+                                  ) -> tuple[Compensation, tuple[Service, ...]]:
         basis = comp.get("basis", "per-service")
-        if basis != "combined":
-            for key in ("combined", "target"):
-                if key in comp:
-                    raise self.error(
-                        ("compensation", key),
-                        "is only used with basis: combined; remove it, or set compensation.basis: combined",
-                    )
+        if basis != "combined" and "target" in comp:
+            raise self.error(
+                ("compensation", "target"),
+                "is only used with basis: combined; remove it, or set compensation.basis: combined",
+            )
         combine = comp.get("combined", "min")
         cap_text = comp.get("cap", "100%")
         cap_bps = self.unit(("compensation", "cap"), units.parse_percent_bps, cap_text)
@@ -294,6 +298,17 @@ class _Parser:
                     )
             agreement_objective: str | None = objectives[0]
         else:
+            if "combined" in comp:
+                # per-service: the combined number is only shown (payouts, simulate, the audit), and a minimum or a
+                # weighted mean of a percentage and a duration means nothing
+                for i, objective in enumerate(objectives):
+                    if objective != objectives[0]:
+                        raise self.error(
+                            ("compensation", "combined"),
+                            f"combines services of different objectives (services[0] is {objectives[0]}, "
+                            f"services[{i}] is {objective}), which gives no meaningful number; remove "
+                            "compensation.combined, or combine services of one objective only",
+                        )
             agreement_objective = objectives[users[0]] if users else None
             for i in users:
                 if objectives[i] != agreement_objective:
@@ -312,7 +327,7 @@ class _Parser:
         elif "schedule" in comp:
             # Unused but present: still validate it so a typo does not hide.
             kinds = {"above" if "above" in t else "below" for t in comp["schedule"]}
-            kind_objective = LATENCY if kinds == {"above"} else AVAILABILITY
+            kind_objective = LATENCY if kinds == {"above"} else objectives[0] if objectives[0] != LATENCY else AVAILABILITY
             schedule = self.schedule(("compensation", "schedule"), comp["schedule"], kind_objective, cap_bps, cap_text)
 
         target = None
@@ -342,8 +357,10 @@ class _Parser:
                     tiers=tiers,
                     own_schedule="schedule" in s,
                     probe=self.probe(sp + ("probe",), s["probe"]) if "probe" in s else None,
+                    **self.objective_keys(sp, s, objective, periods),
                 )
             )
+        self.check_samples_from(raw_services, services)
         compensation = Compensation(
             basis=basis,
             combined=combine,
@@ -353,6 +370,119 @@ class _Parser:
             cap_bps=cap_bps,
         )
         return compensation, tuple(services)
+
+    # The keys each objective may have besides id, objective, target, weight and schedule (docs/terms.md).
+    _OBJECTIVE_KEYS = {
+        AVAILABILITY: {"probe", "samples_from"},
+        LATENCY: {"probe", "samples_from", "percentile"},
+        APDEX: {"probe", "samples_from", "threshold", "source", "slice", "events"},
+        SUCCESS_RATE: {"method", "slice", "empty_slice", "slice_target", "source", "events"},
+    }
+    _ALL_OBJECTIVE_KEYS = frozenset().union(*_OBJECTIVE_KEYS.values())
+
+    def objective_keys(self, sp: tuple, s: dict, objective: str, periods: Periods) -> dict:
+        """The keys that say how a service's objective is measured, checked against its objective."""
+        for key in sorted(self._ALL_OBJECTIVE_KEYS - self._OBJECTIVE_KEYS[objective]):
+            if key in s:
+                users = [o for o, keys in self._OBJECTIVE_KEYS.items() if key in keys]
+                raise self.error(sp + (key,), f"is not used with objective: {objective} (only with "
+                                 f"{' or '.join(users)}); remove it, or change the objective")
+        out: dict[str, Any] = {}
+        if objective == LATENCY:
+            if "percentile" not in s:
+                raise self.error(sp + ("percentile",), "missing: a latency objective says which percentile of the "
+                                 "period's latencies it holds, e.g. percentile: 99 for the p99")
+            out["percentile"] = self.unit(sp + ("percentile",), units.parse_percentile, s["percentile"])
+        if objective == APDEX:
+            if "threshold" not in s:
+                raise self.error(sp + ("threshold",), 'missing: an apdex objective needs its threshold T, e.g. '
+                                 'threshold: "500ms" (satisfied up to T, tolerating up to 4T)')
+            t = self.unit(sp + ("threshold",), units.parse_duration_us, s["threshold"])
+            if t == 0:
+                raise self.error(sp + ("threshold",), "must be longer than 0s")
+            if 4 * t > constants.UINT32_MAX:
+                raise self.error(sp + ("threshold",), f"{describe(s['threshold'])} is too long: 4T must fit "
+                                 f"{units.format_us(constants.UINT32_MAX)}, the longest latency the oracle records")
+            out["threshold_us"] = t
+        source = s.get("source", FROM_EVENTS if objective == SUCCESS_RATE else FROM_SAMPLES)
+        if objective == SUCCESS_RATE and source != FROM_EVENTS:
+            raise self.error(sp + ("source",), "a success-rate is measured from event counts (good and total): "
+                             "source must be events, or remove it")
+        out["source"] = source
+        if source == FROM_EVENTS:
+            for key in ("probe", "samples_from"):
+                if key in s:
+                    raise self.error(sp + (key,), f"is not used with source: events (counts are imported or read "
+                                     f"from Prometheus, not probed); remove {key}, or set source: samples")
+        else:
+            for key in ("slice", "events"):
+                if key in s:
+                    raise self.error(sp + (key,), f"is only used with source: events (event counts); remove it, "
+                                     "or set source: events")
+        if objective == SUCCESS_RATE:
+            method = s.get("method", OCCURRENCES)
+            out["method"] = method
+            if method == OCCURRENCES and "empty_slice" in s:
+                raise self.error(sp + ("empty_slice",), "is only used with method: ratio-timeslices or "
+                                 "timeslices (occurrences has no slices to be empty); remove it")
+            out["empty_slice"] = s.get("empty_slice", EMPTY_GOOD)
+            if method == TIMESLICES:
+                if "slice_target" not in s:
+                    raise self.error(sp + ("slice_target",), 'missing: method timeslices counts the slices whose '
+                                     'good/total reaches slice_target, e.g. slice_target: "99%"')
+                out["slice_target"] = self.unit(sp + ("slice_target",), units.parse_percent_ppm, s["slice_target"])
+            elif "slice_target" in s:
+                raise self.error(sp + ("slice_target",), "is only used with method: timeslices; remove it, or set "
+                                 "method: timeslices")
+        if "slice" in s:
+            slice_seconds = self.unit(sp + ("slice",), units.parse_duration_seconds, s["slice"])
+            if slice_seconds == 0:
+                raise self.error(sp + ("slice",), "must be longer than 0s")
+            if periods.length % slice_seconds:
+                near = ", ".join(units.format_seconds(c) for c in _dividing_slices(periods.length, slice_seconds))
+                raise self.error(sp + ("slice",), f"{describe(s['slice'])} does not divide the period length "
+                                 f"({units.format_seconds(periods.length)}) exactly; the nearest that do are {near}")
+            out["slice"] = slice_seconds
+        if "events" in s:
+            prom = s["events"]["prometheus"]
+            pp = sp + ("events", "prometheus")
+            if objective == APDEX and "tolerating" not in prom:
+                raise self.error(pp + ("tolerating",), "missing: apdex from Prometheus needs three expressions, "
+                                 "good (satisfied), tolerating and total")
+            if objective == SUCCESS_RATE and "tolerating" in prom:
+                raise self.error(pp + ("tolerating",), "is only used with objective: apdex; remove it")
+            if "url" in prom:
+                split = urlsplit(prom["url"])
+                if split.scheme not in ("http", "https") or not split.hostname:
+                    raise self.error(pp + ("url",), f"{describe(prom['url'])} is not an http:// or https:// URL "
+                                     "such as \"http://127.0.0.1:9090\"")
+            out["events"] = EventSource(good=prom["good"], total=prom["total"], tolerating=prom.get("tolerating"),
+                                        url=prom.get("url"))
+        if "samples_from" in s:
+            if "probe" in s:
+                raise self.error(sp + ("samples_from",), "a service measured from another's samples has no probe "
+                                 "of its own (that would probe the target twice); remove probe or samples_from")
+            out["samples_from"] = s["samples_from"]
+        return out
+
+    def check_samples_from(self, raw_services: list, services: list[Service]) -> None:
+        by_id = {s.id: s for s in services}
+        for i, s in enumerate(services):
+            if s.samples_from is None:
+                continue
+            parts = ("services", i, "samples_from")
+            other = by_id.get(s.samples_from)
+            if other is None:
+                raise self.error(parts, f"{describe(s.samples_from)} is not a service of these terms (services: "
+                                 f"{', '.join(by_id)})")
+            if other.id == s.id:
+                raise self.error(parts, "names this service itself; name the service whose probe it shares")
+            if other.samples_from is not None:
+                raise self.error(parts, f"{describe(other.id)} is itself measured from {describe(other.samples_from)}"
+                                 f"'s samples; name {describe(other.samples_from)}, the service with the probe")
+            if other.from_events:
+                raise self.error(parts, f"{describe(other.id)} is measured from event counts, not samples; "
+                                 "samples_from names a service measured by probes or sample imports")
 
     def oracles(self, o: dict) -> Oracles:
         members = []

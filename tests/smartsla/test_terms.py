@@ -334,7 +334,6 @@ BAD = [
     (_schedule(), "compensation.schedule", "needs at least 1 entry"),
     (_del(("compensation", "schedule")), "compensation.schedule", "missing"),
     # basis rules
-    (_set(("compensation", "combined"), "min"), "compensation.combined", "only used with basis: combined"),
     (_set(("compensation", "target"), "99.9%"), "compensation.target", "only used with basis: combined"),
 ]
 
@@ -391,7 +390,7 @@ def test_combined_rules():
     assert t.compensation.target == 999_000
 
     doc = _combined(base_doc())
-    doc["services"][1] = {"id": "db", "objective": "latency", "target": "300ms"}
+    doc["services"][1] = {"id": "db", "objective": "latency", "percentile": 99, "target": "300ms"}
     with pytest.raises(TermsError, match=r"services\[1\].objective: basis combined needs every service"):
         load_doc(doc)
 
@@ -412,7 +411,7 @@ def test_combined_rules():
 
 def test_latency_service_rules():
     doc = base_doc()
-    doc["services"].append({"id": "search", "objective": "latency", "target": "300ms"})
+    doc["services"].append({"id": "search", "objective": "latency", "percentile": 99, "target": "300ms"})
     with pytest.raises(TermsError, match=r"services\[2\]: this latency service has no schedule of its own"):
         load_doc(doc)
 
