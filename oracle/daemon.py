@@ -39,7 +39,7 @@ from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Agreement, Contracts
 from smartsla.onchain.types import PeriodState, SignedReport
-from smartsla.terms.model import AVAILABILITY, Terms
+from smartsla.terms.model import Terms
 from smartsla.terms.parse import load_terms
 
 
@@ -613,20 +613,12 @@ class OracleDaemon:
 
         Columns all the way (store -> compute_periods -> evidence): no Python object per sample."""
         agreement = watched.agreement
-        unmeasured = [f"{s.id} ({s.objective})" for s in watched.terms.services if s.objective != AVAILABILITY]
-        if unmeasured:
-            # Only availability is computed from probes today: signing it as another objective's value once paid a
-            # latency credit for a fast service (100% read as 1,000,000 µs). Nothing signed; the fallback settles.
-            self._withhold(agreement, index, "objective-not-measured",
-                           f"sla-oracle does not measure {', '.join(unmeasured)} yet, only availability: nothing "
-                           "is signed for this agreement, and the terms' fallback settles its periods")
-            return None
         start, end = agreement.period_start(index), agreement.period_end(index)
         context = self.period_columns(watched, index)
         results = compute_periods(watched.terms, context.sample_columns(), agreement.maintenance_windows(),
                                   start=watched.start)
         ids = watched.terms.service_ids
-        values = [results[index].ppm[sid] for sid in ids]
+        values = [results[index].values[sid] for sid in ids]
         coverage = [results[index].coverage[sid] for sid in ids]
         minimum = int(agreement.terms.min_coverage)
         short = {sid: c for sid, c in zip(ids, coverage) if c < minimum}

@@ -15,15 +15,16 @@ import sys
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from oracle.importers.files import ImportFormatError
 from oracle.importers.files import read_samples_csv as read_samples_file
-from smartsla import units
+from smartsla import penalty, units
 from smartsla.encoding import parse_time
 from smartsla.measure.periods import PeriodResult, SampleColumns, columns_from_samples, compute_periods
 from smartsla.terms.errors import TermsError
-from smartsla.terms.model import Terms
+from smartsla.terms.model import Terms, format_value
 from smartsla.terms.parse import load_terms
 
 
@@ -74,38 +75,75 @@ def read_maintenance_csv(path: str) -> list[tuple[float, float]]:
     return out
 
 
+def _credit(terms: Terms, r: PeriodResult) -> tuple[int, str | None]:
+    """The credit (bps) the period's values would give, and the combined value shown (None when the services'
+    objectives differ, so that no combined number means anything)."""
+    rules = terms.credit_rules()
+    values = [r.values[sid] for sid in terms.service_ids]
+    objective = terms.combined_objective()
+    combined = None if objective is None else format_value(objective, penalty.combined_value(rules, values))
+    return penalty.period_credit_bps(rules, values), combined
+
+
 def results_json(terms: Terms, results: Sequence[PeriodResult]) -> dict:
-    return {
-        "periods": [
-            {
-                "index": r.index,
-                "values": {sid: units.format_ppm(c.ppm) for sid, c in r.services.items()},
-                "ppm": {sid: c.ppm for sid, c in r.services.items()},
-                "joint_ppm": r.joint.ppm,
-                "slices": {sid: {"up": c.up, "down": c.down, "excluded": c.excluded} for sid, c in r.services.items()},
-            }
-            for r in results
-        ]
-    }
+    periods = []
+    for r in results:
+        credit, combined = _credit(terms, r)
+        periods.append({
+            "index": r.index,
+            "values": {sv.id: sv.format_value(r.values[sv.id]) for sv in terms.services},
+            "onchain": {sid: r.values[sid] for sid in terms.service_ids},
+            "coverage": {sid: r.coverage[sid] for sid in terms.service_ids},
+            # the availability of each service's own (or borrowed) slices, whatever its objective
+            "ppm": {sid: c.ppm for sid, c in r.services.items()},
+            "joint_ppm": r.joint.ppm,
+            "slices": {sid: {"up": c.up, "down": c.down, "excluded": c.excluded} for sid, c in r.services.items()},
+            "combined": combined,
+            "credit_bps": credit,
+            "credit": units.format_bps(credit),
+        })
+    return {"periods": periods}
 
 
 def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
     console = Console(file=out, highlight=False)
     m = terms.measurement
     console.print(
-        f"{terms.agreement}: slice {units.format_seconds(m.slice)}, down_after {m.down_after}, gaps {m.gaps}"
+        f"{escape(terms.agreement)}: slice {units.format_seconds(m.slice)}, down_after {m.down_after}, gaps {m.gaps}"
     )
+    for sv in terms.services:
+        console.print(f"  {escape(sv.id)}: {_objective_words(sv)}, target {sv.format_value(sv.target)}")
+    console.print("  joint: the availability services together (shown, not signed)")
     for r in results:
         start = _dt.datetime.fromtimestamp(r.start, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         end = _dt.datetime.fromtimestamp(r.end, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         table = Table(title=f"period {r.index}  {start} .. {end}")
-        for col in ("service", "value", "up", "down", "excluded"):
-            table.add_column(col, justify="left" if col == "service" else "right")
-        rows = list(r.services.items()) + [("joint", r.joint)]
-        for sid, c in rows:
-            value = units.format_ppm(c.ppm) + ("" if c.measured else " (no data)")
-            table.add_row(sid, value, str(c.up), str(c.down), str(c.excluded))
+        table.add_column("service")
+        table.add_column("value", justify="right", no_wrap=True)
+        for col in ("on-chain", "coverage", "up", "down", "excl."):
+            table.add_column(col, justify="right", no_wrap=True)
+        for sv in terms.services:
+            c = r.services[sv.id]
+            value = sv.format_value(r.values[sv.id]) + ("" if c.measured else " (no data)")
+            table.add_row(escape(sv.id), value, str(r.values[sv.id]),
+                          units.format_ppm(r.coverage[sv.id]), str(c.up), str(c.down), str(c.excluded))
+        joint = r.joint
+        table.add_row("joint", units.format_ppm(joint.ppm) + ("" if joint.measured else " (no data)"),
+                      "", "", str(joint.up), str(joint.down), str(joint.excluded))
         console.print(table)
+        credit, combined = _credit(terms, r)
+        shown = f"combined {terms.compensation.combined} {combined}; " if combined is not None else ""
+        console.print(f"{shown}credit {units.format_bps(credit)} of the fee")
+
+
+def _objective_words(service) -> str:
+    if service.objective == "latency":
+        return f"p{service.percentile} latency"
+    if service.objective == "apdex":
+        return f"apdex T={units.format_us(service.threshold_us)}"
+    if service.objective == "success-rate":
+        return f"success-rate ({service.method})"
+    return service.objective
 
 
 def _run_compute(args: argparse.Namespace) -> int:
@@ -124,7 +162,10 @@ def _run_compute(args: argparse.Namespace) -> int:
                              "--start (unix seconds or ISO-8601 such as 2027-01-01T00:00:00Z)")
         cols = read_samples_csv(args.samples, terms.service_ids)
         windows = read_maintenance_csv(args.maintenance) if args.maintenance else []
-        results = compute_periods(terms, cols, windows, start=start)
+        try:
+            results = compute_periods(terms, cols, windows, start=start)
+        except ValueError as exc:
+            raise InputError(f"{args.samples}: {exc}") from None
     except (TermsError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -139,9 +180,11 @@ def _run_compute(args: argparse.Namespace) -> int:
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "compute",
-        help="compute each period's availability from samples",
-        description="Compute each period's availability per service and the joint value from a samples CSV "
-                    "(rules: docs/oracle.md, 'Period maths').",
+        help="compute each period's values (what the oracle would sign) and their credit from samples",
+        description="Compute each period's value per service in its objective (availability, latency "
+                    "percentile, Apdex, success rate), the exact uint32 the oracle would sign for it, its coverage, "
+                    "the joint availability and the credit those values give (rules: docs/oracle.md, 'Period "
+                    "maths').",
     )
     parser.add_argument("terms", metavar="TERMS.yaml", help="the terms file")
     parser.add_argument("--samples", required=True, metavar="FILE.csv",

@@ -98,7 +98,7 @@ def recompute(terms: Any, bundles: list[AuditedBundle], maintenance: list[tuple[
     """A period's values and coverage from bundles' raw samples, with the oracles' own period maths."""
     parts = [b.bundle.sample_columns(terms.service_ids) for b in bundles]
     cols = SampleColumns(np.concatenate([p.service for p in parts]), np.concatenate([p.time for p in parts]),
-                         np.concatenate([p.status for p in parts]))
+                         np.concatenate([p.status for p in parts]), np.concatenate([p.latency_us for p in parts]))
     return compute_periods(terms, cols, maintenance, start=start)[period]
 
 
@@ -189,7 +189,8 @@ def _check_root(history: History, b: AuditedBundle, owners: dict[str, list[str]]
 
 def _check_values(history: History, b: AuditedBundle, bundles: list[AuditedBundle], owners: dict[str, list[str]],
                   report: ReportRecord, terms_doc: Any, recomputed_out: dict | None, findings: list[Finding]) -> None:
-    """evidence.values: the availability recomputed from the bundle's samples is what its oracle reported."""
+    """evidence.values: each service's value (availability, latency percentile, Apdex) recomputed from the bundle's
+    samples is what its oracle reported."""
     subject = b.directory
     context = [x for x in bundles if x.period == b.period - 1 and set(owners[x.directory]) &
                set(owners[b.directory]) and not x.problems][:1]
@@ -198,18 +199,18 @@ def _check_values(history: History, b: AuditedBundle, bundles: list[AuditedBundl
     except Exception as exc:  # noqa: BLE001 - bad samples for these terms
         findings.append(Finding("evidence.values", subject, FAIL, f"cannot recompute: {exc}"))
         return
-    ppm, coverage = result.ppm, result.coverage
+    values, coverage = result.values, result.coverage
     if recomputed_out is not None:
         for oracle in owners[b.directory]:
-            recomputed_out[(b.period, oracle)] = ppm
+            recomputed_out[(b.period, oracle)] = values
     problems = []
     checked = []
     for i, sid in enumerate(history.terms.service_names):
-        if history.terms.services[i].lower_is_better:  # a latency value, not computed by the period maths
-            continue
         checked.append(sid)
-        if ppm.get(sid) != report.values[i]:
-            problems.append(f"{sid}: recomputed {ppm.get(sid)} ppm, {report.oracle} reported {report.values[i]}")
+        if values.get(sid) != report.values[i]:
+            unit = "µs" if history.terms.services[i].lower_is_better else "ppm"
+            problems.append(f"{sid}: recomputed {values.get(sid)} {unit}, {report.oracle} reported "
+                            f"{report.values[i]}")
         if coverage.get(sid) != report.coverage[i]:
             problems.append(f"{sid}: the samples cover {coverage.get(sid)} ppm of the period, {report.oracle} "
                             f"reported coverage {report.coverage[i]}")
@@ -217,7 +218,7 @@ def _check_values(history: History, b: AuditedBundle, bundles: list[AuditedBundl
         problems.append(f"(the oracle's bundle of period {b.period - 1} was not given: a run of failures that "
                         "began there counts from its first sample)")
     add_finding(findings, "evidence.values", subject, problems,
-                f"{', '.join(checked) or 'no availability service'} recomputed from the samples (values and "
+                f"{', '.join(checked) or 'no service'} recomputed from the samples (values and "
                 f"coverage) = the report of "
                 f"{', '.join(owners[b.directory])}" + (f" (with period {b.period - 1}'s bundle)" if context else ""))
 

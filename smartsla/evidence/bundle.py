@@ -225,7 +225,8 @@ class Bundle:
             raise EvidenceError(f"the bundle has samples of {', '.join(missing)}, which are not in the terms")
         remap = np.array([index[sid] for sid in self.columns.service_ids], np.int64)
         c = self.columns
-        return SampleColumns(remap[c.service] if len(c) else c.service, c.time_us / 1_000_000, c.status)
+        return SampleColumns(remap[c.service] if len(c) else c.service, c.time_us / 1_000_000, c.status,
+                             np.asarray(c.latency_us, np.int64))
 
 
 def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:

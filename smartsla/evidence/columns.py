@@ -137,7 +137,7 @@ class EvidenceColumns:
     def sample_columns(self) -> SampleColumns:
         """For :func:`smartsla.periods.compute_periods` (service indexes unchanged; time in float seconds)."""
         return SampleColumns(np.asarray(self.service, np.int64), np.asarray(self.time_us) / 1_000_000,
-                             np.asarray(self.status, np.int8))
+                             np.asarray(self.status, np.int8), np.asarray(self.latency_us, np.int64))
 
     def samples(self) -> Iterator[Sample]:
         status = STATUS_OF_CODE

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from smartsla.constants import PPM
+from smartsla.measure.objectives import apdex_scores, latency_coverage_slices, latency_percentiles, latency_samples
 from smartsla.measure.samples import DOWN, STATUS_CODE, UNKNOWN, UP, Sample
-from smartsla.terms.model import GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, Terms
+from smartsla.terms.model import APDEX, AVAILABILITY, GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, LATENCY, Terms
 
 __all__ = [
     "DOWN",
@@ -40,17 +41,21 @@ class SampleColumns:
     """Samples as three equally long arrays.
 
     ``service`` indexes ``terms.services``; ``time`` is unix seconds (float64);
-    ``status`` holds ``UP``/``DOWN``/``UNKNOWN``. Order does not matter, but columns already ordered by
-    (service, time, status) are not sorted again (the order is checked).
+    ``status`` holds ``UP``/``DOWN``/``UNKNOWN``; ``latency_us`` (optional: only the latency objectives read it)
+    is integer µs, -1 for none. Order does not matter, but columns already ordered by (service, time, status) are
+    not sorted again (the order is checked).
     """
 
     service: np.ndarray
     time: np.ndarray
     status: np.ndarray
+    latency_us: np.ndarray | None = None
 
     def __post_init__(self):
         if not (len(self.service) == len(self.time) == len(self.status)):
             raise ValueError("service, time and status must have the same length")
+        if self.latency_us is not None and len(self.latency_us) != len(self.time):
+            raise ValueError("latency_us must have the same length as time")
 
 
 @dataclass(frozen=True)
@@ -89,20 +94,17 @@ class SliceCounts:
 
 @dataclass(frozen=True)
 class PeriodResult:
+    """One period: per service its slice counts (``services``; for a service measured from another's samples,
+    that one's slices) and the value the oracle signs (``values``: ppm or µs by objective) with its coverage
+    (``coverage``, ppm); ``joint`` is the slices of the availability services together."""
+
     index: int
     start: int            # unix seconds, inclusive
     end: int              # unix seconds, exclusive
     services: Mapping[str, SliceCounts]
     joint: SliceCounts
-
-    @property
-    def ppm(self) -> dict[str, int]:
-        return {k: v.ppm for k, v in self.services.items()}
-
-    @property
-    def coverage(self) -> dict[str, int]:
-        return {k: v.coverage_ppm for k, v in self.services.items()}
-
+    values: Mapping[str, int]
+    coverage: Mapping[str, int]
 
 def _ppm(up: int, eligible: int) -> int:
     # Rounding down never reports more availability than was measured.
@@ -115,7 +117,8 @@ def columns_from_samples(samples: Iterable[Sample], service_ids: Sequence[str]) 
     svc: list[int] = []
     times: list[float] = []
     codes: list[int] = []
-    add_svc, add_time, add_code = svc.append, times.append, codes.append
+    latencies: list[int] = []
+    add_svc, add_time, add_code, add_latency = svc.append, times.append, codes.append, latencies.append
     for s in samples:
         i = index.get(s.service)
         if i is None:
@@ -124,8 +127,10 @@ def columns_from_samples(samples: Iterable[Sample], service_ids: Sequence[str]) 
         add_svc(i)
         add_time(s.time)
         add_code(STATUS_CODE[s.status])
+        add_latency(-1 if s.latency_ms is None else round(s.latency_ms * 1000))
     return SampleColumns(
-        np.asarray(svc, dtype=np.int64), np.asarray(times, dtype=np.float64), np.asarray(codes, dtype=np.int8)
+        np.asarray(svc, dtype=np.int64), np.asarray(times, dtype=np.float64), np.asarray(codes, dtype=np.int8),
+        np.asarray(latencies, dtype=np.int64),
     )
 
 
@@ -203,6 +208,7 @@ def compute_periods(
     start = int(start)
     service_ids = terms.service_ids
     cols = samples if isinstance(samples, SampleColumns) else columns_from_samples(samples, service_ids)
+    cols = _with_borrowed_samples(terms, cols)
     length, count = terms.periods.length, terms.periods.count
     m = terms.measurement
     slice_seconds = m.slice
@@ -210,17 +216,97 @@ def compute_periods(
         raise ValueError(f"slice {slice_seconds}s does not divide the period length {length}s")
     grid = _Grid(start, slice_seconds, length // slice_seconds, count, len(service_ids))
 
-    svc, rel, gslice, status = _place(grid, cols)
+    svc, rel, gslice, status, latency = _place(grid, cols)
+    mranges = maintenance_slices(maintenance, grid.start, grid.slice_seconds, grid.total)
+    by_latency = _latency_values(terms, grid, mranges, svc, rel, gslice, status, latency)
     svc, gslice, status = _ordered_without_duplicates(grid, svc, rel, gslice, status)
     down = _debounced_down(svc, status, m.down_after)
     u_svc, u_slice, slice_down = _slice_verdicts(grid, svc, gslice, down)
-    u_svc, u_slice, slice_down, maint_per_period = _without_maintenance(grid, maintenance, u_svc, u_slice,
+    u_svc, u_slice, slice_down, maint_per_period = _without_maintenance(grid, mranges, u_svc, u_slice,
                                                                         slice_down)
     cell = u_svc.astype(np.int64) * count + u_slice // grid.per_period
     down_n = np.bincount(cell[slice_down], minlength=grid.services * count).reshape(grid.services, count)
     up_n = np.bincount(cell[~slice_down], minlength=grid.services * count).reshape(grid.services, count)
-    joint = _joint_counts(grid, u_slice, slice_down)
-    return _results(grid, length, service_ids, m.gaps, maint_per_period, up_n, down_n, joint)
+    joint_services = [i for i, sv in enumerate(terms.services)
+                      if sv.objective == AVAILABILITY and sv.samples_from is None and not sv.from_events]
+    in_joint = np.isin(u_svc, joint_services)
+    joint = _joint_counts(grid, u_slice[in_joint], slice_down[in_joint], len(joint_services))
+    results = _results(grid, length, service_ids, m.gaps, maint_per_period, up_n, down_n, joint)
+    return [_with_values(terms, r, by_latency) for r in results]
+
+
+def _with_borrowed_samples(terms: Terms, cols: SampleColumns) -> SampleColumns:
+    """A service measured from another's samples (``samples_from``) gets a copy of that one's rows under its own
+    index, so every rule below sees them as its own; rows of its own are refused (its one source is the other)."""
+    borrowers = [(i, service_index(terms, sv.samples_from)) for i, sv in enumerate(terms.services) if sv.samples_from]
+    if not borrowers:
+        return cols
+    svc = np.asarray(cols.service, np.int64)
+    parts = [np.arange(svc.size)]
+    names = []
+    for i, source in borrowers:
+        if (svc == i).any():
+            raise ValueError(f"samples for service {terms.services[i].id!r}, which is measured from the samples of "
+                             f"{terms.services[source].id!r} (samples_from) and has none of its own")
+        parts.append(np.flatnonzero(svc == source))
+        names.append(i)
+    rows = np.concatenate(parts)
+    new_svc = svc[rows].copy()
+    at = parts[0].size
+    for part, i in zip(parts[1:], names):
+        new_svc[at:at + part.size] = i
+        at += part.size
+    latency = None if cols.latency_us is None else np.asarray(cols.latency_us)[rows]
+    return SampleColumns(new_svc, np.asarray(cols.time)[rows], np.asarray(cols.status)[rows], latency)
+
+
+def service_index(terms: Terms, service_id: str) -> int:
+    return terms.service_ids.index(service_id)
+
+
+def _latency_values(terms: Terms, grid: _Grid, mranges, svc, rel, gslice, status, latency) -> dict[int, tuple]:
+    """Per latency or apdex service index: (values per period, covered slices per period)."""
+    wanted = [i for i, sv in enumerate(terms.services) if sv.objective in (LATENCY, APDEX) and not sv.from_events]
+    if not wanted:
+        return {}
+    mine = np.isin(svc, wanted) & ~_in_ranges(gslice, mranges)
+    placed = latency_samples(svc[mine], rel[mine], gslice[mine], status[mine], latency[mine], grid.per_period)
+    count = grid.count
+    pct = [i for i in wanted if terms.services[i].objective == LATENCY]
+    apx = [i for i in wanted if terms.services[i].objective == APDEX]
+    values = latency_percentiles(placed, pct, [terms.services[i].percentile for i in pct], count)
+    values.update(apdex_scores(placed, apx, [terms.services[i].threshold_us for i in apx], count))
+    out = {}
+    for i in wanted:
+        seen = latency_coverage_slices(placed, i, grid.total)
+        covered = seen.reshape(count, grid.per_period).sum(axis=1)
+        out[i] = (values[i], covered)
+    return out
+
+
+def _in_ranges(gslice: np.ndarray, mranges) -> np.ndarray:
+    """Whether each global slice index lies in one of the merged half-open ranges."""
+    if not mranges or not gslice.size:
+        return np.zeros(gslice.size, dtype=bool)
+    ma = np.array([r[0] for r in mranges], dtype=np.int64)
+    mb = np.array([r[1] for r in mranges], dtype=np.int64)
+    pos = np.searchsorted(ma, gslice, side="right") - 1
+    return (pos >= 0) & (gslice < mb[np.maximum(pos, 0)])
+
+
+def _with_values(terms: Terms, r: PeriodResult, by_latency: dict[int, tuple]) -> PeriodResult:
+    values, coverage = {}, {}
+    for i, sv in enumerate(terms.services):
+        counts = r.services[sv.id]
+        if i in by_latency:
+            per_period, covered = by_latency[i]
+            values[sv.id] = int(per_period[r.index])
+            open_slices = counts.up + counts.down + counts.excluded - counts.maintenance
+            coverage[sv.id] = PPM if open_slices == 0 else (PPM * int(covered[r.index])) // open_slices
+        else:
+            values[sv.id] = counts.ppm
+            coverage[sv.id] = counts.coverage_ppm
+    return replace(r, values=values, coverage=coverage)
 
 
 @dataclass(frozen=True)
@@ -238,13 +324,15 @@ class _Grid:
         return self.per_period * self.count
 
 
-def _place(grid: _Grid, cols: SampleColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(service, seconds since the start, slice index, status) of the samples that count: judged, and inside a
-    period."""
+def _place(grid: _Grid, cols: SampleColumns) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(service, seconds since the start, slice index, status, latency µs or -1) of the samples that count: judged,
+    and inside a period."""
     nsvc = grid.services
     svc = np.asarray(cols.service, dtype=np.int64)
     time = np.asarray(cols.time, dtype=np.float64)
     status = np.asarray(cols.status, dtype=np.int8)
+    latency = (np.full(svc.size, -1, dtype=np.int64) if cols.latency_us is None
+               else np.asarray(cols.latency_us, dtype=np.int64))
     if svc.size and (svc.min() < 0 or svc.max() >= nsvc):
         raise ValueError(f"service index out of range 0..{nsvc - 1}")
     if np.isnan(time).any():
@@ -256,7 +344,7 @@ def _place(grid: _Grid, cols: SampleColumns) -> tuple[np.ndarray, np.ndarray, np
     slice_seconds, total = grid.slice_seconds, grid.total
     rel = time - grid.start
     keep = (status != UNKNOWN) & (rel >= 0) & (rel < total * slice_seconds)
-    svc, rel, status = svc[keep], rel[keep], status[keep]
+    svc, rel, status, latency = svc[keep], rel[keep], status[keep], latency[keep]
     # Division can round a time just below an edge up onto it; one exact
     # integer check each way puts every sample in the slice that holds it (a
     # sample exactly on an edge lands in the later slice).
@@ -265,7 +353,7 @@ def _place(grid: _Grid, cols: SampleColumns) -> tuple[np.ndarray, np.ndarray, np
     edge = gslice.astype(np.float64) * slice_seconds
     gslice -= edge > rel
     gslice += edge + slice_seconds <= rel
-    return svc, rel, gslice, status
+    return svc, rel, gslice, status, latency
 
 
 def _ordered_without_duplicates(grid: _Grid, svc, rel, gslice, status):
@@ -316,17 +404,12 @@ def _slice_verdicts(grid: _Grid, svc, gslice, down) -> tuple[np.ndarray, np.ndar
     return empty, empty, np.zeros(0, dtype=bool)
 
 
-def _without_maintenance(grid: _Grid, maintenance, u_svc, u_slice, slice_down):
-    """Drop maintenance slices, and count them per period."""
+def _without_maintenance(grid: _Grid, mranges, u_svc, u_slice, slice_down):
+    """Drop maintenance slices (``mranges``, from :func:`maintenance_slices`), and count them per period."""
     count, spp = grid.count, grid.per_period
-    mranges = maintenance_slices(maintenance, grid.start, grid.slice_seconds, grid.total)
     maint_per_period = np.zeros(count, dtype=np.int64)
     if mranges:
-        ma = np.array([r[0] for r in mranges], dtype=np.int64)
-        mb = np.array([r[1] for r in mranges], dtype=np.int64)
-        pos = np.searchsorted(ma, u_slice, side="right") - 1
-        in_maint = (pos >= 0) & (u_slice < mb[np.maximum(pos, 0)])
-        keep = ~in_maint
+        keep = ~_in_ranges(u_slice, mranges)
         u_svc, u_slice, slice_down = u_svc[keep], u_slice[keep], slice_down[keep]
         bounds = np.arange(count + 1, dtype=np.int64) * spp
         for a, b in mranges:
@@ -336,9 +419,10 @@ def _without_maintenance(grid: _Grid, maintenance, u_svc, u_slice, slice_down):
     return u_svc, u_slice, slice_down, maint_per_period
 
 
-def _joint_counts(grid: _Grid, u_slice, slice_down) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per period: slices where every service was up, where any was down, and where none had a gap."""
-    count, nsvc = grid.count, grid.services
+def _joint_counts(grid: _Grid, u_slice, slice_down, nsvc: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per period, over ``nsvc`` services: slices where every one was up, where any was down, and where none had
+    a gap."""
+    count = grid.count
     if u_slice.size:
         lo_slice = int(u_slice.min())
         span = int(u_slice.max()) - lo_slice + 1
@@ -382,7 +466,7 @@ def _results(grid: _Grid, length: int, service_ids, gaps_policy, maint_per_perio
             joint_counts = _counts(open_slices - j_down_any, j_down_any, j_gap, maint, None)
         results.append(PeriodResult(
             index=p, start=grid.start + p * length, end=grid.start + (p + 1) * length,
-            services=per_service, joint=joint_counts,
+            services=per_service, joint=joint_counts, values={}, coverage={},
         ))
     return results
 

@@ -269,6 +269,12 @@ class Terms:
         """
         return keccak(self.canonical_json())
 
+    def combined_objective(self) -> str | None:
+        """The objective of the combined number shown to people (payouts, simulate, the audit): the services'
+        common objective; None when they differ, as no combined number then means anything."""
+        objectives = {s.objective for s in self.services}
+        return objectives.pop() if len(objectives) == 1 else None
+
     def credit_rules(self) -> CreditRules:
         """The penalty-maths view (see :mod:`smartsla.penalty`)."""
         comp = self.compensation

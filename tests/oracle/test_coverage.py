@@ -180,30 +180,3 @@ def test_this_clock_ahead_of_the_chain_is_said_and_the_chain_still_decides(setti
     daemon.settle_due(watched, chain.now())
     assert agreement.period(0).state == PeriodState.FUNDED
     assert daemon.store.report(daemon.chain_id, agreement.address, 0) is None
-
-
-def test_a_latency_service_is_not_signed_with_its_availability(tmp_path, artifacts, capsys):
-    """The daemon measures availability only (issue 12 adds percentiles). It once signed a latency service's
-    availability ppm as its latency: 100% became 1,000,000 µs = 1 s, above the 250 ms target, and the contract paid
-    a credit for a fast service. Now it signs nothing for such a period and says why; the terms' fallback settles."""
-    with Chain.connect("embedded") as chain:
-        contracts = Contracts(chain, artifacts)
-        w = make_world(chain, contracts)
-        latency = load_terms("examples/latency.yaml")
-        agreement = w.create(quorum=1, services=[s.to_chain() for s in latency.services])
-        agreement.fund(w.customer, 1)
-        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
-        watched = Watched(agreement, latency)
-        daemon.watched[agreement.address] = watched
-        key = sample_key(agreement.address, "search")
-        start = agreement.period_start(0)
-        length = agreement.terms.period_length
-        daemon.store.append([Sample(float(start + k * 60 + 30), key, Status.UP, 12.0, "200")
-                             for k in range(length // 60)])
-        w.over(agreement, 0, extra=30)
-        daemon.settle_due(watched, chain.now())
-        assert daemon.store.report(daemon.chain_id, agreement.address, 0) is None
-        assert agreement.period(0).state == PeriodState.FUNDED
-        said = events(capsys, "not-signed")
-        assert [e["reason"] for e in said] == ["objective-not-measured"]
-        assert "search" in said[0]["detail"] and "latency" in said[0]["detail"]

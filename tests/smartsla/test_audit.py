@@ -91,7 +91,7 @@ def scenario(request, artifacts, tmp_path_factory):
             p_start = agreement.period_start(period)
             samples = samples_for(p_start, period)
             result = compute_periods(terms, samples, maintenance, start=start)[period]
-            ppm, coverage = result.ppm, result.coverage
+            ppm, coverage = result.values, result.coverage
             reports = []
             for k in reporters:
                 values = dict(ppm)

@@ -7,7 +7,6 @@ from fractions import Fraction
 
 import pytest
 
-from smartsla.terms.errors import TermsError
 from tests.smartsla.test_terms import base_doc, load_doc, rejected
 
 

@@ -162,10 +162,8 @@ def test_rules_from_terms_and_chain_tuple_agree():
         chain = terms.to_chain(lambda n, p: "0x" + n.encode().hex().ljust(40, "0")[:40],
                                "0x" + "11" * 20, 6, now=1)
         assert CreditRules.from_chain(chain) == terms.credit_rules()
-        n = len(terms.services)
-        for values in ([0] * n, [950_000] * n):
-            if terms.services[0].lower_is_better:
-                values = [v * 2 for v in values]
+        for value in (0, 950_000):
+            values = [value * 2 if s.lower_is_better else value for s in terms.services]
             assert period_credit_bps(chain, values) == period_credit_bps(terms, values)
 
 

@@ -232,7 +232,7 @@ def test_joint_needs_every_service_eligible_and_up():
     ]
     (r,) = one(t, samples)
     assert (r.joint.up, r.joint.down, r.joint.excluded, r.joint.ppm) == (1, 2, 1, 333_333)
-    assert r.ppm == {"api": 750_000, "db": 333_333}
+    assert r.values == {"api": 750_000, "db": 333_333}
 
 
 def test_exact_duplicates_count_once_and_ties_take_up_first():
@@ -319,10 +319,12 @@ def test_cli_json(files, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out == {"periods": [
         {"index": 0, "values": {"api": "66.6666%", "db": "100%"}, "ppm": {"api": 666_666, "db": 1_000_000},
-         "joint_ppm": 500_000,
+         "onchain": {"api": 666_666, "db": 1_000_000}, "coverage": {"api": 1_000_000, "db": 666_666},
+         "joint_ppm": 500_000, "combined": "66.6666%", "credit_bps": 500, "credit": "5%",
          "slices": {"api": {"up": 2, "down": 1, "excluded": 1}, "db": {"up": 2, "down": 0, "excluded": 2}}},
         {"index": 1, "values": {"api": "100%", "db": "100%"}, "ppm": {"api": 1_000_000, "db": 1_000_000},
-         "joint_ppm": 1_000_000,
+         "onchain": {"api": 1_000_000, "db": 1_000_000}, "coverage": {"api": 0, "db": 0},
+         "joint_ppm": 1_000_000, "combined": "100%", "credit_bps": 0, "credit": "0%",
          "slices": {"api": {"up": 0, "down": 0, "excluded": 4}, "db": {"up": 0, "down": 0, "excluded": 4}}},
     ]}
 
