@@ -6,6 +6,8 @@ recomputes every value from the bundle the daemon wrote."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from oracle.daemon import Watched
@@ -56,7 +58,7 @@ def test_latency_percentiles_are_signed_and_paid_as_the_latencies_imply(tmp_path
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
-        doc = yaml.safe_load(open("examples/latency.yaml"))
+        doc = yaml.safe_load(Path("examples/latency.yaml").read_text())
         terms, path, agreement = _agreement(tmp_path, chain, w, doc)
         daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
         watched = Watched(agreement, terms)
@@ -86,7 +88,7 @@ def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts):
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
-        doc = yaml.safe_load(open("examples/xla.yaml"))
+        doc = yaml.safe_load(Path("examples/xla.yaml").read_text())
         terms, path, agreement = _agreement(tmp_path, chain, w, doc)
         daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
         watched = Watched(agreement, terms)
