@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from smartsla.constants import PPM
+from smartsla.measure.events import EventColumns, event_values
 from smartsla.measure.objectives import apdex_scores, latency_coverage_slices, latency_percentiles, latency_samples
 from smartsla.measure.samples import DOWN, STATUS_CODE, UNKNOWN, UP, Sample
-from smartsla.terms.model import APDEX, AVAILABILITY, GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, LATENCY, Terms
+from smartsla.terms.model import APDEX, AVAILABILITY, GAPS_DOWN, GAPS_EXCLUDE, GAPS_UP, LATENCY, TIMESLICES, Terms
 
 __all__ = [
     "DOWN",
@@ -190,12 +191,14 @@ def compute_periods(
     maintenance: Iterable[tuple[float, float]] = (),
     *,
     start: int | None = None,
+    events: EventColumns | None = None,
 ) -> list[PeriodResult]:
     """Every period's per-service availability and joint value (rules: docs/oracle.md).
 
     ``start`` replaces a missing ``periods.start`` (it is an error to give
     neither). ``maintenance`` is announced windows as half-open ``(start, end)``
-    unix seconds.
+    unix seconds. ``events`` holds the counts of the services measured from
+    events (success-rate, apdex with ``source: events``; :mod:`smartsla.measure.events`).
 
     The phases, each below: place the samples in slices, order them and drop
     exact duplicates, apply ``down_after``, judge each (service, slice), drop
@@ -209,6 +212,7 @@ def compute_periods(
     service_ids = terms.service_ids
     cols = samples if isinstance(samples, SampleColumns) else columns_from_samples(samples, service_ids)
     cols = _with_borrowed_samples(terms, cols)
+    maintenance = list(maintenance)
     length, count = terms.periods.length, terms.periods.count
     m = terms.measurement
     slice_seconds = m.slice
@@ -232,16 +236,22 @@ def compute_periods(
     in_joint = np.isin(u_svc, joint_services)
     joint = _joint_counts(grid, u_slice[in_joint], slice_down[in_joint], len(joint_services))
     results = _results(grid, length, service_ids, m.gaps, maint_per_period, up_n, down_n, joint)
-    return [_with_values(terms, r, by_latency) for r in results]
+    by_events = event_values(terms, events if events is not None else EventColumns.empty(service_ids),
+                             maintenance, start, maintenance_slices)
+    return [_with_values(terms, r, by_latency, by_events) for r in results]
 
 
 def _with_borrowed_samples(terms: Terms, cols: SampleColumns) -> SampleColumns:
     """A service measured from another's samples (``samples_from``) gets a copy of that one's rows under its own
     index, so every rule below sees them as its own; rows of its own are refused (its one source is the other)."""
+    svc = np.asarray(cols.service, np.int64)
+    for i, sv in enumerate(terms.services):
+        if sv.from_events and (svc == i).any():
+            raise ValueError(f"samples for service {sv.id!r}, whose {sv.objective} is measured from event counts "
+                             "(source: events), not from samples")
     borrowers = [(i, service_index(terms, sv.samples_from)) for i, sv in enumerate(terms.services) if sv.samples_from]
     if not borrowers:
         return cols
-    svc = np.asarray(cols.service, np.int64)
     parts = [np.arange(svc.size)]
     names = []
     for i, source in borrowers:
@@ -294,11 +304,18 @@ def _in_ranges(gslice: np.ndarray, mranges) -> np.ndarray:
     return (pos >= 0) & (gslice < mb[np.maximum(pos, 0)])
 
 
-def _with_values(terms: Terms, r: PeriodResult, by_latency: dict[int, tuple]) -> PeriodResult:
-    values, coverage = {}, {}
+def _with_values(terms: Terms, r: PeriodResult, by_latency: dict[int, tuple], by_events: dict) -> PeriodResult:
+    values, coverage, services = {}, {}, dict(r.services)
     for i, sv in enumerate(terms.services):
         counts = r.services[sv.id]
-        if i in by_latency:
+        if i in by_events:
+            e = by_events[i][r.index]
+            values[sv.id], coverage[sv.id] = e.value, e.coverage
+            # slices: with counts (for timeslices: up the good ones, down the others), excluded the rest
+            up, down = (e.good_slices, e.slices - e.good_slices) if sv.method == TIMESLICES else (e.slices, 0)
+            services[sv.id] = SliceCounts(up=up, down=down, excluded=e.maintenance + e.open - e.slices,
+                                          maintenance=e.maintenance, gaps=e.open - e.slices, ppm=e.value)
+        elif i in by_latency:
             per_period, covered = by_latency[i]
             values[sv.id] = int(per_period[r.index])
             open_slices = counts.up + counts.down + counts.excluded - counts.maintenance
@@ -306,7 +323,7 @@ def _with_values(terms: Terms, r: PeriodResult, by_latency: dict[int, tuple]) ->
         else:
             values[sv.id] = counts.ppm
             coverage[sv.id] = counts.coverage_ppm
-    return replace(r, values=values, coverage=coverage)
+    return replace(r, services=services, values=values, coverage=coverage)
 
 
 @dataclass(frozen=True)
