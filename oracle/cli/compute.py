@@ -14,10 +14,13 @@ import json
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from oracle.importers.events import event_columns, read_events
 from oracle.importers.files import ImportFormatError
 from oracle.importers.files import read_samples_csv as read_samples_file
 from smartsla import penalty, units
@@ -113,7 +116,9 @@ def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
     )
     for sv in terms.services:
         console.print(f"  {escape(sv.id)}: {_objective_words(sv)}, target {sv.format_value(sv.target)}")
-    console.print("  joint: the availability services together (shown, not signed)")
+    joint_shown = any(sv.objective == "availability" and not sv.samples_from for sv in terms.services)
+    if joint_shown:
+        console.print("  joint: the availability services together (shown, not signed)")
     for r in results:
         start = _dt.datetime.fromtimestamp(r.start, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         end = _dt.datetime.fromtimestamp(r.end, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -128,8 +133,9 @@ def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
             table.add_row(escape(sv.id), value, str(r.values[sv.id]),
                           units.format_ppm(r.coverage[sv.id]), str(c.up), str(c.down), str(c.excluded))
         joint = r.joint
-        table.add_row("joint", units.format_ppm(joint.ppm) + ("" if joint.measured else " (no data)"),
-                      "", "", str(joint.up), str(joint.down), str(joint.excluded))
+        if joint_shown:
+            table.add_row("joint", units.format_ppm(joint.ppm) + ("" if joint.measured else " (no data)"),
+                          "", "", str(joint.up), str(joint.down), str(joint.excluded))
         console.print(table)
         credit, combined = _credit(terms, r)
         shown = f"combined {terms.compensation.combined} {combined}; " if combined is not None else ""
@@ -142,7 +148,8 @@ def _objective_words(service) -> str:
     if service.objective == "apdex":
         return f"apdex T={units.format_us(service.threshold_us)}"
     if service.objective == "success-rate":
-        return f"success-rate ({service.method})"
+        sliced = f", {units.format_seconds(service.slice)} slices" if service.slice else ""
+        return f"success-rate ({service.method}{sliced})"
     return service.objective
 
 
@@ -160,12 +167,25 @@ def _run_compute(args: argparse.Namespace) -> int:
         elif terms.periods.start is None:
             raise InputError(f"{args.terms}: periods.start is not set; give the first period's start with "
                              "--start (unix seconds or ISO-8601 such as 2027-01-01T00:00:00Z)")
-        cols = read_samples_csv(args.samples, terms.service_ids)
+        if args.samples is None and args.events is None:
+            raise InputError("give --samples FILE.csv (probes' samples) and/or --events FILE.csv (event counts)")
+        cols = read_samples_csv(args.samples, terms.service_ids) if args.samples else SampleColumns(
+            np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int8))
+        events = None
+        if args.events:
+            try:
+                events = event_columns(read_events(args.events, terms), terms)
+            except (ImportFormatError, OSError) as exc:
+                raise InputError(str(exc)) from None
+        missing = [s.id for s in terms.services if s.from_events] if events is None else []
+        if missing:
+            raise InputError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} measured from event "
+                             "counts: give them with --events FILE.csv")
         windows = read_maintenance_csv(args.maintenance) if args.maintenance else []
         try:
-            results = compute_periods(terms, cols, windows, start=start)
+            results = compute_periods(terms, cols, windows, start=start, events=events)
         except ValueError as exc:
-            raise InputError(f"{args.samples}: {exc}") from None
+            raise InputError(f"{args.samples or args.events}: {exc}") from None
     except (TermsError, InputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -187,8 +207,11 @@ def register(subparsers) -> argparse.ArgumentParser:
                     "maths').",
     )
     parser.add_argument("terms", metavar="TERMS.yaml", help="the terms file")
-    parser.add_argument("--samples", required=True, metavar="FILE.csv",
+    parser.add_argument("--samples", metavar="FILE.csv",
                         help="rows service,time,status[,latency_ms]; time unix seconds or ISO-8601; status up|down|unknown")
+    parser.add_argument("--events", metavar="FILE.csv",
+                        help="event counts (success-rate, apdex with source: events): a header service,time,good,"
+                             "total or service,time,satisfied,tolerating,total [,seconds]; .jsonl for JSON lines")
     parser.add_argument("--maintenance", metavar="FILE.csv", help="announced maintenance windows: rows start,end (half-open)")
     parser.add_argument("--start", metavar="TIME", help="first period's start when the terms have no periods.start")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")

@@ -114,6 +114,25 @@ MIGRATIONS: list[list[str]] = [
             WHEN OLD.report_coverage IS NOT NULL AND NEW.report_coverage IS NOT OLD.report_coverage
             BEGIN SELECT RAISE(ABORT, 'a report intent never changes once persisted'); END""",
     ],
+    # 4: event counts (success rates, Apdex from counts), append-only like the samples. One row per (service,
+    # interval start): a second, different count for the same interval is refused by the API, not stored.
+    [
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            service TEXT NOT NULL,
+            time_us INTEGER NOT NULL,
+            seconds INTEGER NOT NULL CHECK (seconds >= 0),
+            good INTEGER NOT NULL CHECK (good >= 0),
+            tolerating INTEGER NOT NULL CHECK (tolerating >= 0),
+            total INTEGER NOT NULL CHECK (total >= good + tolerating),
+            source TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE UNIQUE INDEX events_interval ON events (service, time_us)",
+        """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'event counts are append-only'); END""",
+        """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'event counts are append-only'); END""",
+    ],
 ]
 
 

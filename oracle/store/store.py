@@ -1,8 +1,9 @@
 """The oracle's on-disk state: measured samples, the signed-report journal and a little daemon state.
 
-:class:`Store` is one SQLite file seen through three rooms: :mod:`~oracle.store.schema` (the file, its
-migrations, write transactions), :mod:`~oracle.store.samples` (append, seal, read columns) and
-:mod:`~oracle.store.journal` (intents, signatures, submissions).
+:class:`Store` is one SQLite file seen through four rooms: :mod:`~oracle.store.schema` (the file, its
+migrations, write transactions), :mod:`~oracle.store.samples` (append, seal, read columns),
+:mod:`~oracle.store.events` (event counts for success rates and Apdex) and :mod:`~oracle.store.journal`
+(intents, signatures, submissions).
 
 One SQLite file in WAL mode. Samples are append-only: there is no API to change or delete one, and
 triggers refuse it from outside the API too, because evidence already published for a period must stay
@@ -32,9 +33,10 @@ arrives late for a sealed hour (an import, a slow probe, clock skew) is neither 
 
 from __future__ import annotations
 
+from oracle.store.events import EventRecords
 from oracle.store.journal import ReportJournal
 from oracle.store.samples import SampleRecords
 
 
-class Store(SampleRecords, ReportJournal):
+class Store(SampleRecords, EventRecords, ReportJournal):
     """``with Store("oracle.db") as store: store.append(samples)``."""

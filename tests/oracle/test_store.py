@@ -502,7 +502,7 @@ def test_migration_from_schema_1(tmp_path):
     raw.close()
     api, db = f"{AGREEMENT.lower()}:api", f"{AGREEMENT.lower()}:db"
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert store.integrity_check() == "ok"
         assert store.count() == 721
         old = store.report(31337, AGREEMENT, 0)
@@ -515,7 +515,7 @@ def test_migration_from_schema_1(tmp_path):
         assert len(before) == 721 and before.time_us[0] == -5_500_000     # the 1969 sample: never sealed, still read
         store.append([sample(BASE + 3 * HOUR, api)])
     with Store(path) as store:
-        assert store.schema_version == 3 and store.count() == 722
+        assert store.schema_version == 4 and store.count() == 722
         assert len(blocks_equal_rows(store, [api, db], BASE, BASE + 4 * HOUR)) == 721
 
 
