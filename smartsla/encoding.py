@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import datetime as _dt
 from datetime import datetime
 from typing import Any
 
@@ -126,3 +127,11 @@ def parse_time(text: object, *, exact_us: bool = False) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"time {text!r} is not a time after 1970")
     return value
+
+
+def format_time_us(time_us: int) -> str:
+    """Unix microseconds as ISO-8601 UTC for messages: ``2027-01-01T00:05:00Z`` (microseconds only when there are
+    any), the form the time columns accept back."""
+    seconds, micro = divmod(int(time_us), 1_000_000)
+    text = _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"

@@ -1,20 +1,26 @@
 """``sla-oracle import --db oracle.db FILE...`` and ``--prometheus URL``: samples from files or Prometheus into the
-store (:mod:`oracle.importers`), idempotent; complete hours are sealed at once."""
+store (:mod:`oracle.importers`), idempotent; complete hours are sealed at once. ``--events --terms T`` imports
+event counts instead (success rates, Apdex from counts)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
+from oracle.importers.events import read_events
 from oracle.importers.files import ImportFormatError, read_any
 from oracle.importers.prometheus import PrometheusError, query_range_samples
+from oracle.store.events import EventRow
 from oracle.store.samples import sample_key, sealable_hour
 from oracle.store.schema import StoreError
 from oracle.store.store import Store
 from smartsla.constants import ADDRESS_RE
 from smartsla.encoding import parse_time
 from smartsla.measure.samples import Sample
+from smartsla.terms.errors import TermsError
+from smartsla.terms.parse import load_terms
 
 
 def register(subparsers) -> None:
@@ -42,6 +48,12 @@ def register(subparsers) -> None:
     p.add_argument("--service", metavar="ID", help="--prometheus: the service id the samples belong to")
     p.add_argument("--step", default="30s", metavar="DURATION",
                    help="--prometheus: evaluation step, e.g. 15s (default 30s)")
+    p.add_argument("--events", action="store_true",
+                   help="the FILEs are event counts (success-rate, apdex with source: events), not samples: a header "
+                        "service,time,good,total or service,time,satisfied,tolerating,total, optionally seconds "
+                        "(the interval's length); CSV, or JSON lines for .jsonl; needs --terms")
+    p.add_argument("--terms", metavar="TERMS.yaml",
+                   help="--events: the agreement's terms, which say which services count events and their slices")
     p.set_defaults(handler=_import_command)
 
 
@@ -53,6 +65,11 @@ def _import_command(args) -> int:
             return 0
         if not args.files:
             raise ValueError("give FILE arguments or --prometheus URL")
+        if args.events:
+            _import_events(args)
+            return 0
+        if args.terms is not None:
+            raise ValueError("--terms is only used with --events (samples need no terms to be stored)")
         options = {"slice_seconds": args.slice, "start": args.start, "end": args.end} if args.kind == "incidents" else {}
         batches = [(f, read_any(f, args.kind, **options)) for f in args.files]
         with Store(args.db) as store:
@@ -61,10 +78,24 @@ def _import_command(args) -> int:
                 print(f"{f}: {len(samples)} samples, {added} new")
                 _say_if_ahead(f, samples)
             _seal(store)
-    except (ImportFormatError, ValueError, StoreError, PrometheusError) as exc:
+    except (ImportFormatError, ValueError, StoreError, PrometheusError, TermsError) as exc:
         print(f"sla-oracle import: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _import_events(args) -> None:
+    if args.terms is None:
+        raise ValueError("--events needs --terms TERMS.yaml: the terms say which services are measured from counts "
+                         "and the slices an interval must lie inside")
+    terms = load_terms(args.terms)
+    batches = [(f, read_events(f, terms)) for f in args.files]
+    with Store(args.db) as store:
+        for f, lines in batches:
+            added = store.append_events([EventRow(sample_key(args.agreement, r.service), r.time_us, r.seconds, r.good,
+                                                  r.tolerating, r.total, f"import {Path(f).name}:{r.line}")
+                                         for r in lines])
+            print(f"{f}: {len(lines)} intervals, {added} new")
 
 
 def _check_agreement(agreement: str | None) -> None:

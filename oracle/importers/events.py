@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oracle.importers.files import ImportFormatError, _err, _open, _seconds, _utf8_only
-from smartsla.encoding import seconds_to_us
+from smartsla.encoding import format_time_us, seconds_to_us
 from smartsla.measure.events import MAX_COUNT, EventColumns
 from smartsla.terms.model import APDEX, Terms
 
@@ -167,15 +167,15 @@ def _checked(path: Path, rows: list[EventLine]) -> list[EventLine]:
     for r in rows:
         seen = by_key.get((r.service, r.time_us))
         if seen is not None and (seen.good, seen.tolerating, seen.total) != (r.good, r.tolerating, r.total):
-            raise _err(path, r.line, f"a second, different count for {r.service} at {r.time_us / 1e6:g} (line "
+            raise _err(path, r.line, f"a second, different count for {r.service} at {format_time_us(r.time_us)} (line "
                                      f"{seen.line} counts {seen.good}/{seen.total}, this one {r.good}/{r.total})")
         by_key.setdefault((r.service, r.time_us), r)
     unique = sorted(by_key.values(), key=lambda r: (r.service, r.time_us))
     reach: EventLine | None = None
     for r in unique:
         if reach is not None and reach.service == r.service and r.time_us < reach.time_us + reach.seconds * 10**6:
-            raise _err(path, r.line, f"the interval of {r.service} at {r.time_us / 1e6:g} starts inside the one of "
-                                     f"line {reach.line} ({reach.seconds} s from {reach.time_us / 1e6:g}); intervals "
+            raise _err(path, r.line, f"the interval of {r.service} at {format_time_us(r.time_us)} starts inside the one of "
+                                     f"line {reach.line} ({reach.seconds} s from {format_time_us(reach.time_us)}); intervals "
                                      "must not overlap, or their events would count twice")
         if reach is None or reach.service != r.service or (
                 r.seconds and r.time_us + r.seconds * 10**6 > reach.time_us + reach.seconds * 10**6):

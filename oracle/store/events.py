@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle.store.schema import StoreCorrupt, StoreError, StoreFile
+from smartsla.encoding import format_time_us
 from smartsla.measure.events import EventColumns, EventError
 
 
@@ -51,10 +52,10 @@ class EventRecords(StoreFile):
             return 0
         for r in rows:
             if r.seconds * 1_000_000 > _LONGEST_US:
-                raise EventError(f"{r.service} at {r.time_us / 1e6:g}: an interval of {r.seconds} s is longer "
+                raise EventError(f"{r.service} at {format_time_us(r.time_us)}: an interval of {r.seconds} s is longer "
                                  "than a day; count shorter intervals (at most one slice each)")
             if min(r.good, r.tolerating, r.total, r.seconds) < 0 or r.good + r.tolerating > r.total:
-                raise EventError(f"{r.service} at {r.time_us / 1e6:g}: counts {r.counts} are not 0 <= good + "
+                raise EventError(f"{r.service} at {format_time_us(r.time_us)}: counts {r.counts} are not 0 <= good + "
                                  "tolerating <= total")
 
         def insert(db):
@@ -88,7 +89,7 @@ class EventRecords(StoreFile):
                 if seen is not None:
                     if seen.counts != r.counts or (seen.seconds and r.seconds and seen.seconds != r.seconds):
                         raise EventConflict(
-                            f"{service} at {r.time_us / 1e6:g}: counts good {r.good}, tolerating {r.tolerating}, "
+                            f"{service} at {format_time_us(r.time_us)}: counts good {r.good}, tolerating {r.tolerating}, "
                             f"total {r.total} for an interval already counted as good {seen.good}, tolerating "
                             f"{seen.tolerating}, total {seen.total}; counts are never changed once stored")
                     continue
@@ -97,8 +98,8 @@ class EventRecords(StoreFile):
             for b in sorted([*stored, *fresh.values()], key=lambda r: r.time_us):
                 if reach is not None and b.time_us < reach.end_us:
                     raise EventConflict(
-                        f"{service}: the interval at {b.time_us / 1e6:g} starts inside the one at "
-                        f"{reach.time_us / 1e6:g} ({reach.seconds} s long); intervals of a service must not "
+                        f"{service}: the interval at {format_time_us(b.time_us)} starts inside the one at "
+                        f"{format_time_us(reach.time_us)} ({reach.seconds} s long); intervals of a service must not "
                         "overlap, or their events would count twice")
                 if b.seconds and (reach is None or b.end_us > reach.end_us):
                     reach = b
@@ -120,7 +121,7 @@ class EventRecords(StoreFile):
                                            "AND time_us >= ? AND time_us < ? ORDER BY time_us", (key, lo, hi)):
                 if not (isinstance(g, int) and isinstance(tol, int) and isinstance(n, int)) or g < 0 or tol < 0 \
                         or g + tol > n:
-                    raise StoreCorrupt(f"{self.path}: counts of {key} at {t / 1e6:g} ({g}, {tol}, {n}) are not "
+                    raise StoreCorrupt(f"{self.path}: counts of {key} at {format_time_us(t)} ({g}, {tol}, {n}) are not "
                                        "what any write stores: the file was changed outside the oracle; restore it "
                                        "from a backup")
                 for col, v in zip(cols, (i, t, g, tol, n)):

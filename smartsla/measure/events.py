@@ -18,6 +18,7 @@ from fractions import Fraction
 import numpy as np
 
 from smartsla.constants import PPM
+from smartsla.encoding import format_time_us
 from smartsla.terms.model import APDEX, EMPTY_GOOD, OCCURRENCES, RATIO_TIMESLICES, TIMESLICES, Service, Terms
 
 # Counts above this could overflow int64 in PPM * good; a real service counts far fewer events per interval.
@@ -102,7 +103,7 @@ class EventColumns:
                              f"total ({int(self.total[k])})")
 
     def _where(self, k: int) -> str:
-        return f"{self.service_ids[int(self.service[k])]} at {int(self.time_us[k]) / 1e6:g}"
+        return f"{self.service_ids[int(self.service[k])]} at {format_time_us(int(self.time_us[k]))}"
 
     def canonical(self) -> EventColumns:
         """Ordered by (service, time), identical rows once; two different counts for one interval are an
