@@ -19,7 +19,7 @@ from smartsla.chain.accounts import AccountError, decrypt_keystore, key_from_env
 from smartsla.units import UnitError, parse_duration_seconds
 
 ALLOWED_KEYS = {"rpc_url", "chain_id", "factory", "key", "store", "evidence_dir", "listen", "peers", "terms",
-                "control", "grace", "poll", "max_clock_skew"}
+                "control", "grace", "poll", "max_clock_skew", "prometheus"}
 
 
 class ConfigError(ValueError):
@@ -58,6 +58,8 @@ class OracleConfig:
     grace: int = 5
     poll: int = 2
     max_clock_skew: int = 60   # seconds between this machine's clock and the chain's before the log says so
+    # where terms' events.prometheus expressions are read when they name no url of their own
+    prometheus: str | None = None
     source: Path = field(default=Path("oracle.yaml"), compare=False)
 
 
@@ -108,6 +110,11 @@ def load_config(path: str | Path) -> OracleConfig:
         except UnitError as exc:
             raise ConfigError(f"{path}: {key}: {exc}") from None
 
+    prometheus = data.get("prometheus")
+    if prometheus is not None and (not isinstance(prometheus, str) or not prometheus.startswith(("http://",
+                                                                                                  "https://"))):
+        raise ConfigError(f"{path}: prometheus must be the http(s) URL of a Prometheus server, e.g. "
+                          f"http://127.0.0.1:9090, got {prometheus!r}")
     peers = data.get("peers", []) or []
     if not isinstance(peers, list) or not all(isinstance(p, str) and p.startswith("http") for p in peers):
         raise ConfigError(f"{path}: peers must be a list of http URLs of the other oracles")
@@ -126,5 +133,6 @@ def load_config(path: str | Path) -> OracleConfig:
         grace=seconds("grace", "5s"),
         poll=seconds("poll", "2s"),
         max_clock_skew=seconds("max_clock_skew", "60s"),
+        prometheus=prometheus,
         source=path,
     )

@@ -15,15 +15,18 @@ import sqlite3
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from eth_account.signers.local import LocalAccount
 
 from oracle.config import OracleConfig
+from oracle.importers.prometheus import PrometheusError, query_range_counts
 from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, PeerError, ReportServer, fetch_report
+from oracle.store.events import EventConflict, EventRow
 from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour, split_sample_key
 from oracle.store.schema import StoreCorrupt, StoreError
@@ -35,6 +38,7 @@ from smartsla.constants import PPM
 from smartsla.encoding import to_hex
 from smartsla.evidence.bundle import build_bundle_columns
 from smartsla.evidence.columns import EvidenceColumns
+from smartsla.measure.events import EventColumns
 from smartsla.measure.periods import compute_periods
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Agreement, Contracts
@@ -70,6 +74,9 @@ UINT32_MAX = 2**32 - 1
 # A period withheld for low coverage is measured again each round (an import may fill its hole); the log repeats
 # at most this often.
 REMEASURE_S = 600
+# A period's counts not (fully) in Prometheus yet are asked for again this often, not every poll round.
+PROMETHEUS_RETRY_S = 30.0
+PROMETHEUS_TIMEOUT_S = 10.0
 
 
 def _uint32(value: object) -> int:
@@ -116,6 +123,7 @@ class OracleDaemon:
         self._closed: set[str] = set()     # closed agreements: never watched again
         self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
         self._withheld: dict[tuple, float] = {}     # (agreement, period, reason) -> when it was logged
+        self._prometheus_asked: dict[tuple, float] = {}   # (sample key, period) -> when its counts were read
         self._skewed = False                        # the clocks disagree by more than max_clock_skew now
         self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
         self._unreachable = False           # the node did not answer at start: connect from the work loop
@@ -462,10 +470,16 @@ class OracleDaemon:
         agreement = watched.agreement
         start, end = agreement.period_start(index), agreement.period_end(index)
         previous = agreement.period_start(max(0, index - 1))
-        keys = [sample_key(agreement.address, s.id) for s in watched.terms.services]
+        # only the services with samples of their own: one measured from another's (samples_from) or from counts
+        # has none, whatever was imported under its name
+        own = [i for i, s in enumerate(watched.terms.services) if s.samples_from is None and not s.from_events]
+        keys = [sample_key(agreement.address, watched.terms.services[i].id) for i in own]
         starts = [self.store.last_up_before(key, start, previous) if start > previous else None for key in keys]
         starts = [previous if t is None else t for t in starts]
-        return self.store.columns(keys, starts, end).with_service_ids(watched.terms.service_ids)
+        columns = self.store.columns(keys, starts, end)
+        position = np.asarray(own, dtype=np.int64)
+        return replace(columns, service_ids=watched.terms.service_ids,
+                       service=position[columns.service] if len(columns) else columns.service)
 
     def report_and_settle(self, watched: Watched, index: int) -> None:
         agreement = watched.agreement
@@ -615,8 +629,9 @@ class OracleDaemon:
         agreement = watched.agreement
         start, end = agreement.period_start(index), agreement.period_end(index)
         context = self.period_columns(watched, index)
+        events = self.period_events(watched, index)
         results = compute_periods(watched.terms, context.sample_columns(), agreement.maintenance_windows(),
-                                  start=watched.start)
+                                  start=watched.start, events=events)
         ids = watched.terms.service_ids
         values = [results[index].values[sid] for sid in ids]
         coverage = [results[index].coverage[sid] for sid in ids]
@@ -636,8 +651,71 @@ class OracleDaemon:
         bundle = self.bundle_dir(agreement, index)
         root = build_bundle_columns(bundle, agreement.address, self.chain_id, index, start, end,
                                     context.between(start, end), dict(zip(ids, values)),
-                                    coverage=dict(zip(ids, coverage)))
+                                    coverage=dict(zip(ids, coverage)), events=events.between(start, end))
         return values, coverage, root
+
+    def period_events(self, watched: Watched, index: int) -> EventColumns:
+        """The counts of the period's services measured from events, as columns from the store (index = position
+        in the terms), after reading what the terms' Prometheus sources hold for the period into it."""
+        agreement, terms = watched.agreement, watched.terms
+        start, end = agreement.period_start(index), agreement.period_end(index)
+        for service in terms.services:
+            if service.events is not None:
+                self._read_prometheus_counts(watched, index, service)
+        keys = [sample_key(agreement.address, s.id) for s in terms.services]
+        return self.store.event_columns(keys, start, end).with_service_ids(terms.service_ids)
+
+    def _read_prometheus_counts(self, watched: Watched, index: int, service) -> None:
+        """One service's counts of one period from Prometheus into the store: one range query per expression at
+        the service's slice step, each point the count of the slice that ends there. At most every
+        ``PROMETHEUS_RETRY_S`` per period, and not at all once every slice of the period is stored."""
+        agreement, terms = watched.agreement, watched.terms
+        slice_seconds = service.slice or terms.measurement.slice
+        start, end = agreement.period_start(index), agreement.period_end(index)
+        key = sample_key(agreement.address, service.id)
+        if self.store.event_count_between(key, start, end) >= (end - start) // slice_seconds:
+            return
+        asked = self._prometheus_asked.get((key, index))
+        if asked is not None and time.time() - asked < PROMETHEUS_RETRY_S:
+            return
+        self._prometheus_asked[(key, index)] = time.time()
+        url = service.events.url or self.config.prometheus
+        if url is None:
+            self._withhold(agreement, index, "no-prometheus", f"{service.id} reads its counts from Prometheus but "
+                           "neither its terms (events.prometheus.url) nor this oracle's config (prometheus) name "
+                           "a server; set prometheus: in oracle.yaml, or import the counts with sla-oracle import "
+                           "--events")
+            return
+        expressions = {"good": service.events.good, "total": service.events.total}
+        if service.events.tolerating is not None:
+            expressions["tolerating"] = service.events.tolerating
+        try:
+            answers = {name: query_range_counts(url, expr, start + slice_seconds, end, slice_seconds,
+                                                timeout=PROMETHEUS_TIMEOUT_S)
+                       for name, expr in expressions.items()}
+        except (PrometheusError, ValueError) as exc:
+            self._withhold(agreement, index, "prometheus-unreadable", f"{service.id}: {exc}; retried every "
+                           f"{PROMETHEUS_RETRY_S:g} s while the period is unsigned")
+            return
+        rows, refused = [], []
+        for t, total in sorted(answers["total"].items()):
+            if t not in answers["good"] or ("tolerating" in answers and t not in answers["tolerating"]):
+                continue    # an expression without a value at this step: a gap, not a zero
+            good, tolerating = answers["good"][t], answers.get("tolerating", {}).get(t, 0)
+            if good + tolerating > total:
+                refused.append(t)
+                continue
+            rows.append(EventRow(key, (t - slice_seconds) * 1_000_000, slice_seconds, good, tolerating, total,
+                                 f"prometheus {url}"))
+        if refused:
+            self._withhold(agreement, index, "prometheus-counts-refused",
+                           f"{service.id}: {len(refused)} slice(s) where good exceeds total (first ending at "
+                           f"{refused[0]}); they are left out as gaps")
+        try:
+            self.store.append_events(rows)
+        except EventConflict as exc:
+            # what the store holds was read first (or imported); it stays the record
+            self._withhold(agreement, index, "prometheus-disagrees", str(exc))
 
     # ------------------------------------------------------------ serving
 

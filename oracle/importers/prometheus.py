@@ -181,3 +181,50 @@ def _why(reason: object, timeout: float) -> str:
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror
     return str(reason)
+
+
+def query_range_counts(base_url: str, query: str, start: int, end: int, step_seconds: int, *,
+                       timeout: float = DEFAULT_TIMEOUT, max_points: int = MAX_POINTS_PER_REQUEST) -> dict[int, int]:
+    """Evaluate a count expression (``sum(increase(requests_total[5m]))``) at ``start, start+step, ... <= end``
+    (whole unix seconds): ``{evaluation time: count}``. The expression must give one series; a step without a
+    value is left out (a gap in the counts, never a zero). Values are rounded to the nearest whole count
+    (``increase`` extrapolates to the window's edges, so it is rarely whole); a negative or non-finite value is
+    an error naming the time, since no count can be either."""
+    if not query.strip():
+        raise ValueError("the query is empty")
+    parsed = urllib.parse.urlsplit(base_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"Prometheus URL {base_url!r}: expected http(s)://HOST:PORT[/prefix]")
+    endpoint = base_url.rstrip("/") + "/api/v1/query_range"
+    out: dict[int, int] = {}
+    labels: dict | None = None
+    for first, last in chunks(int(start) * 1000, int(end) * 1000, int(step_seconds) * 1000, max_points):
+        data = _get(endpoint, {"query": query, "start": _seconds(first), "end": _seconds(last),
+                               "step": _seconds(int(step_seconds) * 1000)}, timeout)
+        if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+            raise PrometheusError(f"expected a matrix from query_range, got {data.get('resultType')!r}")
+        seen = [] if labels is None else [labels]
+        for series in data["result"]:
+            metric = series.get("metric") or {}
+            if metric not in seen:
+                seen.append(metric)
+        if len(seen) > 1:
+            raise PrometheusError(f"query {query!r} gives more than one series ({', '.join(map(_fmt, seen[:5]))}); "
+                                  "a count needs exactly one: aggregate it, e.g. sum(increase(...[5m]))")
+        labels = seen[0] if seen else None
+        for series in data["result"]:
+            for point in series.get("values") or []:
+                try:
+                    ts, raw = float(point[0]), float(point[1])
+                except (TypeError, ValueError, IndexError):
+                    raise PrometheusError(f"unreadable point {point!r} in the answer") from None
+                if math.isnan(raw):
+                    continue
+                if not math.isfinite(raw) or raw < -0.5:
+                    raise PrometheusError(f"query {query!r} has value {point[1]} at {ts:.3f}; a count is a "
+                                          "finite number of 0 or more")
+                if ts != int(ts):
+                    raise PrometheusError(f"query {query!r} answered a point at {ts:.3f}, off the whole-second "
+                                          "grid it was asked for")
+                out[int(ts)] = max(0, round(raw))
+    return out

@@ -128,6 +128,11 @@ class EventRecords(StoreFile):
                     col.append(v)
         return EventColumns(tuple(services), *(np.asarray(c, np.int64) for c in cols))
 
+    def event_count_between(self, service: str, start: int, end: int) -> int:
+        """How many intervals of ``service`` start in ``[start, end)`` (unix seconds)."""
+        return self._db.execute("SELECT count(*) FROM events WHERE service = ? AND time_us >= ? AND time_us < ?",
+                                (service, int(start) * 1_000_000, int(end) * 1_000_000)).fetchone()[0]
+
     def event_count(self, service: str | None = None) -> int:
         sql, params = "SELECT count(*) FROM events", ()
         if service is not None:

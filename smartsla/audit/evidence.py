@@ -13,6 +13,7 @@ import numpy as np
 
 from smartsla.audit.findings import FAIL, SKIP, Finding, add_finding
 from smartsla.evidence.bundle import Bundle, load_bundle, verify_bundle
+from smartsla.measure.events import EventColumns
 from smartsla.measure.periods import PeriodResult, SampleColumns, compute_periods
 from smartsla.onchain.history import History, ReportRecord
 
@@ -99,7 +100,10 @@ def recompute(terms: Any, bundles: list[AuditedBundle], maintenance: list[tuple[
     parts = [b.bundle.sample_columns(terms.service_ids) for b in bundles]
     cols = SampleColumns(np.concatenate([p.service for p in parts]), np.concatenate([p.time for p in parts]),
                          np.concatenate([p.status for p in parts]), np.concatenate([p.latency_us for p in parts]))
-    return compute_periods(terms, cols, maintenance, start=start)[period]
+    counts = [b.bundle.event_columns(terms.service_ids) for b in bundles]
+    events = EventColumns(terms.service_ids, *(np.concatenate([getattr(c, k) for c in counts])
+                                               for k in ("service", "time_us", "good", "tolerating", "total")))
+    return compute_periods(terms, cols, maintenance, start=start, events=events)[period]
 
 
 def check_evidence(history: History, dirs: Sequence[str | Path], terms_doc: Any = None,

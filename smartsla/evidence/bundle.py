@@ -24,6 +24,7 @@ from smartsla.evidence import v1, v2
 from smartsla.evidence.columns import EvidenceColumns
 from smartsla.evidence.format import BundleExistsError, EvidenceError, Finding, Header, VerifyResult, load_canonical
 from smartsla.evidence.merkle import Proof
+from smartsla.measure.events import EventColumns
 from smartsla.measure.periods import SampleColumns
 from smartsla.measure.samples import Sample
 
@@ -33,10 +34,10 @@ FORMATS = {1: v1, 2: v2}
 
 def evidence_root(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
                   columns: EvidenceColumns, values: dict[str, int] | None = None,
-                  coverage: dict[str, int] | None = None) -> bytes:
+                  coverage: dict[str, int] | None = None, events: EventColumns | None = None) -> bytes:
     """The v2 root of the bundle :func:`build_bundle_columns` would write, computed in memory only."""
     header = Header.checked(agreement, chain_id, period, period_start, period_end, values, coverage)
-    committed, _ = v2.commit(header, columns)
+    committed, _ = v2.commit(header, columns, events=events)
     return committed.root
 
 
@@ -70,11 +71,18 @@ def _format(version: int, coverage: dict[str, int] | None = None):
 def build_bundle_columns(directory: str | os.PathLike, agreement: str, chain_id: int, period: int,
                          period_start: int, period_end: int, columns: EvidenceColumns,
                          values: dict[str, int] | None = None, *, coverage: dict[str, int] | None = None,
-                         overwrite: bool = False, version: int = VERSION) -> bytes:
+                         overwrite: bool = False, version: int = VERSION,
+                         events: EventColumns | None = None) -> bytes:
     """:func:`build_bundle` for :class:`EvidenceColumns`: the same bytes and root, without a Python object per
-    sample. Columns already in canonical order (``columns.canonical()``, or the store's) are not sorted again."""
+    sample. Columns already in canonical order (``columns.canonical()``, or the store's) are not sorted again.
+    ``events``: the counts of the services measured from them (version 2 only)."""
     header = Header.checked(agreement, chain_id, period, period_start, period_end, values, coverage)
-    files, root = _format(version, coverage).files_from_columns(header, columns)
+    if events is not None and len(events):
+        if version != 2:
+            raise EvidenceError("event counts are a version 2 record kind; write version 2")
+        files, root = v2.files_from_columns(header, columns, events)
+    else:
+        files, root = _format(version, coverage).files_from_columns(header, columns)
     return _install(Path(directory), files, root, overwrite)
 
 
@@ -207,6 +215,7 @@ class Bundle:
     root: str                          # as the manifest states it
     columns: EvidenceColumns           # canonical order; service_ids = the services with samples, sorted
     coverage: dict[str, int] | None = None   # as the manifest states it; None in bundles from before coverage
+    events: EventColumns | None = None       # the counts; service_ids = the services with counts, sorted
 
     def services(self) -> dict[str, EvidenceColumns]:
         """Per service id, its samples (each a one-service :class:`EvidenceColumns`, index 0)."""
@@ -228,6 +237,17 @@ class Bundle:
         return SampleColumns(remap[c.service] if len(c) else c.service, c.time_us / 1_000_000, c.status,
                              np.asarray(c.latency_us, np.int64))
 
+    def event_columns(self, service_ids) -> EventColumns:
+        """The counts with service indexes into ``service_ids`` (the terms' order)."""
+        e = self.events if self.events is not None else EventColumns.empty(())
+        index = {sid: i for i, sid in enumerate(service_ids)}
+        missing = [sid for sid in e.service_ids if sid not in index]
+        if missing:
+            raise EvidenceError(f"the bundle has counts of {', '.join(missing)}, which are not in the terms")
+        remap = np.array([index[sid] for sid in e.service_ids], np.int64)
+        return EventColumns(tuple(service_ids), remap[e.service] if len(e) else e.service, e.time_us, e.good,
+                            e.tolerating, e.total)
+
 
 def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     """Read a bundle (version 1 or 2) into columns, for recomputing the period's values with smartsla.periods."""
@@ -235,9 +255,10 @@ def load_bundle(bundle_dir: str | os.PathLike) -> Bundle:
     try:
         m = json.loads((bundle_dir / "manifest.json").read_text("utf-8"))
         columns = _format(m.get("version", 1)).load_columns(bundle_dir, m)
+        events = v2.load_events(bundle_dir, m) if m.get("version", 1) == 2 else None
         return Bundle(bundle_dir, int(m.get("version", 1)), m["agreement"], m["chain_id"], m["period"],
                       m["period_start"], m["period_end"], m["values"], m["root"], columns.canonical(),
-                      m.get("coverage"))
+                      m.get("coverage"), events)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvidenceError(f"{bundle_dir}: cannot load the bundle ({exc}); run sla-oracle evidence verify") from None
 

@@ -134,6 +134,7 @@ class VerifyResult:
     chunks: int = 0
     samples: int = 0
     findings: list[Finding] = field(default_factory=list)
+    intervals: int = 0               # event-count records (version 2 bundles with counts)
 
     @property
     def ok(self) -> bool:
@@ -141,7 +142,8 @@ class VerifyResult:
 
     def to_json(self) -> dict:
         return {"result": "PASS" if self.ok else "FAIL", "directory": self.directory, "root": self.root,
-                "chunks": self.chunks, "samples": self.samples, "findings": [asdict(f) for f in self.findings]}
+                "chunks": self.chunks, "samples": self.samples, "intervals": self.intervals,
+                "findings": [asdict(f) for f in self.findings]}
 
 
 def load_canonical(directory: Path, name: str, findings: list[Finding]):

@@ -1,6 +1,9 @@
 """Version 2 bundles (what the oracle writes): ``samples/<service>.bin`` of fixed-width 17-byte big-endian
-records per service, and manifest.json. The root is over a header leaf, a reasons leaf and one service root per
-service, itself over that service's hour chunks. docs/evidence.md has the format."""
+records per service, ``events/<service>.bin`` of 32-byte event-count records per service measured from counts,
+and manifest.json. The root is over a header leaf, a reasons leaf, one service root per service with samples
+(over its hour chunks) and, after them, one events root per service with counts (over its hour chunks of
+counts). A bundle without counts has no ``events`` key and the root it always had. docs/evidence.md has the
+format."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from smartsla.evidence.format import (
     unhex,
 )
 from smartsla.evidence.merkle import Proof, keccak, merkle_root, proof_from_levels, tree_levels
+from smartsla.measure.events import MAX_COUNT, EventColumns, EventError
 from smartsla.measure.samples import Sample
 
 SCHEME = SCHEMES[2]
@@ -41,6 +45,11 @@ RECORD_SIZE = RECORD.itemsize                      # 17
 HEADER_LEAF_PREFIX = SCHEME.encode() + b"/header\0"
 REASONS_LEAF_PREFIX = SCHEME.encode() + b"/reasons\0"
 CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
+# One interval's counts: abi.encodePacked(uint64 time_us, uint64 good, uint64 tolerating, uint64 total).
+EVENT_RECORD = np.dtype([("time_us", ">u8"), ("good", ">u8"), ("tolerating", ">u8"), ("total", ">u8")])
+EVENT_RECORD_SIZE = EVENT_RECORD.itemsize          # 32
+EVENTS_LEAF_PREFIX = SCHEME.encode() + b"/events\0"
+EVENT_KEYS = {"service", "file", "intervals", "chunks", "events_root"}
 MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
                     "values", "header_leaf", "reasons", "reasons_leaf", "services", "root"}
 
@@ -48,8 +57,9 @@ MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period
 SERVICE_KEYS = {"service", "file", "samples", "chunks", "service_root"}
 
 
-# present in bundles whose report states its coverage (all that this oracle writes now)
-OPTIONAL_KEYS = frozenset({"coverage"})
+# coverage: present in bundles whose report states its coverage (all that this oracle writes now);
+# events: present when a service of the agreement is measured from event counts
+OPTIONAL_KEYS = frozenset({"coverage", "events"})
 
 
 def header_leaf(agreement: str, chain_id: int, period: int, period_start: int, period_end: int,
@@ -77,14 +87,15 @@ def records(columns: EvidenceColumns) -> np.ndarray:
     return rec
 
 
-def chunk_leaves(service: str, data, hours: np.ndarray) -> tuple[list[bytes], list[int]]:
+def chunk_leaves(service: str, data, hours: np.ndarray, *, record_size: int = RECORD_SIZE,
+                 leaf_prefix: bytes = CHUNK_LEAF_PREFIX) -> tuple[list[bytes], list[int]]:
     """The chunk leaves of one service's records (``data``: their bytes; ``hours``: each record's hour
-    index, non-decreasing), and the hour starts."""
+    index, non-decreasing), and the hour starts. Event counts use their own record size and leaf prefix."""
     starts = np.flatnonzero(np.concatenate(([True], hours[1:] != hours[:-1]))) if len(hours) else np.zeros(0, int)
-    bounds = (np.append(starts, len(hours)) * RECORD_SIZE).tolist()
+    bounds = (np.append(starts, len(hours)) * record_size).tolist()
     hour_starts = (hours[starts] * HOUR).tolist()
     mv = memoryview(data)
-    prefix = CHUNK_LEAF_PREFIX + service.encode("ascii") + b"\0"
+    prefix = leaf_prefix + service.encode("ascii") + b"\0"
     leaves = [keccak(prefix + h.to_bytes(8, "big") + keccak(mv[a:b]))
               for h, a, b in zip(hour_starts, bounds[:-1], bounds[1:])]
     return leaves, hour_starts
@@ -97,9 +108,46 @@ class _Committed:
     reasons_leaf: bytes
     services: list[dict]             # manifest entries, sorted by service id
     files: dict[str, object]         # name -> bytes-like (the records of one service)
+    events: list[dict]               # manifest entries of the counts, sorted by service id (may be empty)
 
 
-def commit(header: Header, columns: EvidenceColumns, threads: int = 2) -> tuple[_Committed, EvidenceColumns]:
+def event_records(events: EventColumns) -> np.ndarray:
+    rec = np.empty(len(events), EVENT_RECORD)
+    rec["time_us"], rec["good"] = events.time_us, events.good
+    rec["tolerating"], rec["total"] = events.tolerating, events.total
+    return rec
+
+
+def _commit_events(header: Header, events: EventColumns | None) -> tuple[list[dict], dict[str, object], list[bytes]]:
+    """Manifest entries, files and roots (sorted by service id) of the services' counts."""
+    if events is None or not len(events):
+        return [], {}, []
+    try:
+        e = events.canonical()
+    except EventError as exc:
+        raise EvidenceError(str(exc)) from None
+    if not (header.holds_us(int(e.time_us.min())) and header.holds_us(int(e.time_us.max()))):
+        raise header.outside("an interval's counts")
+    flat = event_records(e).view(np.uint8)
+    starts = np.flatnonzero(np.concatenate(([True], e.service[1:] != e.service[:-1])))
+    bounds = np.append(starts, len(e)).tolist()
+    done = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        sid = e.service_ids[int(e.service[lo])]
+        if not SERVICE_ID.match(sid):
+            raise EvidenceError(f"service id {sid!r} cannot name a file")
+        data = flat[lo * EVENT_RECORD_SIZE:hi * EVENT_RECORD_SIZE]
+        leaves, _ = chunk_leaves(sid, data, e.time_us[lo:hi] // HOUR_US, record_size=EVENT_RECORD_SIZE,
+                                 leaf_prefix=EVENTS_LEAF_PREFIX)
+        done.append((sid, hi - lo, len(leaves), merkle_root(leaves), data))
+    done.sort(key=lambda d: d[0].encode("ascii"))
+    entries = [{"service": sid, "file": f"events/{sid}.bin", "intervals": n, "chunks": k,
+                "events_root": to_hex(root)} for sid, n, k, root, _ in done]
+    return entries, {f"events/{sid}.bin": data for sid, _, _, _, data in done}, [d[3] for d in done]
+
+
+def commit(header: Header, columns: EvidenceColumns, threads: int = 2,
+           events: EventColumns | None = None) -> tuple[_Committed, EvidenceColumns]:
     c = columns.canonical()
     if len(c) and not (header.holds_us(int(c.time_us.min())) and header.holds_us(int(c.time_us.max()))):
         raise header.outside("a sample")
@@ -130,16 +178,19 @@ def commit(header: Header, columns: EvidenceColumns, threads: int = 2) -> tuple[
         raise EvidenceError("two service indexes have the same service id")
     head = header_leaf(*header.fields, coverage=header.coverage)
     rleaf = reasons_leaf(c.reasons)
-    root = merkle_root([head, rleaf] + [d[4] for d in done])
+    event_entries, event_files, event_roots = _commit_events(header, events)
+    root = merkle_root([head, rleaf] + [d[4] for d in done] + event_roots)
     entries = [{"service": sid, "file": f"samples/{sid}.bin", "samples": hi - lo, "chunks": k,
                 "service_root": to_hex(sroot)} for sid, lo, hi, k, sroot in done]
     files = {f"samples/{sid}.bin": flat[lo * RECORD_SIZE:hi * RECORD_SIZE] for sid, lo, hi, _, _ in done}
-    return _Committed(root, head, rleaf, entries, files), c
+    files.update(event_files)
+    return _Committed(root, head, rleaf, entries, files, event_entries), c
 
 
-def files_from_columns(header: Header, columns: EvidenceColumns) -> tuple[dict[str, bytes], bytes]:
-    """One file of records per service and manifest.json."""
-    committed, c = commit(header, columns)
+def files_from_columns(header: Header, columns: EvidenceColumns,
+                       events: EventColumns | None = None) -> tuple[dict[str, bytes], bytes]:
+    """One file of records per service (and of counts per service measured from them) and manifest.json."""
+    committed, c = commit(header, columns, events=events)
     manifest = {"format": FORMAT, "version": VERSION, "scheme": SCHEME, "agreement": header.agreement,
                 "chain_id": header.chain_id, "period": header.period, "period_start": header.period_start,
                 "period_end": header.period_end, "values": header.values,
@@ -148,6 +199,8 @@ def files_from_columns(header: Header, columns: EvidenceColumns) -> tuple[dict[s
                 "root": to_hex(committed.root)}
     if header.coverage is not None:
         manifest["coverage"] = header.coverage
+    if committed.events:
+        manifest["events"] = committed.events
     files = dict(committed.files)
     files["manifest.json"] = canonical_json(manifest)
     return files, committed.root
@@ -252,7 +305,70 @@ def check_manifest(m: dict, findings: list[Finding]) -> bool:
         if not isinstance(m[k], str):
             bad(f"{k} is not a string")
             ok = False
+    if "events" in m:
+        e = m["events"]
+        if not isinstance(e, list) or not e or not all(isinstance(x, dict) and set(x) == EVENT_KEYS for x in e):
+            bad(f"events is not a non-empty list of objects with keys {sorted(EVENT_KEYS)}")
+            ok = False
     return ok
+
+
+def check_events_file(directory: Path, entry: dict, where: str, m: dict, findings: list[Finding],
+                      result: VerifyResult) -> bytes | None:
+    """Check one service's counts; return its recomputed events root."""
+    sid = entry["service"]
+
+    def bad(file, msg):
+        findings.append(Finding(file, msg))
+
+    if not isinstance(sid, str) or not SERVICE_ID.match(sid):
+        bad("manifest.json", f"{where}: service {sid!r} is not a service id")
+        return None
+    expected = f"events/{sid}.bin"
+    if entry["file"] != expected:
+        bad("manifest.json", f"{where}: file {entry['file']!r}, expected {expected!r}")
+    try:
+        data = (directory / expected).read_bytes()
+    except OSError as exc:
+        bad(expected, f"cannot be read ({exc.strerror or exc})")
+        return None
+    if len(data) % EVENT_RECORD_SIZE:
+        bad(expected, f"{len(data)} bytes is not a whole number of {EVENT_RECORD_SIZE}-byte records")
+    rec = np.frombuffer(data, EVENT_RECORD, count=len(data) // EVENT_RECORD_SIZE)
+    n = len(rec)
+    if n == 0:
+        bad(expected, "has no records (a service without counts has no file)")
+    if entry["intervals"] != n:
+        bad("manifest.json", f"{where}: intervals {entry['intervals']!r} but {expected} has {n} records")
+    t = rec["time_us"].astype(np.uint64)
+    good, tol, total = (rec[k].astype(object) for k in ("good", "tolerating", "total"))
+
+    def first(mask, what):
+        hits = np.flatnonzero(mask)
+        if len(hits):
+            i = int(hits[0])
+            bad(expected, f"record {i} (byte {i * EVENT_RECORD_SIZE}): {what(i)}" +
+                (f" ({len(hits)} records in all)" if len(hits) > 1 else ""))
+
+    lo, hi = m["period_start"] * 1_000_000, m["period_end"] * 1_000_000
+    first((t < lo) | (t >= hi), lambda i: f"time {t[i]} µs is outside the period [{m['period_start']}, "
+                                          f"{m['period_end']})")
+    first(np.array([g + x > n_ for g, x, n_ in zip(good, tol, total)], bool),
+          lambda i: f"good {good[i]} + tolerating {tol[i]} is more than total {total[i]}")
+    first(np.array([max(g, x, n_) > MAX_COUNT for g, x, n_ in zip(good, tol, total)], bool),
+          lambda i: f"a count above {MAX_COUNT:,}")
+    if n > 1:
+        later = np.flatnonzero(t[1:] <= t[:-1])
+        if len(later):
+            i = int(later[0])
+            bad(expected, f"record {i + 1} (byte {(i + 1) * EVENT_RECORD_SIZE}) is not after record {i} (records "
+                          "are sorted by time_us, one per interval)")
+    result.intervals += n
+    leaves, _ = chunk_leaves(sid, data[:n * EVENT_RECORD_SIZE], t // np.uint64(HOUR_US),
+                             record_size=EVENT_RECORD_SIZE, leaf_prefix=EVENTS_LEAF_PREFIX)
+    if entry["chunks"] != len(leaves):
+        bad("manifest.json", f"{where}: chunks {entry['chunks']!r} but {expected} has records in {len(leaves)} hours")
+    return merkle_root(leaves) if leaves else None
 
 
 def verify(directory: Path, m: dict, result: VerifyResult, expected_root) -> None:
@@ -290,6 +406,23 @@ def verify(directory: Path, m: dict, result: VerifyResult, expected_root) -> Non
     ids = [str(e["service"]) for e in m["services"]]
     if [i.encode() for i in ids] != sorted({i.encode() for i in ids}):
         bad("services are not sorted by service id without repeats")
+    event_entries = m.get("events", [])
+    event_stated, event_computed = [], []
+    for i, entry in enumerate(event_entries):
+        listed.add(str(entry["file"]))
+        listed.add(f"events/{entry['service']}.bin")
+        eroot = check_events_file(directory, entry, f"events[{i}]", m, findings, result)
+        claimed = unhex(entry["events_root"])
+        if claimed is None:
+            bad(f"events[{i}]: events_root {entry['events_root']!r} is not 0x and 64 hex digits")
+        elif eroot is not None and claimed != eroot:
+            findings.append(Finding(f"events/{entry['service']}.bin", f"its records hash to events root "
+                                                                       f"{to_hex(eroot)}, not {entry['events_root']}"))
+        event_stated.append(claimed or b"\0" * 32)
+        event_computed.append(eroot or b"\0" * 32)
+    event_ids = [str(e["service"]) for e in event_entries]
+    if [i.encode() for i in event_ids] != sorted({i.encode() for i in event_ids}):
+        bad("events are not sorted by service id without repeats")
     if len(used) and not used.all():
         k = int(np.flatnonzero(~used)[0])
         bad(f"reasons[{k}] {m['reasons'][k]!r} is used by no record (only used reasons are listed)")
@@ -297,14 +430,14 @@ def verify(directory: Path, m: dict, result: VerifyResult, expected_root) -> Non
     # its own root (then the file changed) or the file is (then the manifest changed).
     claimed_head = unhex(m["header_leaf"]) or head
     claimed_rleaf = unhex(m["reasons_leaf"]) or rleaf
-    root_stated = merkle_root([claimed_head, claimed_rleaf] + stated)
-    root = merkle_root([head, rleaf] + computed)
+    root_stated = merkle_root([claimed_head, claimed_rleaf] + stated + event_stated)
+    root = merkle_root([head, rleaf] + computed + event_computed)
     stated_consistent = to_hex(root_stated) == m["root"]
     for i, (a, b) in enumerate(zip(stated, computed)):
         if a == b:
             continue
         name = f"samples/{m['services'][i]['service']}.bin"
-        swapped = merkle_root([claimed_head, claimed_rleaf] + stated[:i] + [b] + stated[i + 1:])
+        swapped = merkle_root([claimed_head, claimed_rleaf] + stated[:i] + [b] + stated[i + 1:] + event_stated)
         if stated_consistent:
             findings.append(Finding(name, f"its records hash to service root {to_hex(b)} but the manifest says "
                                           f"{m['services'][i]['service_root']}"))
@@ -316,7 +449,7 @@ def verify(directory: Path, m: dict, result: VerifyResult, expected_root) -> Non
             bad(f"services[{i}]: service_root {m['services'][i]['service_root']} disagrees with {name}")
     result.root = to_hex(root)
     if m["root"] != to_hex(root_stated):
-        bad(f"root {m['root']} but its header, reasons and service roots hash to {to_hex(root_stated)}")
+        bad(f"root {m['root']} but its header, reasons, service and events roots hash to {to_hex(root_stated)}")
     if expected_root is not None:
         want = expected_root if isinstance(expected_root, str) else to_hex(bytes(expected_root))
         if want.lower() != to_hex(root):
@@ -352,7 +485,8 @@ def prove(bundle_dir: Path, m: dict, service: str, hour: int) -> Proof:
     index = hours.index(hour)
     inner = tree_levels(leaves)
     top = tree_levels([bytes.fromhex(m["header_leaf"][2:]), bytes.fromhex(m["reasons_leaf"][2:])] +
-                      [bytes.fromhex(e["service_root"][2:]) for e in entries])
+                      [bytes.fromhex(e["service_root"][2:]) for e in entries] +
+                      [bytes.fromhex(e["events_root"][2:]) for e in m.get("events", [])])
     siblings = proof_from_levels(inner, index) + proof_from_levels(top, 2 + position)
     return Proof(service, hour, leaves[index], siblings, top[-1][0])
 
@@ -369,3 +503,17 @@ def load_columns(bundle_dir: Path, m: dict) -> EvidenceColumns:
     return EvidenceColumns(tuple(ids), np.repeat(np.arange(len(ids), dtype=np.int64), [len(p) for p in parts]),
                            rec["time_us"].astype(np.int64), rec["status"].astype(np.int8), lat,
                            rec["reason"].astype(np.int64), tuple(m["reasons"]))
+
+
+def load_events(bundle_dir: Path, m: dict) -> EventColumns:
+    """The counts of a bundle (none for one without an ``events`` key), service ids as the manifest lists them."""
+    ids, parts = [], []
+    for e in m.get("events", []):
+        data = (bundle_dir / f"events/{e['service']}.bin").read_bytes()
+        ids.append(e["service"])
+        parts.append(np.frombuffer(data, EVENT_RECORD, count=len(data) // EVENT_RECORD_SIZE))
+    rec = np.concatenate(parts) if parts else np.zeros(0, EVENT_RECORD)
+    if len(rec) and max(int(rec[k].max()) for k in ("good", "tolerating", "total", "time_us")) >= 2**63:
+        raise EvidenceError(f"{bundle_dir}: a count or time does not fit 63 bits")
+    return EventColumns(tuple(ids), np.repeat(np.arange(len(ids), dtype=np.int64), [len(p) for p in parts]),
+                        *(rec[k].astype(np.int64) for k in ("time_us", "good", "tolerating", "total")))

@@ -105,3 +105,48 @@ def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts):
         report = audit(contracts, agreement.address, terms_file=path,
                        evidence=[tmp_path / "evidence" / agreement.address / "period-0"])
         assert [f.verdict for f in report.findings if f.check == "evidence.values"] == [PASS]
+
+
+def test_a_success_rate_from_imported_counts_is_signed_paid_and_audited(tmp_path, artifacts):
+    """S3's error-rate uptime from the provider's counts in the store: 5-minute slices, in one of every ten 20%
+    of the requests fail and some slices have no requests (good): the mean is 98.0%, below 99.0% (25%)."""
+    from oracle.store.events import EventRow
+
+    with Chain.connect("embedded") as chain:
+        contracts = Contracts(chain, artifacts)
+        w = make_world(chain, contracts)
+        doc = yaml.safe_load(Path("examples/aws-s3.yaml").read_text())
+        del doc["periods"]["start"]
+        del doc["services"][0]["events"]           # counts imported, not read from Prometheus
+        terms, path, agreement = _agreement(tmp_path, chain, w, doc)
+        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
+        watched = Watched(agreement, terms)
+        daemon.watched[agreement.address] = watched
+        key = sample_key(agreement.address, "s3")
+        start = agreement.period_start(0)
+        rows = []
+        for k in range(agreement.terms.period_length // 300):
+            total = 0 if k % 10 == 5 else 1000
+            good = 800 if k % 10 == 0 else total
+            rows.append(EventRow(key, (start + 300 * k) * 10**6, 300, good, 0, total))
+        daemon.store.append_events(rows)
+        w.over(agreement, 0, extra=30)
+        daemon.settle_due(watched, chain.now())
+        intent = daemon.store.report(daemon.chain_id, agreement.address, 0)
+        assert list(intent.values) == [980_000] and list(intent.coverage) == [1_000_000]
+        assert agreement.period(0).credit_bps == 2_500
+
+        bundle = tmp_path / "evidence" / agreement.address / "period-0"
+        assert (bundle / "events" / "s3.bin").stat().st_size == 32 * len(rows)
+        report = audit(contracts, agreement.address, terms_file=path, evidence=[bundle])
+        assert [f.verdict for f in report.findings if f.check == "evidence.values"] == [PASS]
+
+        # one count changed in the bundle: 800 good of 1000 becomes 1000 of 1000
+        data = bytearray((bundle / "events" / "s3.bin").read_bytes())
+        data[8:16] = (1000).to_bytes(8, "big")
+        (bundle / "events" / "s3.bin").write_bytes(bytes(data))
+        report = audit(contracts, agreement.address, terms_file=path, evidence=[bundle])
+        bundle_findings = [f for f in report.findings if f.check == "evidence.bundle"]
+        assert [f.verdict for f in bundle_findings] == ["FAIL"]
+        assert "events/s3.bin: its records hash to events root" in bundle_findings[0].detail
+        assert not report.ok
