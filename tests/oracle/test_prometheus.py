@@ -182,12 +182,17 @@ class Gauge:
 
     def __init__(self) -> None:
         self.value = 1
+        # real request counters of a "storage" job: the counts test makes them grow at a known error rate
+        self.requests = {"200": 0, "500": 0}
         gauge = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                counters = "".join(f'http_requests_total{{job="storage",code="{code}"}} {n}\n'
+                                   for code, n in sorted(gauge.requests.items()))
                 body = (f'# TYPE probe_success gauge\nprobe_success{{job="api"}} {gauge.value}\n'
-                        'probe_success{job="db"} 1\n').encode()
+                        'probe_success{job="db"} 1\n'
+                        f'# TYPE http_requests_total counter\n{counters}').encode()
                 self.send_response(200 if self.path == "/metrics" else 404)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
@@ -364,3 +369,78 @@ def test_real_prometheus_errors_and_gaps(prometheus, capsys, tmp_path):
 
 
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+
+def test_real_prometheus_counts_become_slices_of_a_success_rate(prometheus, tmp_path):
+    """The daemon's Prometheus source of counts, on real counters: each 5 s slice's good and total are read at the
+    slice's end, stored, and the S3-style success rate computed from them is the error rate the test made (10%),
+    within what increase()'s extrapolation allows; the credit is the schedule's for it (below 95%: 100%)."""
+    import yaml
+
+    from eth_account import Account
+
+    from oracle.config import load_config
+    from oracle.daemon import OracleDaemon, Watched
+    from smartsla.measure.periods import compute_periods
+    from smartsla.penalty import period_credit_bps
+    from smartsla.terms.parse import load_terms
+
+    base, gauge, wait = prometheus
+    stop = threading.Event()
+
+    def traffic():
+        while not stop.is_set():            # 9 good and 1 failed request every 50 ms
+            gauge.requests["200"] += 9
+            gauge.requests["500"] += 1
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=traffic, daemon=True)
+    thread.start()
+    try:
+        wait("the counters", lambda: _instant(base, 'count_over_time(http_requests_total{code="500"}[1m]) >= 3'))
+        slice_seconds, slices = 5, 4
+        start = (int(time.time()) // slice_seconds + 1) * slice_seconds
+        end = start + slice_seconds * slices
+        wait("the period's last scrapes", lambda: _last_scrape(base) >= end + SCRAPE_INTERVAL, timeout=60)
+    finally:
+        stop.set()
+        thread.join()
+
+    doc = yaml.safe_load(Path("examples/aws-s3.yaml").read_text())
+    doc["periods"] = {"start": start, "length": f"{slice_seconds * slices}s", "count": 1}
+    doc["measurement"] = {"slice": f"{slice_seconds}s"}
+    service = doc["services"][0]
+    service["slice"] = f"{slice_seconds}s"
+    service["events"]["prometheus"] = {
+        "good": f'sum(increase(http_requests_total{{job="storage",code!~"5.."}}[{slice_seconds}s]))',
+        "total": f'sum(increase(http_requests_total{{job="storage"}}[{slice_seconds}s]))',
+    }
+    path = tmp_path / "terms.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    terms = load_terms(path)
+
+    class Period:     # the chain's view of the period, which this test does not need a chain for
+        address = AGREEMENT
+
+        def period_start(self, index):
+            return start
+
+        def period_end(self, index):
+            return end
+
+    config = tmp_path / "oracle.yaml"
+    config.write_text(f"rpc_url: http://127.0.0.1:1\nfactory: '0x{'11' * 20}'\nkey: {{env: ORACLE_KEY}}\n"
+                      f"store: oracle.db\nprometheus: {base}\n")
+    daemon = OracleDaemon(load_config(config), Account.create())
+    watched = Watched(Period(), terms)
+    events = daemon.period_events(watched, 0)
+    assert len(events) == slices and set(events.time_us.tolist()) == {(start + k * slice_seconds) * 10**6
+                                                                        for k in range(slices)}
+    assert all(0 < g <= t for g, t in zip(events.good.tolist(), events.total.tolist()))
+    (result,) = compute_periods(terms, [], [], events=events)
+    assert 850_000 <= result.values["s3"] <= 950_000, result.values
+    assert result.coverage["s3"] == 1_000_000
+    assert period_credit_bps(terms, [result.values["s3"]]) == 10_000
+    # a second read adds nothing: the store holds the period's counts now
+    with Store(tmp_path / "oracle.db") as store:
+        assert store.event_count() == slices
