@@ -16,7 +16,8 @@ from smartsla.chain.chain import Chain
 from smartsla.constants import ETH, PPM
 from smartsla.onchain.client import Contracts
 from smartsla.terms.errors import TermsError
-from smartsla.terms.model import Terms
+from smartsla.penalty import combined_value
+from smartsla.terms.model import Terms, format_value
 from smartsla.units import format_bps, format_token_amount
 
 Progress = Callable[[str], None]
@@ -35,6 +36,9 @@ class PeriodOutcome:
     provider_payout: int
     gas_used: int
     tx_hash: str
+    # the combined value in the objective's unit: what decided the credit with basis combined, shown only with
+    # basis per-service; None when the services' objectives differ
+    combined: str | None = None
 
 
 @dataclass
@@ -51,14 +55,20 @@ class SimulationResult:
         return format_token_amount(units, self.decimals)
 
     def as_json(self) -> dict:
+        comp = self.terms.compensation
         return {
             "agreement": self.agreement,
             "token": self.token_symbol,
             "gas": dict(self.gas),
+            "basis": comp.basis,
+            # how the combined value is formed, and whether it decides the credit (basis combined) or is shown
+            "combined": {"how": comp.combined, "decides_credit": comp.basis == "combined"}
+            if self.terms.combined_objective() is not None else None,
             "periods": [
                 {
                     "index": p.index,
                     "values": p.values,
+                    "combined": p.combined,
                     "credit_bps": p.credit_bps,
                     "compensation": self.amount(p.compensation),
                     "provider_payout": self.amount(p.provider_payout),
@@ -196,9 +206,12 @@ def _run(terms: Terms, periods: Sequence[dict[str, int]], say: Progress, chain: 
         reports = [agreement.sign_report(o, index, ordered, [PPM] * len(ordered)) for o in signers]
         receipt = agreement.settle(customer, index, reports)
         event = agreement.settlement(receipt)
+        objective = terms.combined_objective()
         outcome = PeriodOutcome(
             index=index,
             values={sid: terms.format_value(sid, values[sid]) for sid in terms.service_ids},
+            combined=None if objective is None else format_value(
+                objective, combined_value(terms.credit_rules(), ordered)),
             credit_bps=int(event["creditBps"]),
             compensation=int(event["compensation"]),
             provider_payout=int(event["providerPayout"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
 from rich.table import Table
 
 from smartsla.cli.common import UI, UserError
@@ -54,15 +55,21 @@ def run(args: argparse.Namespace, ui: UI) -> int:
     table = Table(title=f"{terms.agreement} on the embedded chain, amounts in {result.token_symbol}")
     table.add_column("period", justify="right")
     for sid in ids:
-        table.add_column(sid, justify="right")
+        table.add_column(escape(sid), justify="right")
+    shown = terms.combined_objective() is not None
+    if shown:
+        how = terms.compensation.combined
+        decides = terms.compensation.basis == "combined"
+        table.add_column(f"combined ({how})" + ("" if decides else ", shown"), justify="right")
     for name in ("credit", "to customer", "to provider", "gas used"):
         table.add_column(name, justify="right")
     for p in result.periods:
-        table.add_row(str(p.index), *[p.values[s] for s in ids], format_bps(p.credit_bps),
-                      result.amount(p.compensation), result.amount(p.provider_payout), f"{p.gas_used:,}")
+        table.add_row(str(p.index), *[p.values[s] for s in ids], *([p.combined] if shown else []),
+                      format_bps(p.credit_bps), result.amount(p.compensation), result.amount(p.provider_payout),
+                      f"{p.gas_used:,}")
     totals = result.as_json()["totals"]
     table.add_section()
-    table.add_row("total", *[""] * len(ids), "", totals["compensation"], totals["provider_payout"], "")
+    table.add_row("total", *[""] * (len(ids) + shown), "", totals["compensation"], totals["provider_payout"], "")
     ui.out.print(table)
     gas = ", ".join(f"{k} {v:,}" for k, v in result.gas.items())
     ui.out.print(f"agreement {result.agreement}; gas from receipts: {gas}; settling gas per period above")

@@ -271,9 +271,12 @@ class Terms:
 
     def combined_objective(self) -> str | None:
         """The objective of the combined number shown to people (payouts, simulate, the audit): the services'
-        common objective; None when they differ, as no combined number then means anything."""
+        common objective; None when they differ, as no combined number then means anything, and for a lone
+        service with basis per-service."""
         objectives = {s.objective for s in self.services}
-        return objectives.pop() if len(objectives) == 1 else None
+        if len(objectives) != 1 or (len(self.services) == 1 and self.compensation.basis != "combined"):
+            return None    # one service's value is its own combined number: nothing more to show
+        return objectives.pop()
 
     def credit_rules(self) -> CreditRules:
         """The penalty-maths view (see :mod:`smartsla.penalty`)."""

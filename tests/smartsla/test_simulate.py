@@ -128,3 +128,24 @@ def test_help_teaches_with_examples(capsys):
         main(["simulate", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "--period 99.95%" in out
+
+
+def test_the_combined_value_is_shown_in_both_bases(capsys, tmp_path):
+    """basis combined: the combined value is the one that decided the credit, and is now shown; basis per-service
+    with compensation.combined: shown, deciding nothing; across objectives: none."""
+    out = run_json(capsys, str(MULTI), "--period", "api=100%,db=99.95%,queue=99%")
+    assert out["combined"] == {"how": "weighted", "decides_credit": True}
+    # weighted 2:1:1 -> (2 * 100% + 99.95% + 99%) / 4 = 99.7375%
+    assert out["periods"][0]["combined"] == "99.7375%"
+    doc = MULTI.read_text().replace("basis: combined", "basis: per-service").replace('  target: "99.9%"\n', "")
+    per_service = tmp_path / "per-service.yaml"
+    per_service.write_text(doc)
+    terms = load_terms(per_service)
+    assert terms.compensation.basis == "per-service"
+    out = run_json(capsys, str(per_service), "--period", "api=100%,db=99.95%,queue=99%")
+    assert out["combined"] == {"how": "weighted", "decides_credit": False}
+    assert out["periods"][0]["combined"] == "99.7375%"
+    assert out["periods"][0]["credit_bps"] == penalty.period_credit_bps(terms, [1_000_000, 999_500, 990_000])
+    out = run_json(capsys, str(ROOT / "examples" / "latency.yaml"), "--period", "search=400ms,api=100%,api-p95=350ms")
+    assert out["combined"] is None and out["periods"][0]["combined"] is None
+    assert out["periods"][0]["credit_bps"] == (1_000 + 0 + 500) // 3
