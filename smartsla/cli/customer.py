@@ -34,6 +34,7 @@ from smartsla.encoding import to_hex
 from smartsla.onchain.history import load_history
 from smartsla.onchain.types import PeriodState
 from smartsla.terms.model import format_value
+from smartsla.terms.parse import load_terms
 from smartsla.units import format_bps, format_seconds, format_token_amount, human_duration
 
 STATE_WORDS = {
@@ -104,6 +105,11 @@ def register(sub) -> None:
         description="Everything the contract paid, period by period, from the chain's records.")
     payouts.add_argument("agreement", metavar="AGREEMENT")
     payouts.add_argument("--csv", action="store_true", help="one CSV row per period and service on stdout")
+    payouts.add_argument("--terms", metavar="TERMS.yaml",
+                         help="the agreement's terms file (checked against its document hash): values are then shown "
+                              "in each service's own objective (an Apdex score as 0.94, a success rate as a "
+                              "percentage) and the combined value as the terms choose it; without it, the chain only "
+                              "says lower-is-better (µs) or higher-is-better (ppm, shown as a percentage)")
     _options(payouts, None, None)
     payouts.set_defaults(handler=run_payouts)
 
@@ -466,8 +472,10 @@ PAYOUT_COLUMNS = ["period", "service", "value", "target", "credit", "state", "to
                   "to_provider", "transaction", "time"]
 
 
-def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
-    """One row per settled period and service (and one for the combined value), plus totals."""
+def payout_rows(session: Session, agreement, terms=None) -> tuple[list[dict], dict]:
+    """One row per settled period and service (and one for the combined value), plus totals. With the agreement's
+    ``terms`` (already checked against its document hash) values are in each service's objective, and the
+    combined value is shown as the terms choose it even with basis per-service."""
     history = load_history(session.contracts, agreement.address, agreement.factory.address)
     symbol, decimals = session.token_info(agreement.token)
     money = lambda units: format_token_amount(units, decimals)  # noqa: E731
@@ -477,7 +485,8 @@ def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
     for index in sorted(history.settlements):
         s = history.settlements[index]
         for k, service in enumerate(services):
-            objective = "latency" if service.lower_is_better else "availability"
+            objective = terms.services[k].objective if terms is not None else (
+                "latency" if service.lower_is_better else "availability")
             name = service.name
             value = s.values[k] if k < len(s.values) else None
             rows.append({
@@ -491,11 +500,29 @@ def payout_rows(session: Session, agreement) -> tuple[list[dict], dict]:
         if s.values and t.is_combined:
             # the credit of a combined agreement comes from this one number, not from any service's own
             rules = penalty.CreditRules.from_chain(t)
-            objective = "latency" if rules.combined.lower_is_better else "availability"
+            objective = terms.combined_objective() if terms is not None else (
+                "latency" if rules.combined.lower_is_better else "availability")
             rows.append({**rows[-1], "service": "(combined)",
                          "value": format_value(objective, penalty.combined_value(rules, list(s.values))),
                          "target": format_value(objective, rules.combined.target)})
+        elif s.values and terms is not None and terms.combined_objective() is not None:
+            # basis per-service: the combined number decides nothing, and is shown as the terms choose it
+            objective = terms.combined_objective()
+            rows.append({**rows[-1], "service": f"(combined, {terms.compensation.combined}, shown)",
+                         "value": format_value(objective, penalty.combined_value(terms.credit_rules(),
+                                                                                  list(s.values))),
+                         "target": ""})
     return rows, payout_totals(history.totals(), agreement, money, symbol)
+
+
+def matching_terms(path: str, agreement):
+    """The terms file ``path`` if it is this agreement's (its document hash is the one on chain), else a
+    ``UserError`` naming both hashes."""
+    terms = load_terms(path)
+    if terms.document_hash() != bytes(agreement.terms.document_hash):
+        raise UserError(f"--terms {path} is not the terms of {agreement.address}: its document hash is "
+                        f"{to_hex(terms.document_hash())}, the agreement's {to_hex(bytes(agreement.terms.document_hash))}")
+    return terms
 
 
 def payout_totals(totals: dict[str, int], agreement, money, symbol: str) -> dict:
@@ -521,8 +548,9 @@ def payout_totals(totals: dict[str, int], agreement, money, symbol: str) -> dict
 def run_payouts(args: argparse.Namespace, ui: UI) -> int:
     session = open_session(args)
     agreement = session.agreement(args.agreement, args.factory)
+    terms = matching_terms(args.terms, agreement) if args.terms else None
     with ui.status("reading the agreement's history"):
-        rows, totals = payout_rows(session, agreement)
+        rows, totals = payout_rows(session, agreement, terms)
     if args.json:
         ui.emit_json({"agreement": agreement.address, "periods": rows, "totals": totals})
         return 0

@@ -6,12 +6,14 @@ recomputes every value from the bundle the daemon wrote."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
 
 from oracle.daemon import Watched
 from oracle.store.samples import sample_key
+from smartsla import cli as smartsla_cli
 from smartsla.audit.checks import audit
 from smartsla.audit.findings import PASS
 from smartsla.chain.chain import Chain
@@ -84,7 +86,20 @@ def test_latency_percentiles_are_signed_and_paid_as_the_latencies_imply(tmp_path
         assert "search, api, api-p95 recomputed" in values[0].detail
 
 
-def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts):
+def payouts_json(monkeypatch, capsys, chain, contracts, address, *extra) -> list[dict]:
+    """``smartsla payouts --json`` on this test's embedded chain."""
+    from smartsla.cli import customer
+    from smartsla.cli.common import Session
+
+    monkeypatch.setattr(chain, "close", lambda: None)
+    monkeypatch.setattr(customer, "open_session", lambda args: Session(chain, contracts, chain.kind))
+    capsys.readouterr()
+    assert smartsla_cli.main(["payouts", address, "--network", "embedded", "--json", *extra]) == 0, \
+        capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)["periods"]
+
+
+def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts, monkeypatch, capsys):
     with Chain.connect("embedded") as chain:
         contracts = Contracts(chain, artifacts)
         w = make_world(chain, contracts)
@@ -105,6 +120,19 @@ def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts):
         report = audit(contracts, agreement.address, terms_file=path,
                        evidence=[tmp_path / "evidence" / agreement.address / "period-0"])
         assert [f.verdict for f in report.findings if f.check == "evidence.values"] == [PASS]
+
+        # the customer's payouts show the score as a score once the terms are given, a percentage without
+        factory = ("--factory", w.factory.address)
+        rows = payouts_json(monkeypatch, capsys, chain, contracts, agreement.address, *factory, "--terms", str(path))
+        assert [(r["service"], r["value"], r["target"]) for r in rows] == [("checkout", "0.85", "0.94")]
+        rows = payouts_json(monkeypatch, capsys, chain, contracts, agreement.address, *factory)
+        assert [(r["service"], r["value"]) for r in rows] == [("checkout", "85%")]
+        other = tmp_path / "other.yaml"
+        other.write_text(path.read_text().replace("target: '0.94'", "target: '0.95'"))
+        assert other.read_text() != path.read_text()
+        assert smartsla_cli.main(["payouts", agreement.address, "--network", "embedded", *factory,
+                                  "--terms", str(other)]) == 2
+        assert "is not the terms of" in capsys.readouterr().err
 
 
 def test_a_success_rate_from_imported_counts_is_signed_paid_and_audited(tmp_path, artifacts):
