@@ -47,6 +47,9 @@ class AuditReport:
     evidence_values: dict[tuple[int, str], dict[str, int]] = field(default_factory=dict)  # (period, oracle) -> recomputed
     token: tuple[str, int] | None = None         # (symbol, decimals) of the agreement's token, when it says
     name: str | None = None                      # the terms' `agreement` name, when the audit was given the file
+    # per service, the objective words of the terms file, when it is the agreement's (its hash is on chain); the
+    # chain alone only says lower- or higher-is-better
+    objectives: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -60,6 +63,7 @@ class AuditReport:
         return {
             "agreement": self.agreement,
             "name": self.name,
+            "objectives": self.objectives,
             "chain_id": self.chain_id,
             "result": PASS if self.ok else FAIL,
             "counts": self.counts(),

@@ -163,7 +163,9 @@ def _service_plots(report: AuditReport) -> list[str]:
                      {o for _p, o in report.evidence_values})
     for i, service in enumerate(services):
         sid, target, lower = service.name, service.target, service.lower_is_better
-        scale, unit = (1000, "ms") if lower else (10_000, "%")
+        words = report.objectives[i] if report.objectives else ("latency" if lower else "availability")
+        score = words.startswith("apdex")
+        scale, unit = (1000, "ms") if lower else (1_000_000, "") if score else (10_000, "%")
 
         def v(raw: float, scale: float = scale) -> float:
             return raw / scale
@@ -198,14 +200,16 @@ def _service_plots(report: AuditReport) -> list[str]:
         series += crosses
         values = [y for s in series for _x, y in s.points] + [v(target)]
         if lower:
-            yaxis = _value_axis(values, floor=0, min_span=1.0, unit=" ms", label="latency (ms, lower is better)")
+            yaxis = _value_axis(values, floor=0, min_span=1.0, unit=" ms", label=f"{words} (ms, lower is better)")
+        elif score:
+            yaxis = _value_axis(values, floor=0, ceiling=1, min_span=0.0001, unit="", label=f"{words} (score)")
         else:
-            yaxis = _value_axis(values, floor=0, ceiling=100, min_span=0.01, unit="%", label="availability (%)")
+            yaxis = _value_axis(values, floor=0, ceiling=100, min_span=0.01, unit="%", label=f"{words} (%)")
         tiers = [v(t.threshold) for t in service.tiers]
-        fmt = _ms if lower else _pct
+        fmt = _ms if lower else _score if score else _pct
         hlines = [(t, "credit tier", "#8c959f", "2,3") for t in tiers if yaxis.lo <= t <= yaxis.hi and t != v(target)]
         hlines.append((v(target), f"target {fmt(target)}", "#cf222e", "6,3"))
-        out.append(f"<h3>{html.escape(sid)} ({'latency' if lower else 'availability'}, target {fmt(target)})</h3>")
+        out.append(f"<h3>{html.escape(sid)} ({html.escape(words)}, target {fmt(target)})</h3>")
         out.append(_chart(series, xaxis, yaxis, hlines=hlines, bands=bands,
                           x_tip=lambda x: f"period {int(x)}", y_fmt=lambda y, u=unit: _num(y, u)))
     return out
@@ -579,6 +583,10 @@ def _legend_item(style: str, colour: str, label: str, dash: str, x: float, y: fl
 
 def _pct(ppm: float) -> str:
     return _num(ppm / 10_000, "%")
+
+
+def _score(ppm: float) -> str:
+    return _num(ppm / 1_000_000, "")
 
 
 def _ms(us: float) -> str:

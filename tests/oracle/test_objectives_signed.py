@@ -16,6 +16,7 @@ from oracle.store.samples import sample_key
 from smartsla import cli as smartsla_cli
 from smartsla.audit.checks import audit
 from smartsla.audit.findings import PASS
+from smartsla.audit.html import render
 from smartsla.chain.chain import Chain
 from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Contracts
@@ -120,6 +121,9 @@ def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts, monkeypa
         report = audit(contracts, agreement.address, terms_file=path,
                        evidence=[tmp_path / "evidence" / agreement.address / "period-0"])
         assert [f.verdict for f in report.findings if f.check == "evidence.values"] == [PASS]
+        assert report.objectives == ["apdex (T = 500ms)"]
+        page = render(report)
+        assert "checkout (apdex (T = 500ms), target 0.94)" in page and "apdex (T = 500ms) (score)" in page
 
         # the customer's payouts show the score as a score once the terms are given, a percentage without
         factory = ("--factory", w.factory.address)
