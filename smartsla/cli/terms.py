@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from smartsla import units
-from smartsla.cli.common import UI, add_json_option, family
+from smartsla.cli.common import UI, UserError, add_json_option, family
 from smartsla.encoding import to_hex
 from smartsla.terms.model import LATENCY, Terms, format_value
 from smartsla.terms.parse import load_terms
@@ -53,6 +53,72 @@ def register(sub) -> None:
     show.add_argument("file", metavar="TERMS.yaml")
     add_json_option(show)
     show.set_defaults(handler=run_show)
+    openslo = actions.add_parser(
+        "from-openslo", help="turn OpenSLO v1 SLO documents into the services of a terms file",
+        description="Read OpenSLO v1 kind: SLO documents (ratioMetric good/total or bad/total, thresholdMetric; "
+                    "budgetingMethod Occurrences, Timeslices, RatioTimeslices) and write a terms file with their "
+                    "services, targets, slices and periods. Parties, payment, the penalty schedule and the oracles "
+                    "are not in an SLO: they are written as placeholders for a development chain, and named for "
+                    "you to fill in. What cannot be mapped is refused, naming the OpenSLO field.",
+        epilog=OPENSLO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    openslo.add_argument("file", metavar="SLO.yaml")
+    openslo.add_argument("--out", metavar="TERMS.yaml", help="write the terms here (default: print them); an "
+                                                              "existing file is not overwritten")
+    openslo.add_argument("--threshold-unit", choices=["us", "ms", "s"], default="ms",
+                         help="the unit of a thresholdMetric's value (OpenSLO does not say it); default ms")
+    add_json_option(openslo)
+    openslo.set_defaults(handler=run_from_openslo)
+
+
+OPENSLO_EPILOG = """\
+examples:
+  smartsla terms from-openslo slo.yaml
+  smartsla terms from-openslo slo.yaml --out terms.yaml && smartsla terms check terms.yaml
+
+Mapping (docs/terms.md, "From OpenSLO"): ratioMetric -> success-rate (Occurrences -> occurrences,
+RatioTimeslices -> ratio-timeslices, Timeslices -> timeslices; timeSliceWindow -> slice, timeSliceTarget ->
+slice_target; a Prometheus metricSource -> events.prometheus); thresholdMetric op lt with value V and target T ->
+latency, percentile 100*T, target V; the first timeWindow -> the period length (calendar startTime -> start).
+"""
+
+
+def run_from_openslo(args: argparse.Namespace, ui: UI) -> int:
+    import yaml
+
+    from smartsla.terms.openslo import OpenSLOError, from_openslo
+
+    try:
+        text = open(args.file, encoding="utf-8").read()
+    except OSError as exc:
+        raise UserError(f"{args.file}: cannot read: {exc.strerror or exc}") from None
+    try:
+        conversion = from_openslo(text, args.file, threshold_unit=args.threshold_unit)
+    except OpenSLOError as exc:
+        raise UserError(str(exc)) from None
+    body = yaml.safe_dump(conversion.document, sort_keys=False, allow_unicode=True)
+    load_terms(body, source_name=args.file)   # what is written always validates
+    header = [f"# From the OpenSLO file {args.file} (smartsla terms from-openslo).",
+              "# Placeholders for a development chain, to fill in: " + ", ".join(conversion.fill_in) + "."]
+    header += [f"# note: {n}" for n in conversion.notes]
+    output = "\n".join(header) + "\n" + body
+    if args.json:
+        ui.emit_json({"terms": conversion.document, "fill_in": list(conversion.fill_in), "notes": conversion.notes,
+                      "written": args.out})
+    if args.out:
+        try:
+            with open(args.out, "x", encoding="utf-8") as fh:
+                fh.write(output)
+        except FileExistsError:
+            raise UserError(f"--out {args.out} exists; choose another name or remove it") from None
+        if not args.json:
+            ui.out.print(f"wrote {escape(args.out)}: {len(conversion.document['services'])} service(s); fill in "
+                         f"{', '.join(conversion.fill_in)}")
+    elif not args.json:
+        print(output, end="")
+    for note in conversion.notes:
+        if not args.json:
+            ui.note(f"note: {escape(note)}")
+    return 0
 
 
 def _hash(terms: Terms) -> str:
