@@ -1,6 +1,7 @@
-"""Run every benchmark and write docs/benchmarks.md: gas, the period report, probes, settlement latency, audit.
+"""Run every benchmark and write docs/benchmarks.md: gas, the period report, the objectives' report, probes,
+settlement latency, audit.
 
-    python -m benchmarks [--write docs/benchmarks.md] [--only gas,report,probes,settle,audit] [--full]
+    python -m benchmarks [--write docs/benchmarks.md] [--only gas,report,objectives,probes,settle,audit] [--full]
 
 ``benchmarks.gas --write`` rewrites the file; every other benchmark appends its own section (with its
 machine and conditions) after it. Each runs in its own process: the probe benchmark pins its process to one
@@ -19,7 +20,7 @@ import time
 
 from rich.console import Console
 
-ORDER = ("gas", "report", "probes", "settle", "audit")
+ORDER = ("gas", "report", "objectives", "probes", "settle", "audit")
 
 
 def commands(path: str | None, full: bool) -> dict[str, list[str]]:
@@ -29,6 +30,7 @@ def commands(path: str | None, full: bool) -> dict[str, list[str]]:
     return {
         "gas": ["benchmarks.gas", *(["--write", path] if path else [])],
         "report": md("benchmarks.period_report"),
+        "objectives": md("benchmarks.objectives"),
         "probes": md("benchmarks.probes", *([] if full else ["--duration", "20"])),
         "settle": md("benchmarks.settle_latency"),
         "audit": md("benchmarks.audit"),

@@ -10,6 +10,7 @@ import re
 import datetime as _dt
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eth_utils import is_checksum_address, to_checksum_address
 
@@ -87,6 +88,18 @@ def parse_iso_time(text: str) -> float:
     parsed = datetime.fromisoformat(text.replace("z", "Z"))
     if parsed.tzinfo is None:
         raise NoTimeZone(f"time {text!r} has no time zone; add Z for UTC or an offset such as +01:00")
+    return parsed.timestamp()
+
+
+def parse_time_in_zone(text: str, zone: Any) -> float:
+    """ISO-8601 (``2022-01-01 12:00:00``) as unix seconds, read in the IANA ``zone`` (``America/New_York``) when
+    the text states no offset of its own; ValueError for a bad time or zone."""
+    parsed = datetime.fromisoformat(str(text).strip().replace(" ", "T", 1).replace("z", "Z"))
+    if parsed.tzinfo is None:
+        try:
+            parsed = parsed.replace(tzinfo=ZoneInfo(str(zone)))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{zone!r} is not an IANA time zone such as America/New_York") from None
     return parsed.timestamp()
 
 

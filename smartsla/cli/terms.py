@@ -16,6 +16,7 @@ import argparse
 import datetime as _dt
 from typing import Any
 
+import yaml
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,6 +24,7 @@ from smartsla import units
 from smartsla.cli.common import UI, UserError, add_json_option, family
 from smartsla.encoding import to_hex
 from smartsla.terms.model import LATENCY, Terms, format_value
+from smartsla.terms.openslo import OpenSLOError, from_openslo
 from smartsla.terms.parse import load_terms
 
 SHOW_EPILOG = """\
@@ -83,10 +85,6 @@ latency, percentile 100*T, target V; the first timeWindow -> the period length (
 
 
 def run_from_openslo(args: argparse.Namespace, ui: UI) -> int:
-    import yaml
-
-    from smartsla.terms.openslo import OpenSLOError, from_openslo
-
     try:
         text = open(args.file, encoding="utf-8").read()
     except OSError as exc:

@@ -17,11 +17,10 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 import yaml
 
 from smartsla import units
+from smartsla.encoding import parse_time_in_zone
 
 FILL_IN = ("provider", "customer", "payment", "compensation.schedule", "oracles")
 _DURATION = re.compile(r"^(\d+)([smhdwMQY])$")
@@ -181,18 +180,14 @@ class _Converter:
     def start(self, index: int, calendar: dict) -> str:
         path = "spec.timeWindow[0].calendar"
         text = str(calendar.get("startTime"))
+        zone = calendar.get("timeZone", "UTC")
         try:
-            local = _dt.datetime.fromisoformat(text.replace(" ", "T"))
-        except ValueError:
-            raise self.fail(index, f"{path}.startTime", f"{text!r} is not a time such as 2022-01-01 12:00:00") from None
-        if local.tzinfo is None:
-            zone = calendar.get("timeZone", "UTC")
-            try:
-                local = local.replace(tzinfo=ZoneInfo(str(zone)))
-            except (ZoneInfoNotFoundError, ValueError):
-                raise self.fail(index, f"{path}.timeZone", f"{zone!r} is not an IANA time zone such as "
-                                "America/New_York") from None
-        return local.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            seconds = parse_time_in_zone(text, zone)
+        except ValueError as exc:
+            bad_zone = "time zone" in str(exc)
+            raise self.fail(index, f"{path}.timeZone" if bad_zone else f"{path}.startTime",
+                            str(exc) if bad_zone else f"{text!r} is not a time such as 2022-01-01 12:00:00") from None
+        return _dt.datetime.fromtimestamp(seconds, _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def indicator(self, index: int, spec: dict, slis: dict) -> dict:
         if "indicator" in spec:
