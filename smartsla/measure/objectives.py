@@ -17,6 +17,7 @@ from fractions import Fraction
 import numpy as np
 
 from smartsla.constants import PPM, UINT32_MAX
+from smartsla.measure.order import is_ordered
 from smartsla.measure.samples import DOWN, UP
 
 # A period whose eligible samples all failed has no latency to rank: its answers never came, which is worse than
@@ -38,13 +39,17 @@ class LatencySamples:
 
 def latency_samples(service, time_rel, gslice, status, latency_us, per_period: int) -> LatencySamples:
     """From placed columns (known status, inside the term, maintenance already dropped) to :class:`LatencySamples`:
-    up samples without a latency are left out, and exact duplicates counted once."""
+    up samples without a latency are left out, and exact duplicates counted once. Columns already ordered by
+    (service, time, status, latency with none last), as the store and the evidence hand them out, are checked in
+    one pass and not sorted."""
     lat = np.asarray(latency_us, np.int64)
     keep = ((status == UP) & (lat >= 0)) | (status == DOWN)
     svc, rel, gs, st, lat = service[keep], time_rel[keep], gslice[keep], status[keep], lat[keep]
     if svc.size > 1:
-        order = np.lexsort((lat, st, rel, svc))
-        svc, rel, gs, st, lat = svc[order], rel[order], gs[order], st[order], lat[order]
+        latkey = np.where(lat < 0, np.int64(2**40), lat)
+        if not is_ordered(svc, rel, st, latkey):
+            order = np.lexsort((latkey, st, rel, svc))
+            svc, rel, gs, st, lat, latkey = svc[order], rel[order], gs[order], st[order], lat[order], latkey[order]
         dup = np.zeros(svc.size, dtype=bool)
         dup[1:] = (svc[1:] == svc[:-1]) & (rel[1:] == rel[:-1]) & (st[1:] == st[:-1]) & (lat[1:] == lat[:-1])
         if dup.any():
@@ -62,43 +67,51 @@ def percentile_rank(p: Fraction, n: np.ndarray) -> np.ndarray:
     return (num * n + den - 1) // den
 
 
-def latency_percentiles(s: LatencySamples, services: list[int], percentiles: list[Fraction], count: int
-                        ) -> dict[int, np.ndarray]:
+def latency_percentiles(s: LatencySamples, services: list[int], percentiles: list[Fraction], count: int,
+                        nsvc: int) -> dict[int, np.ndarray]:
     """For each service index in ``services`` (with its percentile), the value per period in µs: the nearest-rank
     percentile of its up samples' latencies; ``NO_ANSWER_US`` when the period has only down samples; 0 when it has
     no eligible sample at all (maintenance filled it, or nothing was seen; coverage tells those apart)."""
+    if not services:
+        return {}
+    cell = s.service * count + s.period
+    downs = np.bincount(cell[~s.up], minlength=nsvc * count).reshape(nsvc, count)
+    up_cell = cell[s.up]
+    # one sort of a combined (service, period, latency) key for all of them: latencies fit 32 bits
+    key = np.sort(up_cell * (1 << 32) + s.latency_us[s.up])
+    n = np.bincount(up_cell, minlength=nsvc * count)
+    first = np.concatenate(([0], np.cumsum(n)[:-1]))
     out: dict[int, np.ndarray] = {}
     for i, p in zip(services, percentiles):
-        mine = s.service == i
         values = np.zeros(count, np.int64)
-        downs = np.bincount(s.period[mine & ~s.up], minlength=count)
-        values[downs > 0] = NO_ANSWER_US
-        up = mine & s.up
-        period, lat = s.period[up], s.latency_us[up]
-        if period.size:
-            # one sort of a combined (period, latency) key: latencies fit 32 bits
-            key = np.sort(period * (1 << 32) + lat)
-            n = np.bincount(period, minlength=count)
-            first = np.concatenate(([0], np.cumsum(n)[:-1]))
-            has = np.flatnonzero(n)
-            rank = percentile_rank(p, n[has])
-            values[has] = key[first[has] + rank - 1] & 0xFFFF_FFFF
+        values[downs[i] > 0] = NO_ANSWER_US
+        cells = i * count + np.arange(count)
+        has = n[cells] > 0
+        if has.any():
+            rank = percentile_rank(p, n[cells][has])
+            values[has] = key[first[cells][has] + rank - 1] & 0xFFFF_FFFF
         out[i] = values
     return out
 
 
-def apdex_scores(s: LatencySamples, services: list[int], thresholds_us: list[int], count: int
+def apdex_scores(s: LatencySamples, services: list[int], thresholds_us: list[int], count: int, nsvc: int
                  ) -> dict[int, np.ndarray]:
     """For each service index (with its T), the Apdex score per period in ppm, rounded down:
     (satisfied + tolerating / 2) / total, a down sample frustrated; 1.0 (PPM) with no eligible sample."""
     out: dict[int, np.ndarray] = {}
-    for i, t in zip(services, thresholds_us):
-        mine = s.service == i
-        total = np.bincount(s.period[mine], minlength=count)
-        satisfied = np.bincount(s.period[mine & s.up & (s.latency_us <= t)], minlength=count)
-        tolerating = np.bincount(s.period[mine & s.up & (s.latency_us > t) & (s.latency_us <= 4 * t)],
-                                 minlength=count)
-        out[i] = apdex_ppm(satisfied, tolerating, total)
+    if not services:
+        return out
+    threshold = np.zeros(nsvc, np.int64)
+    threshold[services] = thresholds_us
+    t = threshold[s.service]
+    cell = s.service * count + s.period
+    size = nsvc * count
+    total = np.bincount(cell, minlength=size).reshape(nsvc, count)
+    satisfied = np.bincount(cell[s.up & (s.latency_us <= t)], minlength=size).reshape(nsvc, count)
+    tolerating = np.bincount(cell[s.up & (s.latency_us > t) & (s.latency_us <= 4 * t)],
+                             minlength=size).reshape(nsvc, count)
+    for i in services:
+        out[i] = apdex_ppm(satisfied[i], tolerating[i], total[i])
     return out
 
 
@@ -111,9 +124,12 @@ def apdex_ppm(satisfied, tolerating, total) -> np.ndarray:
     return out
 
 
-def latency_coverage_slices(s: LatencySamples, service: int, total_slices: int) -> np.ndarray:
-    """Per global slice, whether the service has a sample the latency objectives use (an up sample with a
-    latency, or a down sample): the coverage of those objectives counts these slices."""
-    seen = np.zeros(total_slices, dtype=bool)
-    seen[s.slice[s.service == service]] = True
-    return seen
+def latency_covered_slices(s: LatencySamples, nsvc: int, count: int, per_period: int) -> np.ndarray:
+    """Per (service, period), how many slices hold a sample the latency objectives use (an up sample with a
+    latency, or a down sample): the coverage of those objectives counts these slices. The samples are ordered by
+    (service, time), so each (service, slice) is one run of rows."""
+    key = s.service * (count * per_period) + s.slice
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    cell = (s.service * count + s.period)[first]
+    return np.bincount(cell, minlength=nsvc * count).reshape(nsvc, count)
