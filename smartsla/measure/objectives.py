@@ -37,17 +37,18 @@ class LatencySamples:
     latency_us: np.ndarray
 
 
-def latency_samples(service, time_rel, gslice, status, latency_us, per_period: int) -> LatencySamples:
+def latency_samples(service, time_rel, gslice, status, latency_us, per_period: int, *,
+                    ordered: bool = False) -> LatencySamples:
     """From placed columns (known status, inside the term, maintenance already dropped) to :class:`LatencySamples`:
     up samples without a latency are left out, and exact duplicates counted once. Columns already ordered by
     (service, time, status, latency with none last), as the store and the evidence hand them out, are checked in
-    one pass and not sorted."""
+    one pass and not sorted; ``ordered`` says each service's rows are one ordered run already (the caller checked)."""
     lat = np.asarray(latency_us, np.int64)
     keep = ((status == UP) & (lat >= 0)) | (status == DOWN)
     svc, rel, gs, st, lat = service[keep], time_rel[keep], gslice[keep], status[keep], lat[keep]
     if svc.size > 1:
         latkey = np.where(lat < 0, np.int64(2**40), lat)
-        if not is_ordered(svc, rel, st, latkey):
+        if not ordered and not is_ordered(svc, rel, st, latkey):
             order = np.lexsort((latkey, st, rel, svc))
             svc, rel, gs, st, lat, latkey = svc[order], rel[order], gs[order], st[order], lat[order], latkey[order]
         dup = np.zeros(svc.size, dtype=bool)

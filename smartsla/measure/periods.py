@@ -254,19 +254,28 @@ def _latency_values(terms: Terms, grid: _Grid, mranges, svc, rel, gslice, status
         return {}
     keep = ~_in_ranges(gslice, mranges)
     svc, rel, gslice, status, latency = svc[keep], rel[keep], gslice[keep], status[keep], latency[keep]
-    source = {i: service_index(terms, terms.services[i].sample_service) for i in wanted}
-    parts = []
+    latkey = np.where(latency < 0, np.int64(2**40), latency)
+    if not is_ordered(svc, rel, status, latkey):
+        # arrival order (the store and the evidence hand out ordered columns): one sort, then runs per service
+        order = np.lexsort((latkey, status, rel, svc))
+        svc, rel, gslice, status, latency = svc[order], rel[order], gslice[order], status[order], latency[order]
+    # Each latency service reads the rows of its sample service, relabelled as its own. Rows of one service are
+    # one ordered run, so the relabelled runs stay ordered; a service read by several gets one pass per reader.
+    readers: dict[int, list[int]] = {}
     for i in wanted:
-        rows = np.flatnonzero(svc == source[i]) if source[i] != i or len(wanted) > 1 else slice(None)
-        parts.append((i, rows))
-    if len(parts) == 1 and isinstance(parts[0][1], slice):
-        i = parts[0][0]
-        mine = svc == i
-        placed = latency_samples(svc[mine], rel[mine], gslice[mine], status[mine], latency[mine], grid.per_period)
-    else:
-        cat = lambda col: np.concatenate([col[rows] for _i, rows in parts])  # noqa: E731
-        labels = np.concatenate([np.full(len(rows), i, np.int64) for i, rows in parts])
-        placed = latency_samples(labels, cat(rel), cat(gslice), cat(status), cat(latency), grid.per_period)
+        readers.setdefault(service_index(terms, terms.services[i].sample_service), []).append(i)
+    parts = []
+    for level in range(max(len(r) for r in readers.values())):
+        label_of = np.full(len(terms.services), -1, np.int64)
+        for src, users in readers.items():
+            if level < len(users):
+                label_of[src] = users[level]
+        labels = label_of[svc]
+        mine = labels >= 0
+        parts.append((labels[mine], mine))
+    cat = lambda col: np.concatenate([col[mine] for _labels, mine in parts])  # noqa: E731
+    placed = latency_samples(np.concatenate([labels for labels, _mine in parts]), cat(rel), cat(gslice),
+                             cat(status), cat(latency), grid.per_period, ordered=True)
     count = grid.count
     pct = [i for i in wanted if terms.services[i].objective == LATENCY]
     apx = [i for i in wanted if terms.services[i].objective == APDEX]
