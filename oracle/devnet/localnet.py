@@ -111,10 +111,11 @@ oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], q
     def peer_url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.ports[i - 1]}"
 
-    def start_oracle(self, i: int, peers: list[str] | None = None, grace: str = "1s", poll: str = "1s") -> None:
+    def start_oracle(self, i: int, peers: list[str] | None = None, grace: str = "1s", poll: str = "1s",
+                     prometheus: str | None = None) -> None:
         peers = peers if peers is not None else [self.peer_url(j) for j in (1, 2, 3) if j != i]
         self.procs[i] = spawn_oracle(self.work, i, self.node.url, self.factory.address, self.ports[i - 1], peers,
-                                     ["terms.yaml"], grace=grace, poll=poll)
+                                     ["terms.yaml"], grace=grace, poll=poll, prometheus=prometheus)
 
     def kill_oracle(self, i: int, sig: int = signal.SIGKILL) -> None:
         self.procs[i].send_signal(sig)
@@ -155,15 +156,17 @@ oracles: {{members: ["{a['oracle-1']}", "{a['oracle-2']}", "{a['oracle-3']}"], q
 
 
 def spawn_oracle(work: Path, i: int, rpc_url: str, factory: str, port: int, peers: list[str], terms_files: list[str],
-                 *, grace: str = "1s", poll: str = "1s", key: str | None = None) -> subprocess.Popen:
+                 *, grace: str = "1s", poll: str = "1s", key: str | None = None,
+                 prometheus: str | None = None) -> subprocess.Popen:
     """Write ``oracle-i.yaml`` in ``work`` and start ``sla-oracle run`` on it, logging to ``oracle-i.log``.
-    The key (default: the dev account ``oracle-i``) reaches the daemon through its environment only."""
+    The key (default: the dev account ``oracle-i``) reaches the daemon through its environment only;
+    ``prometheus`` is the server the terms' count expressions are read from."""
     config = work / f"oracle-{i}.yaml"
     config.write_text(
         f"rpc_url: {rpc_url}\nfactory: '{factory}'\nkey: {{env: ORACLE_KEY}}\n"
         f"store: oracle-{i}.db\nevidence_dir: evidence-{i}\nlisten: 127.0.0.1:{port}\n"
         f"peers: {json.dumps(peers)}\nterms: {json.dumps([str(t) for t in terms_files])}\n"
-        f"grace: {grace}\npoll: {poll}\n")
+        f"grace: {grace}\npoll: {poll}\n" + (f"prometheus: {prometheus}\n" if prometheus else ""))
     env = dict(os.environ, ORACLE_KEY=key or to_hex(dev_key(f"oracle-{i}")),
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with open(work / f"oracle-{i}.log", "a") as log:

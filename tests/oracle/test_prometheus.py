@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import socket
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -26,9 +24,8 @@ from oracle.importers.prometheus import PrometheusError, chunks, parse_step, que
 from oracle.store.samples import sample_key
 from oracle.store.store import Store
 from smartsla.measure.samples import Sample, Status
+from tests.helpers.prometheus import SCRAPE_INTERVAL, instant, last_scrape, real_prometheus, require_prometheus
 
-PROMETHEUS = Path("/usr/bin/prometheus")
-SCRAPE_INTERVAL = 1.0
 # Scrape timestamps are taken when a scrape starts, so one that begins just before a flip can carry
 # the new value; this covers that request latency.
 EPSILON = 0.25
@@ -177,125 +174,19 @@ def test_cli_arguments(tmp_path, capsys):
 
 # -- a real Prometheus -----------------------------------------------------------------------------
 
-class Gauge:
-    """``/metrics`` with ``probe_success`` for job api (flipped by the test) and job db (always 1)."""
-
-    def __init__(self) -> None:
-        self.value = 1
-        # real request counters of a "storage" job: the counts test makes them grow at a known error rate
-        self.requests = {"200": 0, "500": 0}
-        gauge = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                counters = "".join(f'http_requests_total{{job="storage",code="{code}"}} {n}\n'
-                                   for code, n in sorted(gauge.requests.items()))
-                body = (f'# TYPE probe_success gauge\nprobe_success{{job="api"}} {gauge.value}\n'
-                        'probe_success{job="db"} 1\n'
-                        f'# TYPE http_requests_total counter\n{counters}').encode()
-                self.send_response(200 if self.path == "/metrics" else 404)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
-def _get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def _instant(base: str, query: str) -> list:
-    return _get_json(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query}))["data"]["result"]
-
-
-def _wait(what: str, condition, timeout: float, log: Path, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prometheus exited with {process.returncode} while waiting for {what}:\n"
-                        f"{log.read_text()[-3000:]}")
-        try:
-            if condition():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"prometheus: no {what} within {timeout} s; its log:\n{log.read_text()[-3000:]}")
-
-
-def _require_prometheus() -> None:
-    if not (PROMETHEUS.is_file() and os.access(PROMETHEUS, os.X_OK)):
-        pytest.fail(f"{PROMETHEUS} is missing: these tests need Debian's Prometheus "
-                    "(apt-get install -y --no-install-recommends prometheus)", pytrace=False)
-
-
 def test_prometheus_is_installed():
-    _require_prometheus()
+    require_prometheus()
 
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory):
-    """A real Prometheus on 127.0.0.1 scraping a ``Gauge`` every second: ``(base_url, gauge, wait)``."""
-    _require_prometheus()
-    tmp = tmp_path_factory.mktemp("prometheus")
-    gauge = Gauge()
-    config = tmp / "prometheus.yml"
-    # honor_labels keeps the exposed job="api" rather than renaming it to exported_job.
-    config.write_text(f"""\
-global:
-  scrape_interval: {SCRAPE_INTERVAL:g}s
-  scrape_timeout: {SCRAPE_INTERVAL:g}s
-scrape_configs:
-  - job_name: exporter
-    honor_labels: true
-    static_configs:
-      - targets: ["127.0.0.1:{gauge.port}"]
-""")
-    log = tmp / "prometheus.log"
-    process = None
-    try:
-        port = closed_port()
-        with open(log, "wb") as log_file:
-            process = subprocess.Popen(
-                [str(PROMETHEUS), f"--config.file={config}", f"--storage.tsdb.path={tmp / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                cwd=tmp, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-
-        def wait(what: str, condition, timeout: float = 20) -> None:
-            _wait(what, condition, timeout, log, process)
-
-        # The scrape manager applies new targets on a 5 s tick, so the first scrape takes ~6 s.
-        wait("first scrapes", lambda: _instant(base, 'count_over_time(probe_success{job="api"}[1m]) >= 3'))
-        yield base, gauge, wait
-    finally:
-        if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        gauge.close()
+    """A real Prometheus on 127.0.0.1 scraping an ``Exporter`` every second: ``(base_url, exporter, wait)``."""
+    with real_prometheus(tmp_path_factory.mktemp("prometheus")) as served:
+        yield served
 
 
 def _last_scrape(base: str) -> float:
-    result = _instant(base, 'timestamp(probe_success{job="api"})')
-    return float(result[0]["value"][1]) if result else 0.0
+    return last_scrape(base)
 
 
 def test_real_prometheus_down_where_the_gauge_was_0(prometheus, tmp_path, capsys):
@@ -385,26 +276,13 @@ def test_real_prometheus_counts_become_slices_of_a_success_rate(prometheus, tmp_
     from smartsla.penalty import period_credit_bps
     from smartsla.terms.parse import load_terms
 
-    base, gauge, wait = prometheus
-    stop = threading.Event()
-
-    def traffic():
-        while not stop.is_set():            # 9 good and 1 failed request every 50 ms
-            gauge.requests["200"] += 9
-            gauge.requests["500"] += 1
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=traffic, daemon=True)
-    thread.start()
-    try:
-        wait("the counters", lambda: _instant(base, 'count_over_time(http_requests_total{code="500"}[1m]) >= 3'))
-        slice_seconds, slices = 5, 4
-        start = (int(time.time()) // slice_seconds + 1) * slice_seconds
-        end = start + slice_seconds * slices
-        wait("the period's last scrapes", lambda: _last_scrape(base) >= end + SCRAPE_INTERVAL, timeout=60)
-    finally:
-        stop.set()
-        thread.join()
+    base, exporter, wait = prometheus
+    exporter.traffic(good=9, failed=1)          # 9 good and 1 failed request every 50 ms
+    wait("the counters", lambda: instant(base, 'count_over_time(http_requests_total{code="500"}[1m]) >= 3'))
+    slice_seconds, slices = 5, 4
+    start = (int(time.time()) // slice_seconds + 1) * slice_seconds
+    end = start + slice_seconds * slices
+    wait("the period's last scrapes", lambda: _last_scrape(base) >= end + SCRAPE_INTERVAL, timeout=60)
 
     doc = yaml.safe_load(Path("examples/aws-s3.yaml").read_text())
     doc["periods"] = {"start": start, "length": f"{slice_seconds * slices}s", "count": 1}
