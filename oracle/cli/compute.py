@@ -115,7 +115,7 @@ def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
         f"{escape(terms.agreement)}: slice {units.format_seconds(m.slice)}, down_after {m.down_after}, gaps {m.gaps}"
     )
     for sv in terms.services:
-        console.print(f"  {escape(sv.id)}: {_objective_words(sv)}, target {sv.format_value(sv.target)}")
+        console.print(f"  {escape(sv.id)}: {sv.objective_words}, target {sv.format_value(sv.target)}")
     joint_shown = any(sv.objective == "availability" and not sv.samples_from for sv in terms.services)
     if joint_shown:
         console.print("  joint: the availability services together (shown, not signed)")
@@ -140,17 +140,6 @@ def _print_tables(terms: Terms, results: Sequence[PeriodResult], out) -> None:
         credit, combined = _credit(terms, r)
         shown = f"combined {terms.compensation.combined} {combined}; " if combined is not None else ""
         console.print(f"{shown}credit {units.format_bps(credit)} of the fee")
-
-
-def _objective_words(service) -> str:
-    if service.objective == "latency":
-        return f"p{service.percentile} latency"
-    if service.objective == "apdex":
-        return f"apdex T={units.format_us(service.threshold_us)}"
-    if service.objective == "success-rate":
-        sliced = f", {units.format_seconds(service.slice)} slices" if service.slice else ""
-        return f"success-rate ({service.method}{sliced})"
-    return service.objective
 
 
 def _run_compute(args: argparse.Namespace) -> int:

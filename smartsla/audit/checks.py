@@ -45,7 +45,6 @@ from smartsla.onchain import eip712
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import History, load_history
 from smartsla.onchain.types import PeriodState
-from smartsla.units import format_us
 from smartsla.terms.errors import TermsError
 from smartsla.terms.parse import load_terms
 from smartsla.units import format_bps
@@ -84,7 +83,7 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
         report.name = terms_doc.agreement
         if terms_doc.document_hash() == bytes(history.terms.document_hash) and \
                 len(terms_doc.services) == len(history.terms.services):
-            report.objectives = [objective_words(s) for s in terms_doc.services]
+            report.objectives = [s.objective_words for s in terms_doc.services]
     timed("code", lambda: check_code(contracts, history))
     timed("terms", lambda: check_terms(contracts, history, terms_doc))
     timed("reports", lambda: check_reports(history))
@@ -179,17 +178,6 @@ def check_code(contracts: Contracts, history: History) -> list[Finding]:
     add_finding(findings, "code.created-by-factory", history.address, problems,
        f"created by factory {history.factory} in block {history.created_block} (tx {history.created_tx})")
     return findings
-
-
-def objective_words(service) -> str:
-    """``availability``, ``p99 latency``, ``apdex (T = 500ms)``, ``success-rate (ratio-timeslices)``."""
-    if service.objective == "latency":
-        return f"p{service.percentile} latency"
-    if service.objective == "apdex":
-        return f"apdex (T = {format_us(service.threshold_us)})"
-    if service.objective == "success-rate":
-        return f"success-rate ({service.method})"
-    return service.objective
 
 
 def check_terms(contracts: Contracts, history: History, terms_doc: Any = None) -> list[Finding]:

@@ -184,6 +184,12 @@ def _start(terms: Terms) -> str:
 
 
 def _probe(service) -> str:
+    if service.samples_from:
+        return f"the samples of {service.samples_from} (its probe)"
+    if service.from_events:
+        if service.events is not None:
+            return f"event counts from Prometheus{f' at {service.events.url}' if service.events.url else ''}"
+        return "imported event counts"
     p = service.probe
     if p is None:
         return "imported samples"
@@ -244,7 +250,7 @@ def summary(terms: Terms) -> dict[str, Any]:
         "bond": f"{terms.payment.bond} {token}",
         "periods": f"{terms.periods.count} periods of {units.format_seconds(terms.periods.length)}, "
                    f"starting {_start(terms)}",
-        "services": [{"id": s.id, "objective": s.objective, "target": s.format_value(s.target),
+        "services": [{"id": s.id, "objective": s.objective_words, "target": s.format_value(s.target),
                       "weight": s.weight, "probe": _probe(s)} for s in terms.services],
         "schedules": schedules,
         "credit": credit_rule,

@@ -147,6 +147,18 @@ class Service:
         return self.source == FROM_EVENTS
 
     @property
+    def objective_words(self) -> str:
+        """``availability``, ``p99 latency``, ``apdex (T = 500ms)``, ``success-rate (ratio-timeslices)``."""
+        if self.objective == LATENCY:
+            return f"p{self.percentile} latency"
+        if self.objective == APDEX:
+            return f"apdex (T = {units.format_us(self.threshold_us)})"
+        if self.objective == SUCCESS_RATE:
+            sliced = f", {units.format_seconds(self.slice)} slices" if self.slice else ""
+            return f"success-rate ({self.method}{sliced})"
+        return self.objective
+
+    @property
     def id_bytes32(self) -> bytes:
         return service_bytes32(self.id)
 

@@ -752,7 +752,7 @@ def _run(env: Env, examples: int, steps: int) -> dict[str, int]:
 
 
 def test_agreements_keep_their_books_embedded(env):
-    seen = _run(env, 25, 25)
+    seen = _run(env, 18, 25)
     # A run that never reached the interesting paths would pass vacuously.
     # (consent and bond refusals are drawn too, but rarer; tests/contracts/test_consent.py covers each for certain)
     for path in ("fund", "settle funded", "deferred"):

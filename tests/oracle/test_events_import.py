@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,19 @@ def test_compute_with_events_prints_the_onchain_value_and_credit(tmp_path, capsy
     assert (first["credit"], first["credit_bps"]) == ("25%", 2500)
     assert cli.main(["compute", TERMS]) == 2
     assert "give --samples FILE.csv" in capsys.readouterr().err
+
+
+def test_apdex_counts_are_imported_with_their_own_columns(tmp_path, capsys):
+    terms = tmp_path / "xla-counts.yaml"
+    text = Path("examples/xla.yaml").read_text()
+    text = text.replace("    probe: {type: http, url: \"https://shop.example.com/checkout/health\", interval: 30s, "
+                        "timeout: 5s}\n", "    source: events\n    slice: 5m\n")
+    terms.write_text(text.replace("periods:\n", "periods:\n  start: 1798761600\n"))
+    f = write(tmp_path, "a.csv", f"service,time,satisfied,tolerating,total\ncheckout,{T0},90,8,100\n")
+    assert run(tmp_path, f, terms=str(terms)) == 0, capsys.readouterr().err
+    assert cli.main(["compute", str(terms), "--events", f, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[-1])["periods"][0]
+    assert first["values"] == {"checkout": "0.94"} and first["onchain"] == {"checkout": 940_000}
+    bad = write(tmp_path, "b.csv", f"service,time,good,total\ncheckout,{T0 + 300},90,100\n")
+    assert run(tmp_path, bad, terms=str(terms)) == 2
+    assert "checkout is an apdex service: its columns are satisfied,tolerating,total" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def count_timelines(draw):
     return terms, listed, windows
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(count_timelines())
 def test_event_objectives_match_the_brute_force_reference(timeline):
     terms, rows, windows = timeline

@@ -149,3 +149,12 @@ def test_the_combined_value_is_shown_in_both_bases(capsys, tmp_path):
     out = run_json(capsys, str(ROOT / "examples" / "latency.yaml"), "--period", "search=400ms,api=100%,api-p95=350ms")
     assert out["combined"] is None and out["periods"][0]["combined"] is None
     assert out["periods"][0]["credit_bps"] == (1_000 + 0 + 500) // 3
+
+
+@pytest.mark.parametrize("example,period,credit", [("aws-s3.yaml", "98.5%", 2_500), ("xla.yaml", "0.8", 2_500)])
+def test_the_new_examples_simulate(capsys, example, period, credit):
+    """Each example runs on the real contract: S3's table at 98.5% (below 99.0%: 25%), the XLA at a score of 0.8
+    (below 0.85: 25%), the score shown as a score."""
+    out = run_json(capsys, str(ROOT / "examples" / example), "--period", period)
+    assert out["periods"][0]["credit_bps"] == credit
+    assert list(out["periods"][0]["values"].values()) == [period]
