@@ -44,7 +44,9 @@ from smartsla.encoding import to_hex
 from smartsla.onchain import eip712
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import History, load_history
+from smartsla.constants import COMBINE_WEIGHTED
 from smartsla.onchain.types import PeriodState
+from smartsla.terms.model import format_value
 from smartsla.terms.errors import TermsError
 from smartsla.terms.parse import load_terms
 from smartsla.units import format_bps
@@ -84,6 +86,7 @@ def audit(contracts: Contracts, agreement: str, factory: str | None = None, *, t
         if terms_doc.document_hash() == bytes(history.terms.document_hash) and \
                 len(terms_doc.services) == len(history.terms.services):
             report.objectives = [s.objective_words for s in terms_doc.services]
+    report.combined = combined_values(history, terms_doc if report.objectives is not None else None)
     timed("code", lambda: check_code(contracts, history))
     timed("terms", lambda: check_terms(contracts, history, terms_doc))
     timed("reports", lambda: check_reports(history))
@@ -178,6 +181,27 @@ def check_code(contracts: Contracts, history: History) -> list[Finding]:
     add_finding(findings, "code.created-by-factory", history.address, problems,
        f"created by factory {history.factory} in block {history.created_block} (tx {history.created_tx})")
     return findings
+
+
+def combined_values(history: History, terms_doc: Any = None) -> dict[str, Any] | None:
+    """The combined number of each settled period, as payouts and simulate show it: with basis combined the one
+    that decided the credit (from the chain's terms), with basis per-service the one the terms file chooses to show
+    (``compensation.combined``), only given the agreement's own terms file and objectives that agree."""
+    t = history.terms
+    if t.is_combined:
+        rules = penalty.CreditRules.from_chain(t)
+        objective = terms_doc.combined_objective() if terms_doc is not None else (
+            "latency" if rules.combined.lower_is_better else "availability")
+        how = "weighted" if t.combine == COMBINE_WEIGHTED else "min"
+        decides, target = True, format_value(objective, rules.combined.target)
+    elif terms_doc is not None and terms_doc.combined_objective() is not None:
+        rules, objective = terms_doc.credit_rules(), terms_doc.combined_objective()
+        how, decides, target = terms_doc.compensation.combined, False, None
+    else:
+        return None
+    periods = {p: format_value(objective, penalty.combined_value(rules, list(s.values)))
+               for p, s in sorted(history.settlements.items()) if s.values}
+    return {"how": how, "decides_credit": decides, "objective": objective, "target": target, "periods": periods}
 
 
 def check_terms(contracts: Contracts, history: History, terms_doc: Any = None) -> list[Finding]:

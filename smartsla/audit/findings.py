@@ -50,6 +50,9 @@ class AuditReport:
     # per service, the objective words of the terms file, when it is the agreement's (its hash is on chain); the
     # chain alone only says lower- or higher-is-better
     objectives: list[str] | None = None
+    # the combined number per settled period: {"how", "decides_credit", "objective", "target", "periods"}, values
+    # in the objective's unit; None when there is none to show (one service, or objectives that differ)
+    combined: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -64,6 +67,7 @@ class AuditReport:
             "agreement": self.agreement,
             "name": self.name,
             "objectives": self.objectives,
+            "combined": self.combined,
             "chain_id": self.chain_id,
             "result": PASS if self.ok else FAIL,
             "counts": self.counts(),

@@ -58,6 +58,8 @@ def render(report: AuditReport) -> str:
     if h is not None:
         parts.append("<h2>Services: value against target per period</h2>")
         parts.extend(_service_plots(report))
+        if report.combined:
+            parts.append(_combined_table(report.combined))
         parts.append("<h2>Credit per period</h2>")
         parts.append(_credit_plot(h))
         parts.append("<h2>Money</h2>")
@@ -213,6 +215,16 @@ def _service_plots(report: AuditReport) -> list[str]:
         out.append(_chart(series, xaxis, yaxis, hlines=hlines, bands=bands,
                           x_tip=lambda x: f"period {int(x)}", y_fmt=lambda y, u=unit: _num(y, u)))
     return out
+
+
+def _combined_table(c: dict) -> str:
+    """The combined number per settled period: the one that decided the credit, or one shown beside the services'."""
+    role = ("it decided each period's credit (basis combined)" if c["decides_credit"]
+            else "shown only: each service's own credit decided (basis per-service)")
+    target = f", target {html.escape(c['target'])}" if c["target"] else ""
+    rows = "".join(f"<tr><td>{p}</td><td>{html.escape(v)}</td></tr>" for p, v in c["periods"].items())
+    return (f"<h3>combined ({html.escape(c['how'])}) {html.escape(c['objective'])}{target}</h3>"
+            f"<p>{role}</p><table class='facts'><tr><th>period</th><th>combined</th></tr>{rows}</table>")
 
 
 def _credit_plot(h: Any) -> str:

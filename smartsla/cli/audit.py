@@ -113,6 +113,11 @@ def print_report(ui: UI, report) -> None:
         colour = COLOURS.get(f.verdict, "")
         table.add_row(f"[{colour}]{f.verdict}[/]", f.check, escape(subject), escape(detail))
     ui.out.print(table)
+    c = report.combined
+    if c and c["periods"]:
+        role = "decided the credit" if c["decides_credit"] else "shown; each service's own credit decided"
+        values = ", ".join(f"{p}: {v}" for p, v in c["periods"].items())
+        ui.out.print(f"combined ({escape(c['how'])}) {escape(c['objective'])} per period ({role}): {escape(values)}")
     counts = report.counts()
     t = report.timings
     line = (f"{'[bold red]FAIL[/]' if not report.ok else '[green]PASS[/]'}: {counts['PASS']} passed, "

@@ -29,7 +29,7 @@ from smartsla.measure.samples import Sample, Status
 from smartsla.onchain.client import Contracts
 from smartsla.onchain.history import load_history
 from smartsla.terms.parse import load_terms
-from smartsla.units import format_token_amount
+from smartsla.units import format_ppm, format_token_amount
 from tests.helpers.chains import CHAINS
 from tests.helpers.world import make_world
 
@@ -132,6 +132,12 @@ def test_honest_agreement_passes_everything(scenario):
                       "parties.consent"}
     assert verdicts(report, "settlement") == [PASS] * 4
     assert verdicts(report, "evidence.values") == [PASS] * len(honest)
+    # basis per-service with the default compensation.combined (min): the combined number is shown, deciding nothing
+    combined = report.combined
+    assert (combined["how"], combined["decides_credit"], combined["objective"]) == ("min", False, "availability")
+    h = report.history
+    assert combined["periods"] == {p: format_ppm(min(s.values)) for p, s in h.settlements.items() if s.values}
+    assert "combined (min) availability" in render(report) and "shown only" in render(report)
     assert len(report.evidence_values) == len(honest)
     assert json.loads(json.dumps(report.to_json()))["result"] == PASS
     assert report.timings["total"] < 5
