@@ -49,7 +49,7 @@ CHUNK_LEAF_PREFIX = SCHEME.encode() + b"/chunk\0"
 EVENT_RECORD = np.dtype([("time_us", ">u8"), ("good", ">u8"), ("tolerating", ">u8"), ("total", ">u8")])
 EVENT_RECORD_SIZE = EVENT_RECORD.itemsize          # 32
 EVENTS_LEAF_PREFIX = SCHEME.encode() + b"/events\0"
-EVENT_KEYS = {"service", "file", "intervals", "chunks", "events_root"}
+EVENT_KEYS = {"service", "file", "intervals", "chunks", "chunk_leaves", "events_root"}
 MANIFEST_KEYS = {"format", "version", "scheme", "agreement", "chain_id", "period", "period_start", "period_end",
                     "values", "header_leaf", "reasons", "reasons_leaf", "services", "root"}
 
@@ -139,10 +139,13 @@ def _commit_events(header: Header, events: EventColumns | None) -> tuple[list[di
         data = flat[lo * EVENT_RECORD_SIZE:hi * EVENT_RECORD_SIZE]
         leaves, _ = chunk_leaves(sid, data, e.time_us[lo:hi] // HOUR_US, record_size=EVENT_RECORD_SIZE,
                                  leaf_prefix=EVENTS_LEAF_PREFIX)
-        done.append((sid, hi - lo, len(leaves), merkle_root(leaves), data))
+        done.append((sid, hi - lo, leaves, merkle_root(leaves), data))
     done.sort(key=lambda d: d[0].encode("ascii"))
-    entries = [{"service": sid, "file": f"events/{sid}.bin", "intervals": n, "chunks": k,
-                "events_root": to_hex(root)} for sid, n, k, root, _ in done]
+    # the chunk leaves are listed (an hour of 5-minute counts is 12 records, so they cost little): a changed count
+    # is then named by its hour and records, not only by its file
+    entries = [{"service": sid, "file": f"events/{sid}.bin", "intervals": n, "chunks": len(leaves),
+                "chunk_leaves": [to_hex(x) for x in leaves], "events_root": to_hex(root)}
+               for sid, n, leaves, root, _ in done]
     return entries, {f"events/{sid}.bin": data for sid, _, _, _, data in done}, [d[3] for d in done]
 
 
@@ -364,10 +367,24 @@ def check_events_file(directory: Path, entry: dict, where: str, m: dict, finding
             bad(expected, f"record {i + 1} (byte {(i + 1) * EVENT_RECORD_SIZE}) is not after record {i} (records "
                           "are sorted by time_us, one per interval)")
     result.intervals += n
-    leaves, _ = chunk_leaves(sid, data[:n * EVENT_RECORD_SIZE], t // np.uint64(HOUR_US),
-                             record_size=EVENT_RECORD_SIZE, leaf_prefix=EVENTS_LEAF_PREFIX)
+    hours = t // np.uint64(HOUR_US)
+    leaves, hour_starts = chunk_leaves(sid, data[:n * EVENT_RECORD_SIZE], hours,
+                                       record_size=EVENT_RECORD_SIZE, leaf_prefix=EVENTS_LEAF_PREFIX)
     if entry["chunks"] != len(leaves):
         bad("manifest.json", f"{where}: chunks {entry['chunks']!r} but {expected} has records in {len(leaves)} hours")
+    listed = [unhex(x) for x in entry["chunk_leaves"]] if isinstance(entry["chunk_leaves"], list) else None
+    if listed is None or any(x is None for x in listed):
+        bad("manifest.json", f"{where}: chunk_leaves is not a list of 0x and 64 hex digits")
+    elif listed and to_hex(merkle_root(listed)) != entry["events_root"]:
+        bad("manifest.json", f"{where}: chunk_leaves do not hash to its events_root")
+    elif len(listed) == len(leaves):
+        # the manifest is consistent with itself: the hours whose records changed are the file's
+        starts = np.flatnonzero(np.concatenate(([True], hours[1:] != hours[:-1]))).tolist() + [n]
+        for k, (claimed, got) in enumerate(zip(listed, leaves)):
+            if claimed != got:
+                bad(expected, f"the counts of hour {hour_iso(hour_starts[k])} (records {starts[k]}..{starts[k + 1] - 1}, "
+                              f"bytes {starts[k] * EVENT_RECORD_SIZE}..{starts[k + 1] * EVENT_RECORD_SIZE - 1}) hash to "
+                              f"chunk leaf {to_hex(got)}, not the manifest's {to_hex(claimed)}: a count was changed")
     return merkle_root(leaves) if leaves else None
 
 

@@ -181,4 +181,6 @@ def test_a_success_rate_from_imported_counts_is_signed_paid_and_audited(tmp_path
         bundle_findings = [f for f in report.findings if f.check == "evidence.bundle"]
         assert [f.verdict for f in bundle_findings] == ["FAIL"]
         assert "events/s3.bin: its records hash to events root" in bundle_findings[0].detail
+        # and which records: those of the first hour, where the changed count is
+        assert "the counts of hour" in bundle_findings[0].detail and "(records 0.." in bundle_findings[0].detail
         assert not report.ok

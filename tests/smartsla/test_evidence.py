@@ -30,6 +30,7 @@ from smartsla.evidence.columns import EvidenceColumns
 from smartsla.evidence.format import BundleExistsError, EvidenceError, hour_iso
 from smartsla.evidence.merkle import verify_proof
 from smartsla.evidence.v1 import chunk_bytes
+from smartsla.measure.events import EventColumns
 from smartsla.measure.samples import STATUS_CODE, Sample, Status
 
 AGREEMENT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -54,10 +55,35 @@ def build(directory, samples, values=None, **kw):
                         values if values is not None else {"api": 999_000, "db": 1_000_000}, **kw)
 
 
+def make_counts(seed=3, n=40) -> EventColumns:
+    """Counts of two services measured from events (one success rate, one Apdex), one per 5-minute interval."""
+    rnd = random.Random(seed)
+    rows = []
+    for k in range(n):
+        service = "orders" if k % 2 else "search"
+        total = rnd.randrange(0, 10_000)
+        good = rnd.randrange(0, total + 1)
+        tolerating = rnd.randrange(0, total - good + 1) if service == "search" else 0
+        rows.append((service, (START + 300 * (k // 2)) * 1_000_000, good, tolerating, total))
+    return EventColumns.from_rows(rows, ("orders", "search"))
+
+
 @pytest.fixture(scope="module", params=[1, 2], ids=["v1", "v2"])
 def bundle(request, tmp_path_factory):
     d = tmp_path_factory.mktemp(f"ev{request.param}") / "period-7"
     root = build(d, make_samples(), version=request.param)
+    return d, root
+
+
+COUNTED_VALUES = {"api": 999_000, "db": 1_000_000, "orders": 990_000, "search": 950_000}
+
+
+@pytest.fixture(scope="module")
+def counted_bundle(tmp_path_factory):
+    """A v2 bundle with samples and the counts of two services measured from events."""
+    d = tmp_path_factory.mktemp("ev-counts") / "period-7"
+    root = build_bundle_columns(d, AGREEMENT, 31337, 7, START, END, EvidenceColumns.from_samples(make_samples()),
+                                COUNTED_VALUES, events=make_counts())
     return d, root
 
 
@@ -329,3 +355,59 @@ def test_verify_and_prove_point_at_what_exists(tmp_path, capsys):
     for period, hour in (("period-0", START), ("period-1", START + 3600)):
         with pytest.raises(EvidenceError, match=rf"hours with samples of 'api': {hour_iso(hour)}"):
             prove(root / period, "api", START + 7200)
+
+
+def test_event_counts_load_back_and_a_changed_count_is_named_by_its_hour(counted_bundle, tmp_path):
+    d, root = counted_bundle
+    counts = make_counts().canonical()
+    loaded = load_bundle(d).event_columns(("api", "db", "orders", "search"))
+    keys = ("service", "time_us", "good", "tolerating", "total")
+
+    def rows(c):
+        return {(c.service_ids[r[0]], *r[1:]) for r in zip(*(getattr(c, k).tolist() for k in keys))}
+
+    assert rows(loaded) == rows(counts)
+    result = verify_bundle(d, root)
+    assert result.ok and result.intervals == len(counts) and result.samples == len(set(make_samples()))
+    assert _files(d) == ["events/orders.bin", "events/search.bin", "manifest.json", "samples/api.bin",
+                         "samples/db.bin", "samples/web-1.bin"]
+    # the samples alone give another root: the counts are committed to
+    assert root != build(tmp_path / "plain", make_samples(), COUNTED_VALUES)
+    copy = tmp_path / "b"
+    shutil.copytree(d, copy)
+    data = bytearray((copy / "events" / "orders.bin").read_bytes())
+    data[13 * 32 + 15] ^= 1          # record 13's good count, in the second hour (12 intervals an hour)
+    (copy / "events" / "orders.bin").write_bytes(bytes(data))
+    named = [f.message for f in verify_bundle(copy).findings if f.file == "events/orders.bin"]
+    assert any("the counts of hour 2027-01-01T01:00:00Z (records 12..19" in x for x in named), named
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_single_byte_corruption_of_a_counted_bundle_is_named(counted_bundle, tmp_path_factory, data):
+    d, _root = counted_bundle
+    name = data.draw(st.sampled_from(_files(d)), label="file")
+    raw = (d / name).read_bytes()
+    pos = data.draw(st.integers(0, len(raw) - 1), label="pos")
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]), label="byte")
+    copy = tmp_path_factory.mktemp("c") / "b"
+    shutil.copytree(d, copy)
+    (copy / name).write_bytes(raw[:pos] + bytes([new]) + raw[pos + 1:])
+    result = verify_bundle(copy)
+    assert not result.ok
+    assert name in {f.file for f in result.findings}, result.findings
+
+
+def test_counts_outside_the_period_or_contradicting_are_refused(tmp_path):
+    late = EventColumns.from_rows([("orders", END * 1_000_000, 1, 0, 1)], ("orders",))
+    with pytest.raises(EvidenceError, match="interval's counts"):
+        build_bundle_columns(tmp_path / "a", AGREEMENT, 31337, 7, START, END, EvidenceColumns.from_samples([]),
+                             None, events=late)
+    twice = EventColumns.from_rows([("orders", START * 1_000_000, 1, 0, 1), ("orders", START * 1_000_000, 0, 0, 1)],
+                                   ("orders",))
+    with pytest.raises(EvidenceError, match="two different counts for one interval"):
+        build_bundle_columns(tmp_path / "b", AGREEMENT, 31337, 7, START, END, EvidenceColumns.from_samples([]),
+                             None, events=twice)
+    with pytest.raises(EvidenceError, match="version 2 record kind"):
+        build_bundle_columns(tmp_path / "c", AGREEMENT, 31337, 7, START, END, EvidenceColumns.from_samples([]),
+                             None, events=make_counts(), version=1)
