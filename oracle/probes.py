@@ -25,6 +25,7 @@ like that too. Results are cached for ``control_ttl`` seconds, and concurrent fa
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import inspect
 import logging
@@ -177,6 +178,60 @@ def _network_reason(exc: BaseException) -> str:
     return f"error: {type(exc).__name__}: {text}"[:160]
 
 
+class LoopWatch:
+    """How long the event loop went without running. A task wakes every ``tick`` seconds; a wake-up that comes
+    late means the loop was held up (by other work holding the interpreter, a blocking call, a paused process),
+    and every probe in flight then was measured by a clock that did not run for it: a timeout that fired late is
+    no verdict on the service, and a latency measured across the stall is the oracle's, not the service's."""
+
+    def __init__(self, tick: float = 0.02, keep: float = 120.0) -> None:
+        self.tick = tick
+        self.keep = keep
+        self._stalls: collections.deque[tuple[float, float]] = collections.deque()  # (from, to) in loop time
+        self._last = -math.inf
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._last = asyncio.get_running_loop().time()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            now = loop.time()
+            if now - self._last > 2 * self.tick:
+                self._stalls.append((self._last + self.tick, now))
+            self._last = now
+            while self._stalls and self._stalls[0][1] < now - self.keep:
+                self._stalls.popleft()
+
+    def stalled_since(self, since: float) -> float:
+        """The longest the loop did not run between loop time ``since`` and now, the stall still going on (the
+        watch has not woken since) included; 0 without a watch running."""
+        if self._task is None:
+            return 0.0
+        now = asyncio.get_running_loop().time()
+        worst = max(0.0, now - max(self._last, since) - self.tick)
+        for a, b in reversed(self._stalls):
+            if b < since:
+                break
+            worst = max(worst, b - max(a, since))
+        return worst
+
+
+# A loop stall this long during a probe (or a tenth of its timeout, if longer) makes its timing untrustworthy;
+# collection pauses and scheduling jitter stay well below it.
+STALL_S = 0.05
+
+
 class Prober:
     """Runs probes; owns the HTTP client session and the control check. Use as ``async with Prober() as p``.
 
@@ -197,9 +252,11 @@ class Prober:
         self._control_ok = True
         self._control_task: asyncio.Task[bool] | None = None
         self._session: aiohttp.ClientSession | None = None
+        self.watch = LoopWatch()
 
     async def __aenter__(self) -> Self:
         self._client()  # built up front so the first probe's latency does not include it
+        self.watch.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -216,6 +273,7 @@ class Prober:
         return self._session
 
     async def close(self) -> None:
+        await self.watch.stop()
         if self._control_task is not None:
             self._control_task.cancel()
             await asyncio.gather(self._control_task, return_exceptions=True)
@@ -234,8 +292,11 @@ class Prober:
         return sample
 
     async def probe_raw(self, spec: ProbeSpec) -> Sample:
-        """Probe once, without the control check."""
+        """Probe once, without the control check. A probe across which the loop stalled is judged by what is
+        certain: a timeout (or a max_latency breach) is no verdict (``unknown``), an answer is up without a
+        latency; a refused connection or a wrong status stays down, the service said so itself."""
         started = time.time()
+        since = asyncio.get_running_loop().time()
         try:
             if spec.kind == "http":
                 status, latency, reason = await self._http(spec)
@@ -246,6 +307,13 @@ class Prober:
         except Exception as exc:
             log.exception("probe of %s failed unexpectedly", spec.service)
             status, latency, reason = Status.UNKNOWN, None, f"oracle error: {type(exc).__name__}: {exc}"[:160]
+        stall = self.watch.stalled_since(since)
+        if stall >= max(STALL_S, spec.timeout / 10):
+            why = f"the oracle stalled {_fmt_ms(_ms(stall))} during the probe"
+            if reason.startswith(("timeout", "slow:")):
+                status, latency, reason = Status.UNKNOWN, None, f"no verdict: {reason}, but {why}"[:160]
+            elif latency is not None:
+                latency, reason = None, f"{reason}; latency not kept: {why}"[:160]
         return Sample(time=started, service=spec.service, status=status, latency_ms=latency, reason=reason)
 
     async def _http(self, spec: ProbeSpec) -> tuple[Status, float | None, str]:

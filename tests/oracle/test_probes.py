@@ -534,3 +534,47 @@ def test_scheduler_with_real_probes_and_control(target):
     assert len({s.service for s in samples}) == 21
     assert len(samples) >= 21 * 4
     assert all(s.status is Status.UP for s in samples)
+
+
+def test_a_probe_starved_by_other_work_is_never_down():
+    """At 500 agreements the daemon's own Python work held the interpreter while probes were in flight: their
+    timeouts fired when the loop got the interpreter back, 3,197 samples of an up target were stored as down, and
+    the contract paid credits for outages that never happened. Here a thread hogs the interpreter in bursts while
+    a target in its own process answers at once: every verdict is up or unknown (the probe's time cannot be
+    trusted), never down, and an answer measured across a stall keeps no latency."""
+    import sys
+    import threading
+
+    samples: list[Sample] = []
+    stop = threading.Event()
+
+    def hog():
+        while not stop.is_set():
+            deadline = time.perf_counter() + 0.6
+            while time.perf_counter() < deadline:   # pure Python: holds the interpreter for a switch interval
+                sum(range(1000))
+            time.sleep(0.05)
+
+    async def go():
+        async with Prober() as prober:
+            scheduler = Scheduler(prober.probe, samples.append)
+            scheduler.add(ProbeSpec.http("api", target.url, interval=0.25, timeout=0.15), first=0)
+            await scheduler.run(duration=4)
+
+    interval = sys.getswitchinterval()
+    with SubprocessTarget("--http") as target:
+        thread = threading.Thread(target=hog, daemon=True)
+        sys.setswitchinterval(0.4)      # a busy thread keeps the interpreter this long before it must yield
+        thread.start()
+        try:
+            asyncio.run(go())
+        finally:
+            stop.set()
+            thread.join()
+            sys.setswitchinterval(interval)
+    statuses = [s.status for s in samples]
+    assert Status.DOWN not in statuses, [(s.status, s.reason) for s in samples if s.status is Status.DOWN]
+    assert Status.UP in statuses
+    stalled = [s for s in samples if "stalled" in s.reason]
+    assert stalled, "the hog never stalled the loop: this test did not test anything"
+    assert all(s.latency_ms is None for s in stalled if s.status is Status.UP)
