@@ -76,6 +76,8 @@ UINT32_MAX = 2**32 - 1
 REMEASURE_S = 600
 # A period's counts not (fully) in Prometheus yet are asked for again this often, not every poll round.
 PROMETHEUS_RETRY_S = 30.0
+# Blocks of factory logs read again each discovery round: a reorg of the chain's last blocks may replace them.
+DISCOVERY_MARGIN = 12
 PROMETHEUS_TIMEOUT_S = 10.0
 
 
@@ -124,6 +126,9 @@ class OracleDaemon:
         self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
         self._withheld: dict[tuple, float] = {}     # (agreement, period, reason) -> when it was logged
         self._prometheus_asked: dict[tuple, float] = {}   # (sample key, period) -> when its counts were read
+        self._discovered_to: int | None = None   # the last block whose AgreementCreated logs were read
+        self._not_ours: set[str] = set()          # agreements seen that do not name this oracle
+        self.last_discovery: dict[str, int] = {}
         self._skewed = False                        # the clocks disagree by more than max_clock_skew now
         self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
         self._unreachable = False           # the node did not answer at start: connect from the work loop
@@ -375,14 +380,18 @@ class OracleDaemon:
         for address, watched in list(self.watched.items()):
             if not watched.agreement.fn.closed().call():
                 continue
-            del self.watched[address]
             self._closed.add(address)
-            keys = [sample_key(address, s.id) for s in watched.terms.services if s.probe]
-            with self._lock:
-                self._retired.extend(keys)
-                self._probe_keys.difference_update(keys)
-            self._remember_watching(address, None)
-            log("closed", agreement=address, probes_stopped=len(keys))
+            self._stop_watching(address, "closed")
+
+    def _stop_watching(self, address: str, why: str) -> None:
+        """Forget an agreement (closed, or gone with a chain that went back) and stop its probes."""
+        watched = self.watched.pop(address)
+        keys = [sample_key(address, s.id) for s in watched.terms.services if s.probe]
+        with self._lock:
+            self._retired.extend(keys)
+            self._probe_keys.difference_update(keys)
+        self._remember_watching(address, None)
+        log(why, agreement=address, probes_stopped=len(keys))
 
     def seal(self) -> None:
         """Once per hour (and at start, which also seals whatever an older version left as rows): pack the
@@ -398,9 +407,32 @@ class OracleDaemon:
             log("sealed", blocks=blocks, before=hour * 3600, seconds=round(time.monotonic() - started, 3))
 
     def discover(self) -> None:
-        for agreement in self.factory.agreements_for(self.account.address):
-            if (agreement.address in self.watched or agreement.address in self._closed
-                    or "oracle" not in agreement.roles(self.account.address)):
+        """New agreements naming this oracle, from the factory's logs since the last round: O(new logs) a round.
+        The last ``DISCOVERY_MARGIN`` blocks are read again (a reorg may have replaced them), and everything from
+        block 0 on the first round and whenever the chain's head is behind the last block read (a node reset to an
+        earlier state). An agreement already seen is not decoded again."""
+        latest = self.chain.w3.eth.block_number
+        went_back = self._discovered_to is not None and latest < self._discovered_to
+        if self._discovered_to is None or went_back:
+            first = 0
+        else:
+            first = max(0, self._discovered_to - DISCOVERY_MARGIN + 1)
+        events = self.factory.created_events(first, latest)
+        self._discovered_to = latest
+        self.metrics_discovery(first, latest, len(events))
+        if went_back:
+            # the node went back to an earlier state: an agreement created after it no longer exists
+            present = {e["args"]["agreement"] for e in events}
+            for address in [a for a in self.watched if a not in present]:
+                self._stop_watching(address, "vanished")
+            self._not_ours &= present
+        for event in events:
+            address = event["args"]["agreement"]
+            if address in self.watched or address in self._closed or address in self._not_ours:
+                continue
+            agreement = self.factory._from_event(event)
+            if "oracle" not in agreement.roles(self.account.address):
+                self._not_ours.add(address)
                 continue
             doc_hash = self._document_hash(agreement)
             terms = self.terms_by_hash.get(doc_hash)
@@ -415,6 +447,10 @@ class OracleDaemon:
             self._schedule(specs)
             self._remember_watching(agreement.address, doc_hash)
             log("watching", agreement=agreement.address, terms=terms.agreement, probes=len(specs))
+
+    def metrics_discovery(self, first: int, latest: int, events: int) -> None:
+        """What the last discovery round read (tests and /metrics look at it)."""
+        self.last_discovery = {"from_block": first, "to_block": latest, "events": events}
 
     def _remember_watching(self, address: str, doc_hash: bytes | None) -> None:
         """The store keeps what it watches, so a restart while the node is down probes them all the same."""

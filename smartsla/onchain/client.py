@@ -102,8 +102,13 @@ class Factory:
         agreement.create_receipt = receipt
         return agreement
 
-    def created_events(self, from_block: int = 0) -> list[Any]:
-        return list(self.contract.events.AgreementCreated().get_logs(from_block=from_block))
+    def created_events(self, from_block: int = 0, to_block: int | None = None) -> list[Any]:
+        """``AgreementCreated`` logs of blocks ``from_block..to_block`` (both included; default: to the latest)."""
+        if to_block is None:
+            return list(self.contract.events.AgreementCreated().get_logs(from_block=from_block))
+        if to_block < from_block:
+            return []
+        return list(self.contract.events.AgreementCreated().get_logs(from_block=from_block, to_block=to_block))
 
     def agreements_for(self, account: str, from_block: int = 0) -> list["Agreement"]:
         """Agreements created by this factory that name ``account`` as provider, customer or oracle."""
