@@ -31,6 +31,7 @@ from oracle.store.journal import FINAL_STATUSES
 from oracle.store.samples import sample_key, sealable_hour, split_sample_key
 from oracle.store.schema import StoreCorrupt, StoreError
 from oracle.store.store import Store
+from oracle.store.writer import GroupWriter
 from oracle.submit import SubmitError, most_complete, sign_once, submit
 from smartsla.chain.chain import Chain
 from smartsla.chain.reverts import Unreachable
@@ -141,6 +142,7 @@ class OracleDaemon:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._stores: list[Store] = []
+        self.writer: GroupWriter | None = None   # while the daemon runs: the probes' samples, a group a second
         self._sealed_before = 0     # unix hour up to which seal_hours has run (this process)
         self.exit_code = 0
 
@@ -183,6 +185,7 @@ class OracleDaemon:
         log("started", oracle=self.account.address, url=self.server.url, chain_id=self.chain_id,
             factory=self.config.factory)
         try:
+            self.writer = GroupWriter(self._store_samples).start()
             async with Prober(control=self.config.control) as prober:
                 scheduler = Scheduler(self._probe_with(prober), self._on_sample)
                 probes = asyncio.create_task(scheduler.run())
@@ -200,6 +203,9 @@ class OracleDaemon:
                 await asyncio.wait_for(probes, timeout=10)
                 await worker
         finally:
+            if self.writer is not None:
+                self.writer.close()     # the samples queued so far are stored before the daemon stops
+                self.writer = None
             self.server.stop()
             for store in self._stores:
                 try:
@@ -220,18 +226,26 @@ class OracleDaemon:
         return probe
 
     def _on_sample(self, sample: Sample) -> None:
-        # One small transaction per sample: a crash loses at most the sample in flight.
+        """A probe's sample: queued for the group writer while the daemon runs (one transaction a second, on its
+        own thread: a crash loses at most the last second's samples), else stored at once."""
+        if self.writer is not None:
+            self.writer.put(sample)
+        else:
+            self._store_samples([sample])
+
+    def _store_samples(self, samples: list[Sample]) -> None:
         try:
-            self.store.append([sample])
-        except (StoreError, sqlite3.OperationalError, OSError) as exc:  # a full disk, an I/O error: it is lost
-            self.metrics.samples_lost.inc()
+            self.store.append(samples)
+        except (StoreError, sqlite3.OperationalError, OSError) as exc:  # a full disk, an I/O error: they are lost
+            self.metrics.samples_lost.inc(len(samples))
             self.metrics.last_error.set_to_current_time()
-            self._lost += 1
+            self._lost += len(samples)
             if self._losing_since is None:
-                self._losing_since = sample.time
-                log("samples-lost", error=str(exc), service=sample.service,
+                self._losing_since = samples[0].time
+                log("samples-lost", error=str(exc), service=samples[0].service, samples=len(samples),
                     hint="free space for the store; the oracle stores samples again as soon as it can")
             return
+        sample = samples[0]
         if self._losing_since is not None:
             # Said and kept: the hole is evidence an auditor (and `sla-oracle status`) must see.
             hole = {"from": self._losing_since, "to": sample.time, "samples": self._lost}
@@ -523,6 +537,8 @@ class OracleDaemon:
         if persisted is None:
             if not self._over_here(agreement, index):
                 return
+            if self.writer is not None:
+                self.writer.flush()     # the period's last samples may still be queued
             measured = self.measure(watched, index)
             if measured is None:
                 return
