@@ -153,6 +153,17 @@ class ReaderShell:
         return self.base_env.get(name)
 
 
+def _command_line(proc_dir: Path) -> str:
+    """A process's command line. It reads empty for a moment while a just-forked child has not exec'd yet (seen on
+    a loaded machine): ask again for up to half a second, then name it by its ``comm``."""
+    for _ in range(10):
+        text = (proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        if text:
+            return text
+        time.sleep(0.05)
+    return f"[{(proc_dir / 'comm').read_text().strip()}]"
+
+
 def _stop_group(pgid: int) -> list[str]:
     """Kill what is left of a block's process group; the command lines of what was left."""
     left = []
@@ -161,7 +172,7 @@ def _stop_group(pgid: int) -> list[str]:
             continue
         try:
             if os.getpgid(int(proc_dir.name)) == pgid:
-                left.append((proc_dir / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip())
+                left.append(_command_line(proc_dir))
         except (ProcessLookupError, PermissionError, FileNotFoundError):
             continue
     if left:

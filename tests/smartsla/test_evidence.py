@@ -382,7 +382,7 @@ def test_event_counts_load_back_and_a_changed_count_is_named_by_its_hour(counted
     assert any("the counts of hour 2027-01-01T01:00:00Z (records 12..19" in x for x in named), named
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_every_single_byte_corruption_of_a_counted_bundle_is_named(counted_bundle, tmp_path_factory, data):
     d, _root = counted_bundle
