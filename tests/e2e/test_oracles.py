@@ -126,6 +126,9 @@ def test_oracle_killed_between_signing_and_submitting(scenario):
     assert s.agreement.period(0).state == PeriodState.SETTLED, s.logs()
     settled = s.agreement.events("PeriodSettled")
     assert len(settled) == 1
-    assert list(settled[0]["args"]["values"]) == first["values"]
     accepted = {r["args"]["oracle"]: list(r["args"]["values"]) for r in s.agreement.events("ReportAccepted")}
+    # oracle-1's report is the one it signed before the kill, not a second opinion measured after the restart
     assert accepted.get(s.accounts["oracle-1"].address, first["values"]) == first["values"]
+    # and the settlement is the median of the reports accepted (oracle-2 may have measured a slice differently on
+    # a loaded machine; once, that made the settled value differ from oracle-1's alone)
+    assert list(settled[0]["args"]["values"]) == penalty.aggregate_reports(s.chain_terms, list(accepted.values()))
