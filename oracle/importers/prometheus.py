@@ -85,10 +85,30 @@ def query_range_samples(base_url: str, query: str, service: str, start: float, e
     if end_ms < start_ms:
         raise ValueError(f"end {end} is before start {start}")
 
-    endpoint = base_url.rstrip("/") + "/api/v1/query_range"
-    labels: dict[str, str] | None = None
     out: list[Sample] = []
     reason = f"prometheus: {query}"
+    for point in _points(base_url, query, start_ms, end_ms, step_ms, timeout, max_points,
+                         lambda seen: _several_series(seen, query)):
+        ts, raw = _parsed(point)
+        if math.isnan(raw):
+            continue
+        if raw not in (0.0, 1.0):
+            raise PrometheusError(
+                f"query {query!r} has value {point[1]} at {ts:.3f}; only 0 (down) and 1 (up) can be "
+                "imported. Turn a measurement into 0/1 in PromQL, e.g. 'probe_success' or "
+                "'probe_duration_seconds < bool 0.5'")
+        out.append(Sample(ts, service, Status.UP if raw == 1.0 else Status.DOWN, None, reason))
+    out.sort()
+    return out
+
+
+def _points(base_url: str, query: str, start_ms: int, end_ms: int, step_ms: int, timeout: float, max_points: int,
+            several) -> Iterator[list]:
+    """The ``[time, value]`` points of ``query``'s one series on the grid ``start, start+step, ... <= end`` (ms),
+    in requests of at most ``max_points``; more than one series (``several(labels)`` says why that is refused), a
+    histogram or anything but a matrix is a :class:`PrometheusError`."""
+    endpoint = base_url.rstrip("/") + "/api/v1/query_range"
+    labels: dict | None = None
     for first, last in chunks(start_ms, end_ms, step_ms, max_points):
         params = {"query": query, "start": _seconds(first), "end": _seconds(last), "step": _seconds(step_ms)}
         data = _get(endpoint, params, timeout)
@@ -100,27 +120,20 @@ def query_range_samples(base_url: str, query: str, service: str, start: float, e
             if metric not in seen:
                 seen.append(metric)
         if len(seen) > 1:
-            raise PrometheusError(_several_series(seen, query))
+            raise PrometheusError(several(seen))
         labels = seen[0] if seen else None
         for series in data["result"]:
             if "values" not in series:
                 raise PrometheusError(f"query {query!r} gives a histogram series {_fmt(series.get('metric'))}; "
-                                      "expected plain 0/1 values")
-            for point in series["values"]:
-                try:
-                    ts, raw = float(point[0]), float(point[1])
-                except (TypeError, ValueError, IndexError):
-                    raise PrometheusError(f"unreadable point {point!r} in the answer") from None
-                if math.isnan(raw):
-                    continue
-                if raw not in (0.0, 1.0):
-                    raise PrometheusError(
-                        f"query {query!r} has value {point[1]} at {ts:.3f}; only 0 (down) and 1 (up) can be "
-                        "imported. Turn a measurement into 0/1 in PromQL, e.g. 'probe_success' or "
-                        "'probe_duration_seconds < bool 0.5'")
-                out.append(Sample(ts, service, Status.UP if raw == 1.0 else Status.DOWN, None, reason))
-    out.sort()
-    return out
+                                      "expected plain values")
+            yield from series["values"]
+
+
+def _parsed(point: object) -> tuple[float, float]:
+    try:
+        return float(point[0]), float(point[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise PrometheusError(f"unreadable point {point!r} in the answer") from None
 
 
 def _seconds(ms: int) -> str:
@@ -195,36 +208,19 @@ def query_range_counts(base_url: str, query: str, start: int, end: int, step_sec
     parsed = urllib.parse.urlsplit(base_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"Prometheus URL {base_url!r}: expected http(s)://HOST:PORT[/prefix]")
-    endpoint = base_url.rstrip("/") + "/api/v1/query_range"
     out: dict[int, int] = {}
-    labels: dict | None = None
-    for first, last in chunks(int(start) * 1000, int(end) * 1000, int(step_seconds) * 1000, max_points):
-        data = _get(endpoint, {"query": query, "start": _seconds(first), "end": _seconds(last),
-                               "step": _seconds(int(step_seconds) * 1000)}, timeout)
-        if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
-            raise PrometheusError(f"expected a matrix from query_range, got {data.get('resultType')!r}")
-        seen = [] if labels is None else [labels]
-        for series in data["result"]:
-            metric = series.get("metric") or {}
-            if metric not in seen:
-                seen.append(metric)
-        if len(seen) > 1:
-            raise PrometheusError(f"query {query!r} gives more than one series ({', '.join(map(_fmt, seen[:5]))}); "
-                                  "a count needs exactly one: aggregate it, e.g. sum(increase(...[5m]))")
-        labels = seen[0] if seen else None
-        for series in data["result"]:
-            for point in series.get("values") or []:
-                try:
-                    ts, raw = float(point[0]), float(point[1])
-                except (TypeError, ValueError, IndexError):
-                    raise PrometheusError(f"unreadable point {point!r} in the answer") from None
-                if math.isnan(raw):
-                    continue
-                if not math.isfinite(raw) or raw < -0.5:
-                    raise PrometheusError(f"query {query!r} has value {point[1]} at {ts:.3f}; a count is a "
-                                          "finite number of 0 or more")
-                if ts != int(ts):
-                    raise PrometheusError(f"query {query!r} answered a point at {ts:.3f}, off the whole-second "
-                                          "grid it was asked for")
-                out[int(ts)] = max(0, round(raw))
+    several = (lambda seen: f"query {query!r} gives more than one series ({', '.join(map(_fmt, seen[:5]))}); a "
+               "count needs exactly one: aggregate it, e.g. sum(increase(...[5m]))")
+    for point in _points(base_url, query, int(start) * 1000, int(end) * 1000, int(step_seconds) * 1000, timeout,
+                         max_points, several):
+        ts, raw = _parsed(point)
+        if math.isnan(raw):
+            continue
+        if not math.isfinite(raw) or raw < -0.5:
+            raise PrometheusError(f"query {query!r} has value {point[1]} at {ts:.3f}; a count is a "
+                                  "finite number of 0 or more")
+        if ts != int(ts):
+            raise PrometheusError(f"query {query!r} answered a point at {ts:.3f}, off the whole-second "
+                                  "grid it was asked for")
+        out[int(ts)] = max(0, round(raw))
     return out

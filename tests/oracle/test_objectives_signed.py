@@ -48,6 +48,22 @@ def _agreement(tmp_path, chain, w, doc: dict):
     return terms, path, agreement
 
 
+def _watching(tmp_path, chain, artifacts, doc: dict):
+    """The world, the agreement of the terms ``doc`` and one oracle daemon watching it: (contracts, world, terms,
+    terms file, agreement, daemon, watched)."""
+    contracts = Contracts(chain, artifacts)
+    w = make_world(chain, contracts)
+    terms, path, agreement = _agreement(tmp_path, chain, w, doc)
+    daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
+    watched = Watched(agreement, terms)
+    daemon.watched[agreement.address] = watched
+    return contracts, w, terms, path, agreement, daemon, watched
+
+
+def _example(name: str) -> dict:
+    return yaml.safe_load(Path(f"examples/{name}.yaml").read_text())
+
+
 def _scripted(agreement, service: str, latency_ms) -> list[Sample]:
     """One up sample mid-slice in every slice of period 0, its latency ``latency_ms(k)`` for slice k."""
     key = sample_key(agreement.address, service)
@@ -59,13 +75,8 @@ def _scripted(agreement, service: str, latency_ms) -> list[Sample]:
 
 def test_latency_percentiles_are_signed_and_paid_as_the_latencies_imply(tmp_path, artifacts):
     with Chain.connect("embedded") as chain:
-        contracts = Contracts(chain, artifacts)
-        w = make_world(chain, contracts)
-        doc = yaml.safe_load(Path("examples/latency.yaml").read_text())
-        terms, path, agreement = _agreement(tmp_path, chain, w, doc)
-        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
-        watched = Watched(agreement, terms)
-        daemon.watched[agreement.address] = watched
+        contracts, w, terms, path, agreement, daemon, watched = _watching(tmp_path, chain, artifacts,
+                                                                         _example("latency"))
         # search: 2% of answers take 400 ms, so its p99 is 400 ms (above 250 ms: 10%); api answers every probe
         # (100%, no credit) and 6% of them take 350 ms, so api-p95, measured from api's probe, is 350 ms (5%)
         daemon.store.append(_scripted(agreement, "search", lambda k: 400 if k % 50 == 0 else 12))
@@ -102,13 +113,8 @@ def payouts_json(monkeypatch, capsys, chain, contracts, address, *extra) -> list
 
 def test_apdex_is_signed_from_the_probes_latencies(tmp_path, artifacts, monkeypatch, capsys):
     with Chain.connect("embedded") as chain:
-        contracts = Contracts(chain, artifacts)
-        w = make_world(chain, contracts)
-        doc = yaml.safe_load(Path("examples/xla.yaml").read_text())
-        terms, path, agreement = _agreement(tmp_path, chain, w, doc)
-        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
-        watched = Watched(agreement, terms)
-        daemon.watched[agreement.address] = watched
+        contracts, w, terms, path, agreement, daemon, watched = _watching(tmp_path, chain, artifacts,
+                                                                         _example("xla"))
         # T = 500 ms: 80% satisfied (100 ms), 10% tolerating (exactly 4T = 2 s), 10% frustrated (2.5 s):
         # (0.8 + 0.1 / 2) = 0.85, below 0.94 and not below 0.85: the first tier
         daemon.store.append(_scripted(agreement, "checkout", lambda k: 100 if k % 10 < 8 else 2000 if k % 10 == 8
@@ -145,15 +151,10 @@ def test_a_success_rate_from_imported_counts_is_signed_paid_and_audited(tmp_path
     from oracle.store.events import EventRow
 
     with Chain.connect("embedded") as chain:
-        contracts = Contracts(chain, artifacts)
-        w = make_world(chain, contracts)
-        doc = yaml.safe_load(Path("examples/aws-s3.yaml").read_text())
+        doc = _example("aws-s3")
         del doc["periods"]["start"]
         del doc["services"][0]["events"]           # counts imported, not read from Prometheus
-        terms, path, agreement = _agreement(tmp_path, chain, w, doc)
-        daemon = daemon_on(tmp_path, chain, contracts, w.oracles[0].key, "evidence_dir: evidence\n")
-        watched = Watched(agreement, terms)
-        daemon.watched[agreement.address] = watched
+        contracts, w, terms, path, agreement, daemon, watched = _watching(tmp_path, chain, artifacts, doc)
         key = sample_key(agreement.address, "s3")
         start = agreement.period_start(0)
         rows = []
