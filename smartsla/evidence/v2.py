@@ -224,10 +224,11 @@ def first_not_increasing(keys: list[np.ndarray]) -> int | None:
     return int(bad[0]) if len(bad) else None
 
 
-def check_service_file(directory: Path, entry: dict, where: str, m: dict, findings: list[Finding],
-                        result: VerifyResult, used: np.ndarray) -> bytes | None:
-    """Check one service's records; return its recomputed service root."""
-    sid, name = entry["service"], entry["file"]
+def _records_of(directory: Path, entry: dict, where: str, folder: str, dtype: np.dtype, count_key: str,
+                what: str, findings: list[Finding]) -> tuple[str, bytes, np.ndarray] | None:
+    """One service's file of fixed-width records (``folder/<service>.bin``) read and its framing checked against
+    its manifest entry: (file name, bytes, records), or None when there is nothing to read."""
+    sid = entry["service"]
 
     def bad(file, msg):
         findings.append(Finding(file, msg))
@@ -235,32 +236,52 @@ def check_service_file(directory: Path, entry: dict, where: str, m: dict, findin
     if not isinstance(sid, str) or not SERVICE_ID.match(sid):
         bad("manifest.json", f"{where}: service {sid!r} is not a service id")
         return None
-    expected = f"samples/{sid}.bin"
-    if name != expected:
-        bad("manifest.json", f"{where}: file {name!r}, expected {expected!r}")
+    expected = f"{folder}/{sid}.bin"
+    if entry["file"] != expected:
+        bad("manifest.json", f"{where}: file {entry['file']!r}, expected {expected!r}")
     try:
         data = (directory / expected).read_bytes()
     except OSError as exc:
         bad(expected, f"cannot be read ({exc.strerror or exc})")
         return None
-    if len(data) % RECORD_SIZE:
-        bad(expected, f"{len(data)} bytes is not a whole number of {RECORD_SIZE}-byte records")
-    rec = np.frombuffer(data, RECORD, count=len(data) // RECORD_SIZE)
-    n = len(rec)
-    result.samples += n
-    if n == 0:
-        bad(expected, "has no records (a service without samples has no file)")
-    if entry["samples"] != n:
-        bad("manifest.json", f"{where}: samples {entry['samples']!r} but {expected} has {n} records")
-    t = rec["time_us"].astype(np.uint64)
-    st, lat, rid = rec["status"], rec["latency_us"].astype(np.int64), rec["reason"].astype(np.int64)
+    size = dtype.itemsize
+    if len(data) % size:
+        bad(expected, f"{len(data)} bytes is not a whole number of {size}-byte records")
+    rec = np.frombuffer(data, dtype, count=len(data) // size)
+    if len(rec) == 0:
+        bad(expected, f"has no records (a service without {what} has no file)")
+    if entry[count_key] != len(rec):
+        bad("manifest.json", f"{where}: {count_key} {entry[count_key]!r} but {expected} has {len(rec)} records")
+    return expected, data, rec
 
+
+def _first_bad(findings: list[Finding], file: str, size: int):
+    """``first(mask, what)``: a finding for the first record the mask marks, saying how many it marks."""
     def first(mask, what):
         hits = np.flatnonzero(mask)
         if len(hits):
             i = int(hits[0])
-            bad(expected, f"record {i} (byte {i * RECORD_SIZE}): {what(i)}" +
-                (f" ({len(hits)} records in all)" if len(hits) > 1 else ""))
+            findings.append(Finding(file, f"record {i} (byte {i * size}): {what(i)}" +
+                                    (f" ({len(hits)} records in all)" if len(hits) > 1 else "")))
+    return first
+
+
+def check_service_file(directory: Path, entry: dict, where: str, m: dict, findings: list[Finding],
+                        result: VerifyResult, used: np.ndarray) -> bytes | None:
+    """Check one service's records; return its recomputed service root."""
+    read = _records_of(directory, entry, where, "samples", RECORD, "samples", "samples", findings)
+    if read is None:
+        return None
+    expected, data, rec = read
+    sid, n = entry["service"], len(rec)
+    result.samples += n
+
+    def bad(file, msg):
+        findings.append(Finding(file, msg))
+
+    t = rec["time_us"].astype(np.uint64)
+    st, lat, rid = rec["status"], rec["latency_us"].astype(np.int64), rec["reason"].astype(np.int64)
+    first = _first_bad(findings, expected, RECORD_SIZE)
 
     first(st > 2, lambda i: f"status {st[i]} is not 0 (up), 1 (down) or 2 (unknown)")
     first(rid >= len(m["reasons"]), lambda i: f"reason {rid[i]} but the manifest lists {len(m['reasons'])} reasons")
@@ -319,39 +340,18 @@ def check_manifest(m: dict, findings: list[Finding]) -> bool:
 def check_events_file(directory: Path, entry: dict, where: str, m: dict, findings: list[Finding],
                       result: VerifyResult) -> bytes | None:
     """Check one service's counts; return its recomputed events root."""
-    sid = entry["service"]
+    read = _records_of(directory, entry, where, "events", EVENT_RECORD, "intervals", "counts", findings)
+    if read is None:
+        return None
+    expected, data, rec = read
+    sid, n = entry["service"], len(rec)
 
     def bad(file, msg):
         findings.append(Finding(file, msg))
 
-    if not isinstance(sid, str) or not SERVICE_ID.match(sid):
-        bad("manifest.json", f"{where}: service {sid!r} is not a service id")
-        return None
-    expected = f"events/{sid}.bin"
-    if entry["file"] != expected:
-        bad("manifest.json", f"{where}: file {entry['file']!r}, expected {expected!r}")
-    try:
-        data = (directory / expected).read_bytes()
-    except OSError as exc:
-        bad(expected, f"cannot be read ({exc.strerror or exc})")
-        return None
-    if len(data) % EVENT_RECORD_SIZE:
-        bad(expected, f"{len(data)} bytes is not a whole number of {EVENT_RECORD_SIZE}-byte records")
-    rec = np.frombuffer(data, EVENT_RECORD, count=len(data) // EVENT_RECORD_SIZE)
-    n = len(rec)
-    if n == 0:
-        bad(expected, "has no records (a service without counts has no file)")
-    if entry["intervals"] != n:
-        bad("manifest.json", f"{where}: intervals {entry['intervals']!r} but {expected} has {n} records")
     t = rec["time_us"].astype(np.uint64)
     good, tol, total = (rec[k].astype(object) for k in ("good", "tolerating", "total"))
-
-    def first(mask, what):
-        hits = np.flatnonzero(mask)
-        if len(hits):
-            i = int(hits[0])
-            bad(expected, f"record {i} (byte {i * EVENT_RECORD_SIZE}): {what(i)}" +
-                (f" ({len(hits)} records in all)" if len(hits) > 1 else ""))
+    first = _first_bad(findings, expected, EVENT_RECORD_SIZE)
 
     lo, hi = m["period_start"] * 1_000_000, m["period_end"] * 1_000_000
     first((t < lo) | (t >= hi), lambda i: f"time {t[i]} µs is outside the period [{m['period_start']}, "
