@@ -54,8 +54,9 @@ def _verify_command(args) -> int:
     else:
         for f in result.findings:
             print(f"FAIL {f}")
-        print(f"{'PASS' if result.ok else 'FAIL'} {result.directory}: {result.chunks} chunks, {result.samples} samples, "
-              f"root {result.root}")
+        counts = f", {result.intervals} intervals of event counts" if result.intervals else ""
+        print(f"{'PASS' if result.ok else 'FAIL'} {result.directory}: {result.chunks} chunks, {result.samples} samples"
+              f"{counts}, root {result.root}")
     return 0 if result.ok else 1
 
 

@@ -405,3 +405,9 @@ def test_counts_outside_the_period_or_contradicting_are_refused(tmp_path):
     with pytest.raises(EvidenceError, match="version 2 record kind"):
         build_bundle_columns(tmp_path / "c", AGREEMENT, 31337, 7, START, END, EvidenceColumns.from_samples([]),
                              None, events=make_counts(), version=1)
+
+
+def test_verify_command_counts_the_intervals_of_a_counted_bundle(counted_bundle, capsys):
+    d, root = counted_bundle
+    assert main(["evidence", "verify", str(d)]) == 0
+    assert f"{len(make_counts().canonical())} intervals of event counts, root 0x{root.hex()}" in capsys.readouterr().out
