@@ -36,6 +36,7 @@ FEE = 1_000 * 10**6  # make_terms' default fee: 1,000 tUSD (6 decimals)
 PERIODS = 12  # make_terms' default term; every settle scenario funds all of it first
 VIOLATION = 995_000  # 99.5% against a 99.99% target: the first tier, a 10% credit, so both parties are paid
 ROOT_HASH = b"\x22" * 32
+BATCHES = (1, 10, 100)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,11 @@ OPS: list[Op] = [
        "steady ERC-20 case; 20 services with 3 tiers each, every service violated"),
     Op("settle_5of9", "settle, 1 service, 5-of-9",
        "steady ERC-20 case; 9 oracles, quorum 5, oracles 1-5 sign"),
+    *(Op(f"settle_batch_{n}", f"settle in a batch of {n}, per agreement-period",
+         f"SlaFactory.settleBatch of {n} agreements' period 0, the transaction's gasUsed and calldata divided by "
+         f"{n}: each item as the steady case (1 service, 2-of-3, 10% credit, ERC-20 paid to both parties), one "
+         "provider, every agreement a different customer already holding the token",
+         95_000 if n == 100 else None) for n in BATCHES),
     Op("settle_fallback", "fallback settle",
        "no reports; after the period end + reportDeadline, full credit by the terms' fallback: the whole fee "
        "goes to the customer (one ERC-20 transfer, steady balance), nothing to the provider"),
@@ -133,10 +139,16 @@ class Bench:
         self.results: dict[str, Measured] = {}
         self.skipped: dict[str, str] = {}
 
-    def record(self, key: str, receipt: dict[str, Any]) -> dict[str, Any]:
+    def record(self, key: str, receipt: dict[str, Any], items: int = 1) -> dict[str, Any]:
+        """The receipt's gas and calldata under ``key``; of a batch of ``items``, the share of one: execution and
+        calldata gas each divided and rounded down, so that execution gas compares between chains as a whole
+        transaction's does."""
         tx = self.chain.w3.eth.get_transaction(receipt["transactionHash"])
         data = bytes(tx["input"])
-        self.results[key] = Measured(int(receipt["gasUsed"]), len(data), calldata_gas(data), eip7623_floor(data))
+        input_gas = calldata_gas(data)
+        execution = int(receipt["gasUsed"]) - input_gas
+        self.results[key] = Measured(execution // items + input_gas // items, len(data) // items,
+                                     input_gas // items, eip7623_floor(data) // items)
         return receipt
 
     # -------------------------------------------------------------- helpers
@@ -189,7 +201,7 @@ class Bench:
     def run(self, progress: Callable[[str], None] = lambda _: None) -> dict[str, Measured]:
         steps = [
             self.deploy_and_create, self.funding, self.maintenance, self.settle_steady, self.settle_first,
-            self.settle_eth, self.settle_services, self.settle_5of9, self.settle_fallback,
+            self.settle_eth, self.settle_services, self.settle_5of9, self.settle_batches, self.settle_fallback,
             self.withdraw_erc20, self.withdraw_eth,
         ]
         for step in steps:
@@ -255,6 +267,33 @@ class Bench:
         oracles = [self.account(f"oracle-{i + 1}") for i in range(9)]
         agreement = self.funded(oracles=[o.address for o in oracles], quorum=5)
         self.record("settle_5of9", self.violated_settle(agreement, oracles[:5]))
+
+    def settle_batches(self) -> None:
+        w = self.world
+        customers = [self.gas_account(f"bench-batch-customer-{i}") for i in range(max(BATCHES))]
+        self._extra_accounts = (*self._extra_accounts, *customers)
+        for customer in customers:
+            # one fee more than it escrows (an agreement of each batch size): it holds the token all along
+            w.mint(customer, (PERIODS * len(BATCHES) + 1) * FEE)
+        for n in BATCHES:
+            agreements = [self.funded(customer=c.address) for c in customers[:n]]
+            self.chain.travel_to(max(a.period_end(0) for a in agreements) + 1)
+            items = [(a, 0, [a.sign_report(o, 0, [VIOLATION], [PPM], ROOT_HASH) for o in w.oracles[:2]])
+                     for a in agreements]
+            outcome = w.factory.settle_batch(w.stranger, items)
+            _check(not outcome.failed and len(outcome.settled) == n, f"a batch of {n}: {outcome.failed}")
+            for agreement in agreements:
+                record = agreement.period(0)
+                _check(record.credit_bps == 1_000 and record.compensation > 0 and record.provider_payout > 0,
+                       "every item a 10% credit paid to both parties")
+            self.record(f"settle_batch_{n}", outcome.receipt, items=n)
+
+    def gas_account(self, name: str):
+        """A dev account with 1 ETH, enough for a few transactions' gas: ``account`` gives each 100,000 ETH, and
+        the embedded chain's own accounts hold only a million each."""
+        acct = dev_account(name)
+        self.chain.ensure_ether(acct.address, amount=10**18)
+        return acct
 
     def settle_fallback(self) -> None:
         w = self.world

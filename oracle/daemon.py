@@ -28,11 +28,11 @@ from oracle.probes import Prober, ProbeSpec, Scheduler
 from oracle.server import Metrics, PeerError, ReportServer, fetch_report
 from oracle.store.events import EventConflict, EventRow
 from oracle.store.journal import FINAL_STATUSES
-from oracle.store.samples import sample_key, sealable_hour, split_sample_key
+from oracle.store.samples import probe_sample_key, sample_key, sealable_hour
 from oracle.store.schema import StoreCorrupt, StoreError
 from oracle.store.store import Store
 from oracle.store.writer import GroupWriter
-from oracle.submit import SubmitError, most_complete, sign_once, submit
+from oracle.submit import SubmitError, most_complete, sign_once, submit, submit_batch
 from smartsla.chain.chain import Chain
 from smartsla.chain.reverts import Unreachable
 from smartsla.constants import PPM
@@ -63,6 +63,18 @@ def probe_spec(key: str, probe: Any) -> ProbeSpec:
     return ProbeSpec.tcp(key, probe.host, probe.port, timeout=probe.timeout, interval=probe.interval)
 
 
+def shared_probe(probe: Any) -> ProbeSpec:
+    """The terms' probe as the one schedule every agreement with the same probe shares: its samples are stored under
+    the probe's own key (``probe_sample_key``), so a provider's endpoint in a thousand agreements is probed once."""
+    spec = probe_spec("", probe)
+    return replace(spec, service=probe_sample_key(spec.fingerprint()))
+
+
+def probed_services(terms: Terms) -> dict[str, ProbeSpec]:
+    """{service id: its shared probe} for the services of ``terms`` that are probed."""
+    return {s.id: shared_probe(s.probe) for s in terms.services if s.probe}
+
+
 def is_corruption(exc: BaseException) -> bool:
     """A read that met an impossible value, or SQLite finding its file malformed ("database disk image is
     malformed" is a bare DatabaseError; a locked or full database is an OperationalError, not corruption)."""
@@ -79,6 +91,8 @@ REMEASURE_S = 600
 PROMETHEUS_RETRY_S = 30.0
 # Blocks of factory logs read again each discovery round: a reorg of the chain's last blocks may replace them.
 DISCOVERY_MARGIN = 12
+# Periods settled in one settleBatch transaction at most: 50 steady items are about 4.7 M gas, well inside a block.
+BATCH_SIZE = 50
 PROMETHEUS_TIMEOUT_S = 10.0
 
 
@@ -121,8 +135,11 @@ class OracleDaemon:
             terms = load_terms(path)
             self.terms_by_hash[terms.document_hash()] = terms
         self._stop = threading.Event()
-        self._new_specs: list[ProbeSpec] = []
-        self._retired: list[str] = []      # probes of closed agreements, for the loop to remove
+        # The probes to run, each once however many agreements use it, and who uses it: the probe loop makes its
+        # schedule match ``_probes`` whenever ``_probes_changed`` counts up (a spec is dropped with its last user).
+        self._probes: dict[str, ProbeSpec] = {}
+        self._probe_users: dict[str, set[str]] = {}
+        self._probes_changed = 0
         self._closed: set[str] = set()     # closed agreements: never watched again
         self._bad_peers_logged: set[tuple] = set()  # (peer, agreement, period, reason) already logged
         self._withheld: dict[tuple, float] = {}     # (agreement, period, reason) -> when it was logged
@@ -133,7 +150,6 @@ class OracleDaemon:
         self._skewed = False                        # the clocks disagree by more than max_clock_skew now
         self.problem: str | None = None     # why this oracle cannot sign now (a corrupt store); /healthz says it
         self._unreachable = False           # the node did not answer at start: connect from the work loop
-        self._probe_keys: set[str] = set()  # sample keys being probed (each scheduled once)
         self._losing_since: float | None = None  # the first sample the store could not write, in this outage
         self._lost = 0
         self.chain_id: int | None = None
@@ -144,6 +160,8 @@ class OracleDaemon:
         self._stores: list[Store] = []
         self.writer: GroupWriter | None = None   # while the daemon runs: the probes' samples, a group a second
         self._sealed_before = 0     # unix hour up to which seal_hours has run (this process)
+        self._ready: list | None = None   # in a round: the quorums gathered, settled together at its end
+        self._batching: dict[str, bool] = {}   # factory address -> whether it has settleBatch
         self.exit_code = 0
 
     @property
@@ -190,14 +208,17 @@ class OracleDaemon:
                 scheduler = Scheduler(self._probe_with(prober), self._on_sample)
                 probes = asyncio.create_task(scheduler.run())
                 worker = loop.run_in_executor(None, self._work_loop)
+                scheduled: dict[str, ProbeSpec] = {}
+                seen_change = 0
                 while not self._stop.is_set():
-                    with self._lock:
-                        specs, self._new_specs = self._new_specs, []
-                        retired, self._retired = self._retired, []
-                    for spec in specs:
-                        scheduler.add(spec)
-                    for key in retired:
-                        scheduler.remove(key)
+                    if seen_change != self._probes_changed:
+                        with self._lock:
+                            wanted, seen_change = dict(self._probes), self._probes_changed
+                        for key in scheduled.keys() - wanted.keys():
+                            scheduler.remove(key)
+                        for key in wanted.keys() - scheduled.keys():
+                            scheduler.add(wanted[key])
+                        scheduled = wanted
                     await asyncio.sleep(0.2)
                 scheduler.stop()
                 await asyncio.wait_for(probes, timeout=10)
@@ -216,7 +237,7 @@ class OracleDaemon:
     def _probe_with(self, prober: Prober):
         async def probe(spec: ProbeSpec) -> Sample:
             sample = await prober.probe(spec)
-            labels = split_sample_key(spec.service)
+            labels = (spec.service, spec.target)
             self.metrics.probes.labels(*labels).inc()
             if sample.status == Status.DOWN:
                 self.metrics.failures.labels(*labels).inc()
@@ -281,16 +302,44 @@ class OracleDaemon:
             terms = self.terms_by_hash.get(bytes.fromhex(doc_hash.removeprefix("0x")))
             if terms is None or address in self._closed:
                 continue
-            self._schedule([probe_spec(sample_key(address, s.id), s.probe) for s in terms.services if s.probe])
+            self.start_probes(address, terms)
             restored += 1
         return restored
 
-    def _schedule(self, specs: list[ProbeSpec]) -> None:
-        """Add probes once: an agreement probed from the store before the chain answered is discovered again."""
+    def start_probes(self, address: str, terms: Terms) -> int:
+        """Probe the agreement's services: a probe another agreement already uses gains a user, not a schedule. An
+        agreement probed from the store before the chain answered and discovered again is one user. Returns how
+        many probes the agreement uses."""
+        specs = probed_services(terms).values()
         with self._lock:
-            fresh = [spec for spec in specs if spec.service not in self._probe_keys]
-            self._probe_keys.update(spec.service for spec in fresh)
-            self._new_specs.extend(fresh)
+            for spec in specs:
+                users = self._probe_users.setdefault(spec.service, set())
+                if not users:
+                    self._probes[spec.service] = spec
+                    self._probes_changed += 1
+                users.add(address)
+        return len({spec.service for spec in specs})
+
+    def stop_probes(self, address: str) -> tuple[int, int]:
+        """The agreement no longer uses its probes; a probe nobody uses any more stops. Returns (probes stopped,
+        probes still run for other agreements)."""
+        stopped = kept = 0
+        with self._lock:
+            for key in [k for k, users in self._probe_users.items() if address in users]:
+                users = self._probe_users[key]
+                users.discard(address)
+                if users:
+                    kept += 1
+                    continue
+                del self._probe_users[key], self._probes[key]
+                self._probes_changed += 1
+                stopped += 1
+        return stopped, kept
+
+    def probing(self) -> dict[str, set[str]]:
+        """{probe key: the agreements it serves}: what the probe loop runs."""
+        with self._lock:
+            return {key: set(users) for key, users in self._probe_users.items()}
 
     def _work_loop(self) -> None:
         while not self._stop.is_set():
@@ -361,6 +410,14 @@ class OracleDaemon:
         self.retire_closed()
         now = self.chain.now()
         self.check_clock(now)
+        self._ready = []
+        try:
+            self._settle_round(now)
+        finally:
+            ready, self._ready = self._ready, None
+        self.submit_ready(ready)
+
+    def _settle_round(self, now: int) -> None:
         for watched in list(self.watched.values()):
             try:
                 self.settle_due(watched, now)
@@ -399,13 +456,10 @@ class OracleDaemon:
 
     def _stop_watching(self, address: str, why: str) -> None:
         """Forget an agreement (closed, or gone with a chain that went back) and stop its probes."""
-        watched = self.watched.pop(address)
-        keys = [sample_key(address, s.id) for s in watched.terms.services if s.probe]
-        with self._lock:
-            self._retired.extend(keys)
-            self._probe_keys.difference_update(keys)
-        self._remember_watching(address, None)
-        log(why, agreement=address, probes_stopped=len(keys))
+        self.watched.pop(address)
+        stopped, kept = self.stop_probes(address)
+        self._remember_watching({address: None})
+        log(why, agreement=address, probes_stopped=stopped, probes_still_shared=kept)
 
     def seal(self) -> None:
         """Once per hour (and at start, which also seals whatever an older version left as rows): pack the
@@ -440,11 +494,12 @@ class OracleDaemon:
             for address in [a for a in self.watched if a not in present]:
                 self._stop_watching(address, "vanished")
             self._not_ours &= present
+        found: dict[str, bytes | None] = {}
         for event in events:
             address = event["args"]["agreement"]
             if address in self.watched or address in self._closed or address in self._not_ours:
                 continue
-            agreement = self.factory._from_event(event)
+            agreement = self.factory.from_event(event)
             if "oracle" not in agreement.roles(self.account.address):
                 self._not_ours.add(address)
                 continue
@@ -457,23 +512,31 @@ class OracleDaemon:
                         hint="add the agreement's terms file to `terms` in the oracle's configuration")
                 continue
             self.watched[agreement.address] = Watched(agreement, terms)
-            specs = [probe_spec(sample_key(agreement.address, s.id), s.probe) for s in terms.services if s.probe]
-            self._schedule(specs)
-            self._remember_watching(agreement.address, doc_hash)
-            log("watching", agreement=agreement.address, terms=terms.agreement, probes=len(specs))
+            probes = self.start_probes(agreement.address, terms)
+            found[agreement.address] = doc_hash
+            log("watching", agreement=agreement.address, terms=terms.agreement, probes=probes)
+        if found:
+            self._remember_watching(found)     # one write a round, however many agreements it found
 
     def metrics_discovery(self, first: int, latest: int, events: int) -> None:
         """What the last discovery round read (tests and /metrics look at it)."""
         self.last_discovery = {"from_block": first, "to_block": latest, "events": events}
 
-    def _remember_watching(self, address: str, doc_hash: bytes | None) -> None:
-        """The store keeps what it watches, so a restart while the node is down probes them all the same."""
+    def _remember_watching(self, changes: dict[str, bytes | None]) -> None:
+        """The store keeps what it watches (``{address: document hash, or None for no longer}``), so a restart while
+        the node is down probes them all the same; and which probes serve which agreements, for
+        `sla-oracle status`."""
         watching = dict(self.store.get_state("watching") or {})
-        if doc_hash is None:
-            watching.pop(address, None)
-        else:
-            watching[address] = to_hex(doc_hash)
+        for address, doc_hash in changes.items():
+            if doc_hash is None:
+                watching.pop(address, None)
+            else:
+                watching[address] = to_hex(doc_hash)
         self.store.set_state("watching", watching)
+        with self._lock:
+            probes = {key: {"target": self._probes[key].target, "serves": sorted(users)}
+                      for key, users in self._probe_users.items()}
+        self.store.set_state("probes", probes)
 
     def _document_hash(self, agreement: Agreement) -> bytes:
         return bytes(agreement.terms.document_hash)
@@ -522,14 +585,28 @@ class OracleDaemon:
         previous = agreement.period_start(max(0, index - 1))
         # only the services with samples of their own: one measured from another's (samples_from) or from counts
         # has none, whatever was imported under its name
+        # Each such service reads its shared probe's samples and those under its own key (imports, and what versions
+        # before shared probes stored): the same rows one key held before, so the values are those of one key.
         own = [i for i, s in enumerate(watched.terms.services) if s.samples_from is None and not s.from_events]
-        keys = [sample_key(agreement.address, watched.terms.services[i].id) for i in own]
-        starts = [self.store.last_up_before(key, start, previous) if start > previous else None for key in keys]
-        starts = [previous if t is None else t for t in starts]
+        probed = probed_services(watched.terms)
+        keys, position = [], []
+        for i in own:
+            service = watched.terms.services[i]
+            for key in ([probed[service.id].service] if service.id in probed else []) + \
+                    [sample_key(agreement.address, service.id)]:
+                keys.append(key)
+                position.append(i)
+        ups = [self.store.last_up_before(key, start, previous) if start > previous else None for key in keys]
+        starts = []
+        for i, key in zip(position, keys):
+            # one start per service: its last up sample before the period, whichever of its keys holds it
+            latest = [t for j, t in zip(position, ups) if j == i and t is not None]
+            starts.append(max(latest) if latest else previous)
         columns = self.store.columns(keys, starts, end)
-        position = np.asarray(own, dtype=np.int64)
-        return replace(columns, service_ids=watched.terms.service_ids,
-                       service=position[columns.service] if len(columns) else columns.service)
+        index = np.asarray(position, dtype=np.int64)
+        merged = replace(columns, service_ids=watched.terms.service_ids,
+                         service=index[columns.service] if len(columns) else columns.service)
+        return merged.canonical() if len(keys) > len(own) else merged
 
     def report_and_settle(self, watched: Watched, index: int) -> None:
         agreement = watched.agreement
@@ -577,6 +654,13 @@ class OracleDaemon:
                            "once they have consented")
             return
         chosen = most_complete(reports.values(), quorum)
+        if self._ready is not None:
+            self._ready.append((watched, index, chosen))     # a round's settlements go in batches at its end
+            return
+        self.submit_one(watched, index, chosen)
+
+    def submit_one(self, watched: Watched, index: int, chosen: list[SignedReport]) -> None:
+        agreement = watched.agreement
         try:
             outcome = submit(agreement, self.account, index, chosen, store=self.store)
         except SubmitError as exc:
@@ -587,6 +671,45 @@ class OracleDaemon:
         watched.settled.add(index)
         log(outcome.status, agreement=agreement.address, period=index, tx=outcome.tx_hash, reports=len(chosen),
             coverage=[list(r.coverage) for r in chosen])
+
+    def submit_ready(self, ready: list[tuple[Watched, int, list[SignedReport]]]) -> None:
+        """The round's quorums, settled in ``settleBatch`` transactions of at most ``BATCH_SIZE`` per factory
+        (one transaction and its base cost for many periods), or one by one where there is only one or the
+        factory predates batches."""
+        by_factory: dict[str | None, list[tuple[Watched, int, list[SignedReport]]]] = {}
+        for item in ready:
+            factory = item[0].agreement.factory
+            by_factory.setdefault(None if factory is None else factory.address, []).append(item)
+        for address, items in by_factory.items():
+            factory = items[0][0].agreement.factory
+            if address is None or len(items) == 1 or not self._batches_supported(factory):
+                for item in items:
+                    self.submit_one(*item)
+                continue
+            for first in range(0, len(items), BATCH_SIZE):
+                chunk = items[first:first + BATCH_SIZE]
+                watched_of = {(w.agreement.address, i): w for w, i, _ in chunk}
+                reports_of = {(w.agreement.address, i): r for w, i, r in chunk}
+                outcomes = submit_batch(factory, self.account, [(w.agreement, i, r) for w, i, r in chunk],
+                                        store=self.store)
+                for o in outcomes:
+                    key = (o.agreement.address, o.period)
+                    if o.status in ("failed", "retry"):
+                        self.metrics.last_error.set_to_current_time()
+                        log("submit-failed", agreement=o.agreement.address, period=o.period, error=o.detail,
+                            batch=len(chunk), retry=o.status == "retry")
+                        continue
+                    self.metrics.settlements.labels(o.status).inc()
+                    watched_of[key].settled.add(o.period)
+                    chosen = reports_of[key]
+                    log(o.status, agreement=o.agreement.address, period=o.period, tx=o.tx_hash,
+                        reports=len(chosen), coverage=[list(r.coverage) for r in chosen], batch=len(chunk))
+
+    def _batches_supported(self, factory) -> bool:
+        known = self._batching.get(factory.address)
+        if known is None:
+            known = self._batching[factory.address] = factory.supports_batch()
+        return known
 
     def _over_here(self, agreement: Agreement, index: int) -> bool:
         """Whether the period (and the grace for its last samples) is over by this machine's clock too, the one its

@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import errno
+import hashlib
 import inspect
+import json
 import logging
 import math
 import socket
@@ -36,7 +38,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -112,6 +114,18 @@ class ProbeSpec:
             raise ProbeConfigError(f"{where}: keyword must be a non-empty string")
         if self.max_latency is not None and not (isinstance(self.max_latency, (int, float)) and self.max_latency > 0):
             raise ProbeConfigError(f"{where}: max_latency must be a positive number of seconds")
+
+    def fingerprint(self) -> str:
+        """What the probe does, whoever it is for: two specs with the same fingerprint send the same request on the
+        same schedule, so one probe can serve both (its samples are the same evidence). Everything but ``service``
+        counts; 16 hex digits of a SHA-256 of the fields."""
+        fields = {k: v for k, v in sorted(asdict(self).items()) if k != "service"}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def target(self) -> str:
+        """``GET https://host/path`` or ``tcp host:port``: what an operator recognises in a list of probes."""
+        return f"{self.method} {self.url}" if self.kind == "http" else f"tcp {self.host}:{self.port}"
 
     @classmethod
     def http(cls, service: str, url: str, **options: Any) -> ProbeSpec:

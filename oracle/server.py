@@ -38,8 +38,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        # an agreement and its service as two labels, so dashboards can group by either
-        labels = ["agreement", "service"]
+        # one probe serves every agreement with the same probe in its terms: labelled by the probe's store key
+        # (`sla-oracle status` lists the services it serves) and by what it requests, for dashboards
+        labels = ["probe", "target"]
         self.probes = Counter("sla_oracle_probes", "probes run", labels, registry=self.registry)
         self.failures = Counter("sla_oracle_probe_failures", "probes that found the service down",
                                 labels, registry=self.registry)

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Sequence
 from eth_account.signers.local import LocalAccount
 
 from smartsla.chain.reverts import Reverted
-from smartsla.onchain.client import Agreement
+from smartsla.onchain.client import Agreement, Factory
 from smartsla.onchain.types import SignedReport
 
 DONE_ERRORS = {"PeriodAlreadySettled"}
@@ -94,6 +94,62 @@ def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Seq
         if attempt < attempts:
             sleep(backoff * 2 ** (attempt - 1))
     raise SubmitError(f"period {period} of {agreement.address} not settled after {attempts} attempts: {last_error}")
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What became of one item of a batch: ``settled`` (by this batch), ``already-settled`` (by someone else, or
+    by a transaction this oracle could not confirm), ``failed`` (refused for good: logged, never sent again) or
+    ``retry`` (refused for now, e.g. by a node that went down: the next round tries again)."""
+
+    agreement: Agreement
+    period: int
+    status: str
+    tx_hash: str | None
+    detail: str = ""
+
+
+def submit_batch(factory: Factory, sender: LocalAccount,
+                 items: Sequence[tuple[Agreement, int, Sequence[SignedReport]]], *, store=None) -> list[ItemOutcome]:
+    """Settle several agreements' periods in one ``settleBatch`` transaction. An item the contract refused is
+    judged by its own revert, as ``submit`` judges one; if the transaction itself failed (a node down, a
+    transaction that may or may not have landed), the chain says which periods are settled now and the rest are
+    tried again next round, one way or the other."""
+    chain = factory.contracts.chain
+    chain_id = chain.w3.eth.chain_id
+    try:
+        batch = factory.settle_batch(sender, items)
+    except Exception as exc:  # noqa: BLE001 - transport or a whole-batch revert: the chain says what is settled
+        out = []
+        for agreement, period, _ in items:
+            try:
+                done = not agreement.period(period).state.is_open
+            except Exception:  # noqa: BLE001 - still unreachable: next round
+                done = False
+            if done:
+                _record(store, chain_id, agreement, period, None, "already-settled")
+            out.append(ItemOutcome(agreement, period, "already-settled" if done else "retry", None, str(exc)))
+        return out
+    tx_hash = batch.receipt["transactionHash"].hex()
+    failed = {(address, period): reason for address, period, reason in batch.failed}
+    out = []
+    for agreement, period, _ in items:
+        reason = failed.get((agreement.address, period))
+        if reason is None:
+            _record(store, chain_id, agreement, period, tx_hash, "settled")
+            out.append(ItemOutcome(agreement, period, "settled", tx_hash))
+            continue
+        error = chain.decode_revert(reason)
+        if error.error in DONE_ERRORS:
+            status = "already-settled"
+        elif error.error in FINAL_ERRORS:
+            status = "failed"
+        else:
+            status = "retry"
+        if status != "retry":
+            _record(store, chain_id, agreement, period, None, status)
+        out.append(ItemOutcome(agreement, period, status, tx_hash, str(error)))
+    return out
 
 
 def _without_ether(agreement: Agreement, sender: LocalAccount) -> bool:

@@ -41,11 +41,14 @@ def _show(args, config, store) -> int:
         store.check_rows()
         services = store.services()
         pending = store.pending_reports()
+        probes = store.get_state("probes") or {}
         now = time.time()
         status = {
             "store": str(config.store),
+            # a shared probe's key also says what it requests and which agreements its samples serve
             "services": {key: {"samples": store.count(key),
-                               "last_hour_up_share": _share_up(store.samples(key, now - 3600, now))}
+                               "last_hour_up_share": _share_up(store.samples(key, now - 3600, now)),
+                               **({"probe": probes[key]} if key in probes else {})}
                          for key in services},
             "pending_reports": [{"agreement": p.agreement, "period": p.period, "values": list(p.values),
                                  "status": p.status} for p in pending],
@@ -58,7 +61,9 @@ def _show(args, config, store) -> int:
     for key, info in status["services"].items():
         share = info["last_hour_up_share"]
         shown = "no samples in the last hour" if share is None else f"{share:.4%} of last hour's samples up"
-        print(f"  {key}: {info['samples']} samples; {shown}")
+        probe = info.get("probe")
+        serves = f" ({probe['target']}, for {_agreements(len(probe['serves']))})" if probe else ""
+        print(f"  {key}{serves}: {info['samples']} samples; {shown}")
     for hole in status["lost_samples"]:
         print(f"lost samples: {hole['samples']} between {_utc(hole['from'])} and {_utc(hole['to'])} (the store "
               "could not write them)")
@@ -71,6 +76,10 @@ def _show(args, config, store) -> int:
 def _share_up(samples) -> float | None:
     judged = [s for s in samples if s.status != Status.UNKNOWN]
     return None if not judged else sum(s.status == Status.UP for s in judged) / len(judged)
+
+
+def _agreements(n: int) -> str:
+    return f"{n} agreement" + ("" if n == 1 else "s")
 
 
 def _utc(t: float) -> str:

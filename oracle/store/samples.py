@@ -78,10 +78,17 @@ def sample_key(agreement: str, service: str) -> str:
     return f"{to_checksum_address(agreement)}:{service}"
 
 
+def probe_sample_key(fingerprint: str) -> str:
+    """The store's name for the samples of one shared probe (``ProbeSpec.fingerprint``): ``probe:<16 hex>``. Every
+    agreement whose terms hold that same probe reads its samples from here (and its own :func:`sample_key`, where
+    imports and the samples of versions before shared probes are)."""
+    return f"probe:{fingerprint}"
+
+
 def split_sample_key(key: str) -> tuple[str, str]:
-    """(agreement, service) of a :func:`sample_key`; a key of another form is all service."""
+    """(agreement, service) of a :func:`sample_key`; a key of another form (a shared probe's) is all service."""
     agreement, sep, service = key.partition(":")
-    return (agreement, service) if sep else ("", key)
+    return (agreement, service) if sep and agreement.startswith("0x") else ("", key)
 
 
 def sealable_hour(now: float) -> int:

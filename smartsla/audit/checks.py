@@ -170,11 +170,12 @@ def check_code(contracts: Contracts, history: History) -> list[Finding]:
        f"{history.factory}, EIP-712 domain of chain {history.chain_id})")
 
     factory_code = bytes(w3.eth.get_code(history.factory, at))
+    # its immutables: the implementation, and the code hash of its clones (the only code settleBatch calls)
     ok, diff, filled = compare_with_immutables(factory_code, bytes.fromhex(arts["SlaFactory"].deployed_bytecode[2:]),
-                                               [_word(implementation)])
+                                               [_word(implementation), keccak(expected_clone)])
     add_finding(findings, "code.factory", history.factory, [] if ok else [f"not SlaFactory as built here: {diff}"],
        f"SlaFactory as built from this repository ({len(factory_code)} bytes, {filled} immutable slots: "
-       f"implementation {implementation})")
+       f"implementation {implementation} and its clones' code hash)")
     problems = []
     if history.views.get("factory") != history.factory:
         problems.append(f"the agreement names factory {history.views.get('factory')}, not {history.factory}")

@@ -297,7 +297,7 @@ def run_list(args: argparse.Namespace, ui: UI) -> int:
     names = agreement_names(session.chain)
     now = session.chain.now()
     for event in factory.created_events():
-        agreement = factory.agreement(event["args"]["agreement"])
+        agreement = factory.from_event(event)     # decoded from the log in hand: no second scan per agreement
         roles = agreement.roles(whose) if whose else []
         if whose and not roles:
             continue

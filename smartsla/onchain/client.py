@@ -87,6 +87,15 @@ class Contracts:
         return contract
 
 
+class BatchOutcome(NamedTuple):
+    """What one ``settleBatch`` transaction did: the (agreement, period) items it settled, and those that reverted
+    as (agreement, period, revert data): a peer settled it first, a report was refused, ..."""
+
+    receipt: dict[str, Any]
+    settled: list[tuple[str, int]]
+    failed: list[tuple[str, int, bytes]]
+
+
 class Factory:
     def __init__(self, contracts: Contracts, address: str, receipt: dict[str, Any] | None = None):
         self.contracts = contracts
@@ -98,9 +107,33 @@ class Factory:
         encoded = self.contracts.encode_terms(terms)
         receipt = self.contracts.chain.transact(sender, self.contract.functions.create(encoded))
         event = self.contract.events.AgreementCreated().process_receipt(receipt, errors=DISCARD)[0]
-        agreement = self._from_event(event)
+        agreement = self.from_event(event)
         agreement.create_receipt = receipt
         return agreement
+
+    def supports_batch(self) -> bool:
+        """Whether this factory has ``settleBatch`` (factories deployed before it do not): an empty batch is
+        called, not sent."""
+        try:
+            return int(self.contract.functions.settleBatch([]).call()) == 0
+        except Exception:  # noqa: BLE001 - no such function (a revert, or no answer to decode): settle one by one
+            return False
+
+    def settle_batch(self, sender: LocalAccount,
+                     items: Sequence[tuple["Agreement", int, Iterable[SignedReport]]]) -> BatchOutcome:
+        """Settle several agreements' periods in one transaction (``settleBatch``): each item is settled exactly as
+        its own ``settle`` would, and one that reverts is skipped (``BatchItemFailed``), not the batch."""
+        args = [(a.address, a.encoded_terms, period, [r.as_arg() for r in reports]) for a, period, reports in items]
+        receipt = self.contracts.chain.transact(sender, self.contract.functions.settleBatch(args))
+        failed_at = {int(e["args"]["position"]): bytes(e["args"]["reason"])
+                     for e in self.contract.events.BatchItemFailed().process_receipt(receipt, errors=DISCARD)}
+        settled, failed = [], []
+        for position, (agreement, period, _) in enumerate(items):
+            if position in failed_at:
+                failed.append((agreement.address, period, failed_at[position]))
+            else:
+                settled.append((agreement.address, period))
+        return BatchOutcome(receipt, settled, failed)
 
     def created_events(self, from_block: int = 0, to_block: int | None = None) -> list[Any]:
         """``AgreementCreated`` logs of blocks ``from_block..to_block`` (both included; default: to the latest)."""
@@ -110,27 +143,36 @@ class Factory:
             return []
         return list(self.contract.events.AgreementCreated().get_logs(from_block=from_block, to_block=to_block))
 
+    def created_event(self, address: str) -> Any | None:
+        """The ``AgreementCreated`` log of one agreement, found by its indexed address (a topic filter: the node
+        matches it, nothing else is decoded), or None."""
+        found = self.contract.events.AgreementCreated().get_logs(
+            from_block=0, argument_filters={"agreement": to_checksum_address(address)})
+        return found[0] if found else None
+
     def agreements_for(self, account: str, from_block: int = 0) -> list["Agreement"]:
-        """Agreements created by this factory that name ``account`` as provider, customer or oracle."""
+        """Agreements created by this factory that name ``account`` as provider, customer or oracle, each decoded
+        once (oracles are not an indexed field, so every log of the range is read)."""
         account = to_checksum_address(account)
         found = []
         for event in self.created_events(from_block):
-            agreement = self._from_event(event)
+            agreement = self.from_event(event)
             if agreement.roles(account):
                 found.append(agreement)
         return found
 
-    def _from_event(self, event: Any) -> "Agreement":
+    def from_event(self, event: Any) -> "Agreement":
+        """The agreement an ``AgreementCreated`` log announces, decoded from the terms it carries (no call)."""
         agreement = Agreement(self.contracts, event["args"]["agreement"], bytes(event["args"]["terms"]), self)
         agreement.created_by = event["args"]["creator"]  # read here, so creator() needs no second scan of the logs
         return agreement
 
     def agreement(self, address: str) -> "Agreement":
         address = to_checksum_address(address)
-        for event in self.created_events():
-            if event["args"]["agreement"] == address:
-                return self._from_event(event)
-        raise LookupError(f"no agreement {address} was created by factory {self.address}")
+        event = self.created_event(address)
+        if event is None:
+            raise LookupError(f"no agreement {address} was created by factory {self.address}")
+        return self.from_event(event)
 
 
 class Agreement:
@@ -202,10 +244,8 @@ class Agreement:
             return self.created_by
         if self.factory is None:
             return None
-        for event in self.factory.created_events():
-            if event["args"]["agreement"] == self.address:
-                return event["args"]["creator"]
-        return None
+        event = self.factory.created_event(self.address)
+        return None if event is None else event["args"]["creator"]
 
     def balance(self) -> int:
         """What the agreement holds, in its token."""

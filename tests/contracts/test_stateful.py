@@ -169,6 +169,8 @@ class Machine(RuleBasedStateMachine):
         customers = [w.customer.address, self.wallet.address, w.stranger.address]
         tokens = [self.token.address, ETH, self.token.address]
         self.models: list[Model] = []
+        # fee + bond must stay below the 2**96 limit (InvalidTerms otherwise): the largest fees give way to the bond
+        fees = tuple(min(fee, U96 - 1 - bond) for fee, bond in zip(fees, bonds))
         for i in range(3):
             terms = make_terms(
                 w, **scheds[i], customer=customers[i], token=tokens[i], fee=fees[i], start=start,

@@ -115,7 +115,9 @@ def test_oracle_killed_between_signing_and_submitting(scenario):
     """oracle-1 signs, is killed -9 while it waits for a quorum, and restarts: it signs the same values again,
     reaches oracle-2 and the period settles once with those values. oracle-2 measures the whole period (an oracle
     that saw none of it would not sign) but neither asks the other until oracle-1 is back."""
-    s = scenario(period=15)
+    # both must measure 90% of period 0 or they sign nothing: a long lead, since two oracles starting at once on a
+    # loaded machine once took more than 8 s, and the period then started without them
+    s = scenario(period=15, lead=14)
     s.start_oracle(1, peers=[])
     s.start_oracle(2, peers=[])
     first = s.wait_for(1, "signed", timeout=s.agreement.period_end(0) + 30 - time.time())

@@ -22,8 +22,8 @@ def test_discovery_is_incremental_and_survives_a_chain_that_goes_back(tmp_path, 
         daemon.factory = w.factory
         daemon.terms_by_hash[DOC] = load_terms("examples/aws-ec2.yaml")
         decoded = []
-        original = daemon.factory._from_event
-        monkeypatch.setattr(daemon.factory, "_from_event", lambda e: decoded.append(e["args"]["agreement"]) or
+        original = daemon.factory.from_event
+        monkeypatch.setattr(daemon.factory, "from_event", lambda e: decoded.append(e["args"]["agreement"]) or
                             original(e))
         a = w.create()
         stranger_terms = w.create(oracles=[w.stranger.address], quorum=1)    # not this oracle's

@@ -18,11 +18,11 @@ def test_serves_reports_health_and_metrics():
         assert fetch_report(server.url, 1, AGREEMENT, 3) == stored[(1, AGREEMENT, 3)]
         assert fetch_report(server.url, 1, AGREEMENT, 4) is None
         assert urllib.request.urlopen(server.url + "/healthz").read() == b"ok\n"
-        metrics.probes.labels("0x" + "ab" * 20, "api").inc(3)
+        metrics.probes.labels("probe:00112233aabbccdd", "GET http://127.0.0.1/").inc(3)
         metrics.pending.set(2)
         metrics.settlements.labels("settled").inc()
         text = urllib.request.urlopen(server.url + "/metrics").read().decode()
-        assert f'sla_oracle_probes_total{{agreement="0x{"ab" * 20}",service="api"}} 3.0' in text
+        assert 'sla_oracle_probes_total{probe="probe:00112233aabbccdd",target="GET http://127.0.0.1/"} 3.0' in text
         assert "sla_oracle_pending_reports 2.0" in text
         assert 'sla_oracle_settlements_total{outcome="settled"} 1.0' in text
     finally:

@@ -83,13 +83,15 @@ def test_a_closed_agreement_is_no_longer_watched_or_probed(tmp_path, artifacts, 
         terms = load_terms(probed)
         assert terms.services[0].probe is not None
         daemon.watched[agreement.address] = Watched(agreement, terms)
+        assert daemon.start_probes(agreement.address, terms) == 1
         daemon.retire_closed()
         assert agreement.address in daemon.watched  # still running
+        assert list(daemon.probing().values()) == [{agreement.address}]
         w.over(agreement, 0)
         agreement.close(w.stranger)
         daemon.retire_closed()
         assert agreement.address not in daemon.watched and agreement.address in daemon._closed
-        assert daemon._retired == [f"{agreement.address}:ec2"]
+        assert daemon.probing() == {}
         assert '"event": "closed"' in capsys.readouterr().err
 
 
