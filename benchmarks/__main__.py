@@ -1,7 +1,7 @@
 """Run every benchmark and write docs/benchmarks.md: gas, the period report, the objectives' report, probes,
-settlement latency, audit.
+settlement latency, audit (and the cost on public chains in docs/deploying.md).
 
-    python -m benchmarks [--write docs/benchmarks.md] [--only gas,report,objectives,probes,settle,audit] [--full]
+    python -m benchmarks [--write docs/benchmarks.md] [--only gas,cost,report,objectives,probes,settle,audit] [--full]
 
 ``benchmarks.gas --write`` rewrites the file; every other benchmark appends its own section (with its
 machine and conditions) after it. Each runs in its own process: the probe benchmark pins its process to one
@@ -20,7 +20,7 @@ import time
 
 from rich.console import Console
 
-ORDER = ("gas", "report", "objectives", "probes", "settle", "audit")
+ORDER = ("gas", "cost", "report", "objectives", "probes", "settle", "audit")
 
 
 def commands(path: str | None, full: bool) -> dict[str, list[str]]:
@@ -29,6 +29,8 @@ def commands(path: str | None, full: bool) -> dict[str, list[str]]:
 
     return {
         "gas": ["benchmarks.gas", *(["--write", path] if path else [])],
+        # the cost on public chains goes to docs/deploying.md, beside what the contracts need from a chain
+        "cost": ["benchmarks.chain_cost", *(["--write", "docs/deploying.md"] if path else [])],
         "report": md("benchmarks.period_report"),
         "objectives": md("benchmarks.objectives"),
         "probes": md("benchmarks.probes", *([] if full else ["--duration", "20"])),
