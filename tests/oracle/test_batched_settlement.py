@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-from oracle.daemon import Watched
 from oracle.store.samples import sample_key
 from oracle.submit import submit_batch
 from smartsla.chain.chain import Chain
