@@ -145,6 +145,7 @@ class OracleDaemon:
         self._withheld: dict[tuple, float] = {}     # (agreement, period, reason) -> when it was logged
         self._prometheus_asked: dict[tuple, float] = {}   # (sample key, period) -> when its counts were read
         self._discovered_to: int | None = None   # the last block whose AgreementCreated logs were read
+        self._closed_checked_to: int | None = None   # ... and whose Closed logs of the watched agreements were
         self._not_ours: set[str] = set()          # agreements seen that do not name this oracle
         self.last_discovery: dict[str, int] = {}
         self._skewed = False                        # the clocks disagree by more than max_clock_skew now
@@ -447,10 +448,18 @@ class OracleDaemon:
         self._skewed = off
 
     def retire_closed(self) -> None:
-        """A closed agreement has nothing left to measure or settle: stop watching it and stop its probes."""
-        for address, watched in list(self.watched.items()):
-            if not watched.agreement.fn.closed().call():
-                continue
+        """A closed agreement has nothing left to measure or settle: stop watching it and stop its probes. Found
+        from the watched agreements' ``Closed`` logs since the last round (one query for all of them, the last
+        ``DISCOVERY_MARGIN`` blocks again for a reorg), all of their history on the first round and whenever the
+        chain went back."""
+        latest = self.chain.w3.eth.block_number
+        if self._closed_checked_to is None or latest < self._closed_checked_to:
+            first = 0
+        else:
+            first = max(0, self._closed_checked_to - DISCOVERY_MARGIN + 1)
+        closed = self.contracts.closed_among(list(self.watched), first, latest)
+        self._closed_checked_to = latest
+        for address in [a for a in self.watched if a in closed]:
             self._closed.add(address)
             self._stop_watching(address, "closed")
 

@@ -121,6 +121,8 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
     "ValueOutOfRange": lambda service, value: f"service {service}'s value {value} is above 100% (1000000 ppm)",
     "NonCanonicalTerms": lambda: ("the terms bytes are not the canonical ABI encoding of the terms they decode to; "
                                   "encode them with SlaFactory.encodeTerms (smartsla does)"),
+    "NotAnAgreement": lambda target: (f"{target} is not an agreement of this factory (its code is not a clone of the "
+                                      "factory's implementation); settleBatch settles only the factory's agreements"),
     "NotAParty": lambda caller: f"{caller} is neither the provider nor the customer of this agreement",
     "NotYetBinding": lambda provider, customer: (
         "the agreement does not bind both parties yet: "

@@ -70,6 +70,16 @@ class Contracts:
     def factory_at(self, address: str) -> "Factory":
         return Factory(self, to_checksum_address(address))
 
+    def closed_among(self, addresses: Sequence[str], from_block: int, to_block: int) -> set[str]:
+        """Which of these agreements logged ``Closed`` in blocks ``from_block..to_block``: one log query for all of
+        them, however many, instead of a ``closed()`` call each."""
+        if not addresses or to_block < from_block:
+            return set()
+        event = self.w3.eth.contract(abi=self.artifacts["SlaAgreement"].abi).events.Closed()
+        logs = self.w3.eth.get_logs({"address": [to_checksum_address(a) for a in addresses],
+                                     "topics": [event.topic], "fromBlock": from_block, "toBlock": to_block})
+        return {to_checksum_address(log["address"]) for log in logs}
+
     def token(self, address: str) -> Any:
         return self.w3.eth.contract(address=to_checksum_address(address), abi=self.artifacts["TestUSD"].abi)
 
