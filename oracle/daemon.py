@@ -452,6 +452,8 @@ class OracleDaemon:
         from the watched agreements' ``Closed`` logs since the last round (one query for all of them, the last
         ``DISCOVERY_MARGIN`` blocks again for a reorg), all of their history on the first round and whenever the
         chain went back."""
+        if not self.watched:
+            return      # (the range is not moved on: an agreement watched later is checked from where it was)
         latest = self.chain.w3.eth.block_number
         if self._closed_checked_to is None or latest < self._closed_checked_to:
             first = 0

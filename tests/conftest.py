@@ -41,3 +41,13 @@ def world(chain, contracts) -> World:
 def eth_world(chain, contracts) -> World:
     """The same with ETH as the payment token."""
     return make_world(chain, contracts, with_token=False)
+
+
+# The folders of the long real-time tests (real daemons, real periods, whole doc pages) and the state machines run
+# first: with two workers, a long test collected last keeps one worker busy after the other has run out of work;
+# collected first, the short tests fill in around it. The sort is stable, so each module's tests stay together.
+LONG_FIRST = ("tests/docs/", "tests/e2e/", "tests/faults/", "tests/contracts/test_stateful.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))
