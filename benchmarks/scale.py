@@ -38,8 +38,9 @@ class Fleet(LocalNet):
         super().__init__(tmp)
         self.targets = [HttpTarget().start() for _ in range(3)]
         self.count, self.periods, self.length = count, periods, length
-        # creating takes about 4 transactions an agreement; the first period starts once they all exist
-        self.start = int(time.time()) + 30 + count // 2
+        # creating takes 3 transactions an agreement, mined at once (automine) while the fleet is built, then a block
+        # a second again; the first period starts once they all exist
+        self.start = int(time.time()) + 30 + count * 3 // 10
         path = self.work / "terms.yaml"
         path.write_text(self.terms_yaml())
         terms = load_terms(path)
@@ -48,12 +49,14 @@ class Fleet(LocalNet):
         deployer, provider, customer = (self.accounts[r] for r in ("deployer", "provider", "customer"))
         self.chain.transact(deployer, self.usd.functions.mint(customer.address, fee * periods * count))
         self.agreements = []
+        self.chain.w3.provider.make_request("evm_setAutomine", [True])
         with console.status("creating agreements") as status:
             for i in range(count):
                 agreement = self.factory.create(provider, self.chain_terms)
                 agreement.fund(customer, periods)
                 self.agreements.append(agreement)
                 status.update(f"created and funded {i + 1}/{count} agreements")
+        self.chain.w3.provider.make_request("evm_setIntervalMining", [1])
         if time.time() > self.start - 5:
             raise SystemExit(f"creating {count} agreements took too long: the first period began before the end")
 
