@@ -1,13 +1,14 @@
 """Run every benchmark and write docs/benchmarks.md: gas, the period report, the objectives' report, probes,
 settlement latency, audit (and the cost on public chains in docs/deploying.md).
 
-    python -m benchmarks [--write docs/benchmarks.md] [--only gas,cost,report,objectives,probes,settle,audit] [--full]
+    python -m benchmarks [--write docs/benchmarks.md] [--only gas,cost,report,objectives,probes,settle,scale,audit] [--full]
 
 ``benchmarks.gas --write`` rewrites the file; every other benchmark appends its own section (with its
 machine and conditions) after it. Each runs in its own process: the probe benchmark pins its process to one
 CPU, and each benchmark's maximum RSS should be its own.
 
-Without ``--full`` the run is kept to a few minutes: the probe scheduler runs 20 s instead of its full length.
+Without ``--full`` the run is kept shorter: the probe scheduler runs 20 s instead of its full length, and the
+scale benchmark stops at 100 agreements.
 The period report always runs at full size (8.64 million samples).
 """
 
@@ -20,7 +21,7 @@ import time
 
 from rich.console import Console
 
-ORDER = ("gas", "cost", "report", "objectives", "probes", "settle", "audit")
+ORDER = ("gas", "cost", "report", "objectives", "probes", "settle", "scale", "audit")
 
 
 def commands(path: str | None, full: bool) -> dict[str, list[str]]:
@@ -35,6 +36,8 @@ def commands(path: str | None, full: bool) -> dict[str, list[str]]:
         "objectives": md("benchmarks.objectives"),
         "probes": md("benchmarks.probes", *([] if full else ["--duration", "20"])),
         "settle": md("benchmarks.settle_latency"),
+        # 10 and 100 agreements of 5 one-minute periods (about 13 minutes); --full adds 1,000 (about 12 more)
+        "scale": md("benchmarks.scale", "--agreements", "10,100,1000" if full else "10,100"),
         "audit": md("benchmarks.audit"),
     }
 

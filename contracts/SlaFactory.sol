@@ -40,6 +40,10 @@ contract SlaFactory {
     /// @notice Refused by settleBatch: an address that is not an agreement of this factory.
     error NotAnAgreement(address target);
 
+    /// @notice settleBatch's item `position` failed without revert data, as a call that ran out of gas does: the
+    /// whole batch is refused, so that a gas limit too low for it never passes for a batch of failed items.
+    error BatchItemOutOfGas(uint256 position);
+
     constructor() {
         implementation = address(new SlaAgreement(address(this)));
         _agreementCodeHash = keccak256(
@@ -82,6 +86,10 @@ contract SlaFactory {
             try SlaAgreement(payable(item.agreement)).settle(item.encodedTerms, item.index, item.reports) {
                 ++settled;
             } catch (bytes memory reason) {
+                // No revert data is what running out of gas gives (an agreement names every error it raises): a
+                // batch sent with too little gas must fail whole, not "succeed" having settled nothing, or a gas
+                // estimate would settle on such a limit.
+                if (reason.length == 0) revert BatchItemOutOfGas(i);
                 emit BatchItemFailed(i, item.agreement, reason);
             }
             // Each item's encoded arguments are dead once its call returns: reuse their memory, so that a batch's

@@ -123,6 +123,8 @@ REVERT_WORDS: dict[str, Callable[..., str]] = {
                                   "encode them with SlaFactory.encodeTerms (smartsla does)"),
     "NotAnAgreement": lambda target: (f"{target} is not an agreement of this factory (its code is not a clone of the "
                                       "factory's implementation); settleBatch settles only the factory's agreements"),
+    "BatchItemOutOfGas": lambda position: (f"item {position} of the batch ran out of gas; send the batch with a "
+                                           "higher gas limit (or fewer items)"),
     "NotAParty": lambda caller: f"{caller} is neither the provider nor the customer of this agreement",
     "NotYetBinding": lambda provider, customer: (
         "the agreement does not bind both parties yet: "

@@ -14,6 +14,7 @@ from tests.helpers.agreement import (  # noqa: F401 - the fixtures override conf
     snapshot,
     world,
 )
+from tests.helpers.world import service
 
 FEE = 1_000 * 10**6
 
@@ -67,3 +68,28 @@ def test_a_batch_calls_nothing_but_this_factorys_agreements(world, chain):
     assert agreement.period(0).state == PeriodState.FUNDED      # the whole batch reverted
     outcome = w.factory.settle_batch(w.stranger, [(agreement, 0, reports)])
     assert outcome.settled == [(agreement.address, 0)] and outcome.failed == []
+
+
+def test_a_batch_with_too_little_gas_fails_whole_instead_of_settling_nothing(world, chain):
+    """An item that runs out of gas fails with no revert data. Were it skipped like a refused item, a batch sent with
+    too little gas would "succeed" having settled less, and a gas estimate could settle on such a limit. (Under
+    EIP-150's 63/64 rule only an item that needs more than ~190,000 gas, here one of 20 services, can run out while
+    the batch goes on.) So at every gas limit the batch either settles every item or reverts."""
+    w = world
+    agreements = [w.create(), w.create(), w.create(services=[service(f"svc-{i}") for i in range(20)])]
+    for agreement in agreements:
+        agreement.fund(w.customer, 1)
+    w.over(agreements[-1], 0)
+    reports = [w.reports(a, 0, [[995_000] * len(a.terms.services)] * 2) for a in agreements]
+    call = w.factory.contract.functions.settleBatch(
+        [(a.address, a.encoded_terms, 0, [r.as_arg() for r in rs]) for a, rs in zip(agreements, reports)])
+    outcomes = set()
+    for gas in range(200_000, 1_200_001, 25_000):
+        try:
+            outcomes.add(call.call({"from": w.stranger.address, "gas": gas}))
+        except Exception:  # noqa: BLE001 - reverted (the batch, or out of gas outright): nothing settled
+            outcomes.add("reverted")
+    assert outcomes == {"reverted", 3}, outcomes
+    # estimated, the batch settles every item
+    outcome = w.factory.settle_batch(w.stranger, list(zip(agreements, [0] * 3, reports)))
+    assert len(outcome.settled) == 3 and outcome.failed == []
