@@ -72,9 +72,9 @@ SEAL_GRACE = 120
 
 
 def sample_key(agreement: str, service: str) -> str:
-    """The store's name for the samples of one agreement's service: ``0xCHECKSUMMED:service``. Two agreements may
-    watch the same endpoint; their samples (and evidence) stay apart. The probes and ``sla-oracle import`` both
-    write under it, and the daemon reads it, so an address spelled in another case is the same key."""
+    """The store's name for the samples of one agreement's service alone: ``0xCHECKSUMMED:service``. ``sla-oracle
+    import`` writes under it (and versions before shared probes probed under it); the daemon reads it beside the
+    service's shared probe key (:func:`probe_sample_key`). An address spelled in another case is the same key."""
     return f"{to_checksum_address(agreement)}:{service}"
 
 
@@ -83,12 +83,6 @@ def probe_sample_key(fingerprint: str) -> str:
     agreement whose terms hold that same probe reads its samples from here (and its own :func:`sample_key`, where
     imports and the samples of versions before shared probes are)."""
     return f"probe:{fingerprint}"
-
-
-def split_sample_key(key: str) -> tuple[str, str]:
-    """(agreement, service) of a :func:`sample_key`; a key of another form (a shared probe's) is all service."""
-    agreement, sep, service = key.partition(":")
-    return (agreement, service) if sep and agreement.startswith("0x") else ("", key)
 
 
 def sealable_hour(now: float) -> int:
