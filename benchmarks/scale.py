@@ -117,7 +117,7 @@ def run_one(count: int, periods: int, length: int, console) -> dict:
             delays: dict[int, list[int]] = {k: [] for k in range(periods)}
             with console.status("waiting for every period to settle") as status:
                 while time.time() < give_up:
-                    settled = sum(1 for a in fleet.agreements if a.period(periods - 1).state.name != "FUNDED") \
+                    settled = sum(1 for a in fleet.agreements if not a.period(periods - 1).state.is_open) \
                         if time.time() > last_end else 0
                     status.update(f"{settled}/{count} agreements' last period settled")
                     if settled == count:

@@ -607,12 +607,13 @@ class OracleDaemon:
                     [sample_key(agreement.address, service.id)]:
                 keys.append(key)
                 position.append(i)
-        ups = [self.store.last_up_before(key, start, previous) if start > previous else None for key in keys]
-        starts = []
+        # one start per service: its last up sample before the period, whichever of its keys holds it
+        last_up: dict[int, float] = {}
         for i, key in zip(position, keys):
-            # one start per service: its last up sample before the period, whichever of its keys holds it
-            latest = [t for j, t in zip(position, ups) if j == i and t is not None]
-            starts.append(max(latest) if latest else previous)
+            t = self.store.last_up_before(key, start, previous) if start > previous else None
+            if t is not None:
+                last_up[i] = max(t, last_up.get(i, t))
+        starts = [last_up.get(i, previous) for i in position]
         columns = self.store.columns(keys, starts, end)
         index = np.asarray(position, dtype=np.int64)
         merged = replace(columns, service_ids=watched.terms.service_ids,

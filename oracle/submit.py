@@ -99,8 +99,9 @@ def submit(agreement: Agreement, sender: LocalAccount, period: int, reports: Seq
 @dataclass(frozen=True)
 class ItemOutcome:
     """What became of one item of a batch: ``settled`` (by this batch), ``already-settled`` (by someone else, or
-    by a transaction this oracle could not confirm), ``failed`` (refused for good: logged, never sent again) or
-    ``retry`` (refused for now, e.g. by a node that went down: the next round tries again)."""
+    by a transaction this oracle could not confirm), ``failed`` (refused as the same reports would be again:
+    journalled as failed and logged, and, as for a lone ``submit``, the next round measures nothing new but sends
+    again) or ``retry`` (refused for now, e.g. by a node that went down: the next round tries again)."""
 
     agreement: Agreement
     period: int
