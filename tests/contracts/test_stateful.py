@@ -745,9 +745,11 @@ class Machine(RuleBasedStateMachine):
 
 def _run(env: Env, examples: int, steps: int) -> dict[str, int]:
     machine = type("AgreementMachine", (Machine,), {"env": env, "seen": {}})
-    # The settle strategy draws whole report sets; the generated data is bigger than the default budget.
+    # The settle strategy draws whole report sets; the generated data is bigger than the default budget. Derandomized:
+    # the same examples every run, so the check that they reached the deferred-payment path cannot fail by chance
+    # (18 random examples once reached it 0 times).
     run_state_machine_as_test(machine, settings=settings(
-        max_examples=examples, stateful_step_count=steps, deadline=None,
+        max_examples=examples, stateful_step_count=steps, deadline=None, derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     ))
     return machine.seen
